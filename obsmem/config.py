@@ -1,0 +1,142 @@
+"""Settings from the environment (twelve-factor): nothing is read from files.
+
+Unset store URLs mean "embedded": obsmem starts its own FalkorDB and Postgres
+in the data dir.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A setting has a value obsmem cannot use; the message names the variable."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name}={value} is outside {lo}..{hi}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not value > 0:
+        raise ConfigError(f"{name}={value} must be positive")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean (use 1/0)")
+
+
+def _opt(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    return raw or None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path(".obsmem")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    neo4j_uri: str | None = None
+    neo4j_user: str = "neo4j"
+    neo4j_password: str | None = field(default=None, repr=False)
+    neo4j_database: str | None = None
+    neo4j_max_pool: int = 50
+    falkordb_url: str | None = field(default=None, repr=False)
+    falkordb_graph: str = "obsmem"
+    database_url: str | None = field(default=None, repr=False)
+    pg_pool_min: int = 1
+    pg_pool_max: int = 10
+    api_token: str | None = field(default=None, repr=False)
+    auth_reads: bool = False
+    store_timeout_s: float = 5.0
+    threads: int = 8
+    demo: bool = True
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            data_dir=Path(env.get("OBSMEM_DATA_DIR", "").strip() or ".obsmem").expanduser(),
+            host=env.get("OBSMEM_HOST", "").strip() or "127.0.0.1",
+            port=_int(env, "OBSMEM_PORT", 8000, 0, 65535),
+            neo4j_uri=_opt(env, "NEO4J_URI"),
+            neo4j_user=env.get("NEO4J_USER", "").strip() or "neo4j",
+            neo4j_password=_opt(env, "NEO4J_PASSWORD"),
+            neo4j_database=_opt(env, "NEO4J_DATABASE"),
+            neo4j_max_pool=_int(env, "NEO4J_MAX_POOL", 50, 1, 1000),
+            falkordb_url=_opt(env, "FALKORDB_URL"),
+            falkordb_graph=env.get("OBSMEM_GRAPH", "").strip() or "obsmem",
+            database_url=_opt(env, "DATABASE_URL"),
+            pg_pool_min=_int(env, "OBSMEM_PG_POOL_MIN", 1, 0, 100),
+            pg_pool_max=_int(env, "OBSMEM_PG_POOL_MAX", 10, 1, 500),
+            api_token=_opt(env, "OBSMEM_API_TOKEN"),
+            auth_reads=_flag(env, "OBSMEM_AUTH_READS", False),
+            store_timeout_s=_float(env, "OBSMEM_STORE_TIMEOUT", 5.0),
+            threads=_int(env, "OBSMEM_THREADS", 8, 1, 256),
+            demo=_flag(env, "OBSMEM_DEMO", True),
+            log_level=(env.get("OBSMEM_LOG_LEVEL", "").strip() or "INFO").upper(),
+        )
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def graph_embedded(self) -> bool:
+        return self.neo4j_uri is None and self.falkordb_url is None
+
+    @property
+    def vectors_embedded(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def graph_backend(self) -> str:
+        return "neo4j" if self.neo4j_uri else "falkordb"
+
+    def check_serve(self) -> None:
+        """Refuse to expose an unauthenticated API beyond this machine."""
+        if not is_loopback(self.host) and not self.api_token:
+            raise ConfigError(
+                f"OBSMEM_HOST={self.host} is reachable from other machines, and "
+                "OBSMEM_API_TOKEN is not set: anyone could read and write the memory. "
+                "Set OBSMEM_API_TOKEN, or bind to 127.0.0.1."
+            )
+        if self.neo4j_uri and not self.neo4j_password:
+            raise ConfigError("NEO4J_URI is set but NEO4J_PASSWORD is not")

