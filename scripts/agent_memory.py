@@ -1,0 +1,79 @@
+"""Drop-in module API for agents written against the old helper module.
+
+    from agent_memory import remember, recall
+    remember("disk full on /var/lib/postgresql", "pg_archivecleanup ...", metadata={"success": True})
+    for hit in recall("postgres disk full", limit=3): print(hit["solution"])
+
+In-process by default (embedded stores or NEO4J_URI / DATABASE_URL from the
+environment); set OBSMEM_URL (and OBSMEM_API_TOKEN) to talk to a running service.
+Results are plain dicts, as the old module returned.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+_FIELDS = ("success", "agent", "service", "namespace", "severity", "root_cause", "confidence", "tags")
+_lock = threading.Lock()
+_backend: Any = None
+
+
+def _get() -> Any:
+    global _backend
+    with _lock:
+        if _backend is None:
+            url = os.environ.get("OBSMEM_URL")
+            if url:
+                from obsmem.client import Client
+
+                _backend = Client(url, os.environ.get("OBSMEM_API_TOKEN"))
+            else:
+                from obsmem import Memory
+
+                _backend = Memory.open()
+                atexit.register(_backend.close)
+        return _backend
+
+
+def _plain(obj: Any) -> Any:
+    return obj.to_dict() if hasattr(obj, "to_dict") else obj
+
+
+def remember(key: str, solution: str, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Store a fix for the problem `key`. Known metadata keys become fields; the rest stay metadata."""
+    meta = dict(metadata or {})
+    fields = {k: meta.pop(k) for k in _FIELDS if k in meta}
+    return _plain(_get().remember(key, solution, metadata=meta or None, **fields))
+
+
+def recall(query: str, limit: int = 5) -> list[dict[str, Any]]:
+    """Fixes for problems like `query`, best first: {id, issue, solution, success, score, why, ...}."""
+    result = _get().recall(query, k=limit)
+    hits = result["hits"] if isinstance(result, dict) else [h.to_dict() for h in result]
+    return [{**h["fix"], "score": h["score"], "why": h["why"]} for h in hits]
+
+
+def get_recent_fixes(limit: int = 10) -> list[dict[str, Any]]:
+    fixes = _get().get_recent_fixes(limit=limit)
+    if isinstance(fixes, dict):
+        return fixes.get("fixes", [])
+    return [f.to_dict() for f in fixes]
+
+
+def get_all_agents() -> list[dict[str, Any]]:
+    return [_plain(a) for a in _get().get_all_agents()]
+
+
+def register_agent(name: str, server: str | None = None) -> dict[str, Any]:
+    return _plain(_get().register_agent(name, server))
+
+
+def find_similar_issues(issue: str, limit: int = 5) -> list[dict[str, Any]]:
+    return [_plain(g) for g in _get().find_similar_issues(issue, limit)]
