@@ -1,0 +1,273 @@
+"""DatabaseManager: both stores, the outbox between them and us, health and stats.
+
+The rule that keeps writes safe: a write goes straight to a store only when that
+store has nothing queued; otherwise it joins the queue behind the older writes,
+so the replayer applies them in order. A store that fails mid-write gets the
+write queued too. Nothing here raises into the caller for an outage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from obsmem.config import Settings
+from obsmem.graph.base import GraphStore, GraphUnavailable
+from obsmem.model import AgentWrite, FixWrite, Outcome, StoreHealth
+
+log = logging.getLogger("obsmem.manager")
+
+GRAPH = "graph"
+VECTORS = "vectors"
+STORES = (GRAPH, VECTORS)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Outage errors (queue and retry) as opposed to bugs or bad data (dead-letter)."""
+    from obsmem.vectors import VectorUnavailable
+
+    return isinstance(exc, GraphUnavailable | VectorUnavailable | ConnectionError | TimeoutError)
+
+
+class DatabaseManager:
+    """Opens the graph and vector stores (embedded or external) and routes writes."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Any = None,
+        replay: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.data_dir = Path(settings.data_dir).resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._embedder = embedder
+        self._embedder_lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._schema_ready = {GRAPH: False, VECTORS: False}
+        self._last_error: dict[str, str | None] = {GRAPH: None, VECTORS: None}
+        self.embedded = None
+        self.graph: GraphStore
+        self.vectors: Any
+        self._open_stores()
+
+        from obsmem.outbox import Outbox
+        from obsmem.replay import Replayer
+
+        self.outbox = Outbox(self.data_dir / "outbox.sqlite3")
+        self.replayer = Replayer(
+            self.outbox,
+            {GRAPH: self._apply_graph, VECTORS: self._apply_vectors},
+            is_unavailable=is_unavailable,
+        )
+        if replay:
+            self.replayer.start()
+
+    # ------------------------------------------------------------ opening
+    def _open_stores(self) -> None:
+        from obsmem.graph import open_graph
+        from obsmem.vectors import PgVectorStore
+
+        s = self.settings
+        if s.graph_embedded or s.vectors_embedded:
+            from obsmem.embedded import EmbeddedServers
+
+            self.embedded = EmbeddedServers(
+                self.data_dir, want_graph=s.graph_embedded, want_vectors=s.vectors_embedded
+            )
+            self.embedded.on_restart.append(self._on_embedded_restart)
+            self.embedded.start()
+        falkor_url = self.embedded.falkordb_url() if s.graph_embedded and self.embedded else None
+        self.graph = open_graph(s, falkordb_url=falkor_url)
+        pg_url = s.database_url or self.embedded.postgres_url()  # type: ignore[union-attr]
+        self.vectors = PgVectorStore(
+            pg_url, pool_min=s.pg_pool_min, pool_max=s.pg_pool_max, timeout_s=s.store_timeout_s
+        )
+        self.ensure_schema(GRAPH)
+        self.ensure_schema(VECTORS)
+
+    def _on_embedded_restart(self, name: str) -> None:
+        """A restarted FalkorDB may sit on a new port: reconnect, then let the queue drain."""
+        if name == "falkordb" and self.embedded is not None:
+            from obsmem.graph import open_graph
+
+            old = self.graph
+            self.graph = open_graph(self.settings, falkordb_url=self.embedded.falkordb_url())
+            with contextlib.suppress(Exception):
+                old.close()
+        self._schema_ready[GRAPH if name == "falkordb" else VECTORS] = False
+        with contextlib.suppress(Exception):
+            self.replayer.kick()
+
+    def ensure_schema(self, store: str) -> bool:
+        """Create schema once per process; False (and retried later) while the store is down."""
+        if self._schema_ready[store]:
+            return True
+        try:
+            if store == GRAPH:
+                self.graph.ensure_schema()
+            else:
+                self.vectors.migrate()
+                self.vectors.check_model(self.embedder_name, self.embedder_dim)
+            self._schema_ready[store] = True
+            return True
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            self._last_error[store] = f"{type(exc).__name__}: {exc}"
+            log.warning("%s store not ready: %s", store, exc)
+            return False
+
+    # ------------------------------------------------------------ embedder
+    @property
+    def embedder(self) -> Any:
+        if self._embedder is None:
+            with self._embedder_lock:
+                if self._embedder is None:
+                    from obsmem.embed import Embedder
+
+                    self._embedder = Embedder()
+        return self._embedder
+
+    @property
+    def embedder_name(self) -> str:
+        if self._embedder is not None:
+            return str(self._embedder.name)
+        from obsmem.embed import MODEL_NAME
+
+        return MODEL_NAME
+
+    @property
+    def embedder_dim(self) -> int:
+        if self._embedder is not None:
+            return int(self._embedder.dim)
+        from obsmem.embed import MODEL_DIM
+
+        return MODEL_DIM
+
+    # ------------------------------------------------------------ writes
+    def write(self, store: str, kind: str, payloads: Sequence[dict[str, Any]]) -> bool:
+        """Apply now, or queue durably. True when the store took it now."""
+        if not payloads:
+            return True
+        if not self.outbox.has_pending(store) and self.ensure_schema(store):
+            apply = self._apply_graph if store == GRAPH else self._apply_vectors
+            try:
+                apply(kind, list(payloads))
+                self._last_error[store] = None
+                return True
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+                self._last_error[store] = f"{type(exc).__name__}: {exc}"
+                log.warning("%s unavailable, queueing %d %s write(s): %s", store, len(payloads), kind, exc)
+        self.outbox.append_many(store, kind, list(payloads))
+        self.replayer.kick()
+        return False
+
+    def _apply_graph(self, kind: str, payloads: list[dict[str, Any]]) -> None:
+        if not self.ensure_schema(GRAPH):
+            raise GraphUnavailable(self._last_error[GRAPH] or "graph not ready")
+        g = self.graph
+        if kind == "fix":
+            g.upsert_fixes([FixWrite.from_dict(p) for p in payloads])
+        elif kind == "outcome":
+            g.record_outcomes([Outcome(**p) for p in payloads])
+        elif kind == "agent":
+            g.upsert_agents([AgentWrite(**p) for p in payloads])
+        elif kind == "delete":
+            g.delete_fixes([p["id"] for p in payloads])
+        else:
+            raise ValueError(f"unknown graph write kind {kind!r}")
+
+    def _apply_vectors(self, kind: str, payloads: list[dict[str, Any]]) -> None:
+        from obsmem.vectors import VectorUnavailable
+
+        if not self.ensure_schema(VECTORS):
+            raise VectorUnavailable(self._last_error[VECTORS] or "vectors not ready")
+        v = self.vectors
+        if kind == "fix":
+            writes = [FixWrite.from_dict(p) for p in payloads]
+            v.upsert(self.vector_rows(writes, [p.get("_embedding") for p in payloads]))
+        elif kind == "outcome":
+            v.record_outcomes([Outcome(**p) for p in payloads])
+        elif kind == "delete":
+            v.delete([p["id"] for p in payloads])
+        elif kind == "agent":
+            pass  # agents live in the graph only
+        else:
+            raise ValueError(f"unknown vectors write kind {kind!r}")
+
+    def vector_rows(self, writes: Sequence[FixWrite], embeddings: Sequence[Any] | None = None) -> list[Any]:
+        """Rows for the vector store; embeds whatever has no embedding yet, in one batch."""
+        import numpy as np
+
+        from obsmem.ranking import embedding_text
+        from obsmem.vectors import VectorRow
+
+        embs: list[Any] = list(embeddings) if embeddings is not None else [None] * len(writes)
+        missing = [i for i, e in enumerate(embs) if e is None]
+        if missing:
+            vecs = self.embedder.embed_many([embedding_text(writes[i].issue, writes[i].solution) for i in missing])
+            for i, vec in zip(missing, vecs, strict=True):
+                embs[i] = vec
+        return [VectorRow.from_write(w, np.asarray(e, dtype=np.float32)) for w, e in zip(writes, embs, strict=True)]
+
+    # ------------------------------------------------------------ health
+    def store_health(self, store: str) -> StoreHealth:
+        embedded = self.embedded is not None and (
+            self.settings.graph_embedded if store == GRAPH else self.settings.vectors_embedded
+        )
+        backend = self.settings.graph_backend if store == GRAPH else "postgres"
+        restarts = 0
+        if embedded and self.embedded is not None:
+            restarts = self.embedded.state["falkordb" if store == GRAPH else "postgres"].restarts
+        try:
+            latency = self.graph.ping() if store == GRAPH else self.vectors.ping()
+            self.ensure_schema(store)
+            return StoreHealth(store, backend, True, round(latency, 3), None, embedded, restarts)
+        except Exception as exc:
+            err = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            self._last_error[store] = err
+            return StoreHealth(store, backend, False, None, err, embedded, restarts)
+
+    def health(self) -> dict[str, Any]:
+        stores = {name: self.store_health(name) for name in STORES}
+        outbox = self.outbox.stats()
+        up = [s for s in stores.values() if s.ok]
+        if len(up) == len(stores) and not outbox.get("depth") and not outbox.get("dead_letters"):
+            status = "healthy"
+        elif up:
+            status = "degraded"
+        else:
+            status = "unhealthy"
+        return {
+            "status": status,
+            "stores": {k: v.to_dict() for k, v in stores.items()},
+            "outbox": outbox,
+            "replayer": self.replayer_state(),
+            "embedded": self.embedded.describe() if self.embedded is not None else None,
+            "checked_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        }
+
+    def replayer_state(self) -> dict[str, Any]:
+        return self.replayer.status()
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued write has been applied (tests, shutdown, CLI)."""
+        self.replayer.kick()
+        return bool(self.replayer.drain(timeout))
+
+    def close(self) -> None:
+        for step in (self.replayer.stop, self.graph.close, self.vectors.close, self.outbox.close):
+            with contextlib.suppress(Exception):
+                step()
+        if self.embedded is not None:
+            self.embedded.stop()
+

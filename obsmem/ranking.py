@@ -1,0 +1,130 @@
+"""How recall orders fixes: fuse vector and keyword candidates, then weigh graph evidence.
+
+Relevance decides; evidence (did the fix work, how often and by how many agents
+was it applied, how recently) only reorders fixes of similar relevance. Every
+part of a score is returned in `why` so an agent or a person can see the reason.
+The defaults are tuned on real alert/runbook text (bench/recall_quality.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from obsmem.model import Fix
+
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class RankParams:
+    # Fusion: weighted reciprocal-rank fusion plus a score-aware term, so a keyword
+    # match that stands far above the rest (a rare, telling word) is not flattened
+    # to "rank 1" like a marginal one.
+    rrf_k: float = 60.0
+    w_vector: float = 1.0
+    w_keyword: float = 1.0
+    w_vector_score: float = 0.0
+    w_keyword_score: float = 0.0
+    # Evidence: multiplies relevance by (1 - evidence_weight + evidence_weight * evidence).
+    evidence_weight: float = 0.2
+    success_weight: float = 0.6
+    usage_weight: float = 0.25
+    recency_weight: float = 0.15
+    half_life_days: float = 60.0
+
+
+DEFAULT_PARAMS = RankParams()
+
+
+def embedding_text(issue: str, solution: str) -> str:
+    """What gets embedded for a fix. MiniLM reads 256 word pieces, so the issue leads."""
+    return f"{issue.strip()}\n{solution.strip()}"
+
+
+@dataclass
+class Candidate:
+    id: str
+    vector: float = 0.0  # cosine similarity, 0 when not a vector candidate
+    keyword: float = 0.0  # keyword score, 0 when no keyword match
+    vector_rank: int | None = None
+    keyword_rank: int | None = None
+    relevance: float = 0.0
+
+
+def fuse(
+    vector_hits: Sequence[tuple[str, float]],
+    keyword_hits: Sequence[tuple[str, float]],
+    params: RankParams = DEFAULT_PARAMS,
+) -> list[Candidate]:
+    """Combine two ranked lists into one, best first."""
+    cands: dict[str, Candidate] = {}
+    for rank, (fid, sim) in enumerate(vector_hits, start=1):
+        c = cands.setdefault(fid, Candidate(fid))
+        c.vector, c.vector_rank = float(sim), rank
+    top_kw = max((s for _, s in keyword_hits), default=0.0) or 1.0
+    for rank, (fid, score) in enumerate(keyword_hits, start=1):
+        c = cands.setdefault(fid, Candidate(fid))
+        c.keyword, c.keyword_rank = float(score) / top_kw, rank
+    k = params.rrf_k
+    for c in cands.values():
+        rel = 0.0
+        if c.vector_rank is not None:
+            rel += params.w_vector / (k + c.vector_rank) + params.w_vector_score * max(c.vector, 0.0) / k
+        if c.keyword_rank is not None:
+            rel += params.w_keyword / (k + c.keyword_rank) + params.w_keyword_score * c.keyword / k
+        c.relevance = rel
+    return sorted(cands.values(), key=lambda c: (-c.relevance, c.id))
+
+
+def evidence(fix: Fix, now_ms: int, params: RankParams = DEFAULT_PARAMS) -> dict[str, float]:
+    """Graph evidence for one fix, each part in 0..1 (0.5 = no information)."""
+    # Beta(1,1) prior: an untried fix sits at 0.5, one success moves it to 0.67.
+    success = (fix.successes + 1) / (fix.successes + fix.failures + 2)
+    applied = max(fix.occurrences, 1) + fix.successes + fix.failures
+    usage = 1 - 1 / (1 + math.log1p(applied - 1) + 0.5 * math.log1p(max(fix.agents_count - 1, 0)))
+    last = fix.last_seen or fix.ts
+    age_days = max(now_ms - last, 0) / DAY_MS
+    recency = 0.5 ** (age_days / params.half_life_days)
+    return {"success": success, "usage": usage, "recency": recency}
+
+
+def rerank(
+    cands: Sequence[Candidate],
+    fixes: dict[str, Fix],
+    now_ms: int,
+    params: RankParams = DEFAULT_PARAMS,
+) -> list[tuple[Fix, float, dict[str, float]]]:
+    """Final order: relevance scaled by evidence. Candidates without a fix are dropped."""
+    out = []
+    top = cands[0].relevance if cands else 1.0
+    for c in cands:
+        fix = fixes.get(c.id)
+        if fix is None:
+            continue
+        ev = evidence(fix, now_ms, params)
+        combined = (
+            params.success_weight * ev["success"]
+            + params.usage_weight * ev["usage"]
+            + params.recency_weight * ev["recency"]
+        )
+        factor = 1 - params.evidence_weight + params.evidence_weight * combined
+        relevance = c.relevance / top if top else 0.0
+        score = relevance * factor
+        why = {
+            "relevance": round(relevance, 4),
+            "vector": round(c.vector, 4),
+            "keyword": round(c.keyword, 4),
+            "success": round(ev["success"], 4),
+            "usage": round(ev["usage"], 4),
+            "recency": round(ev["recency"], 4),
+            "evidence_factor": round(factor, 4),
+        }
+        if c.vector_rank is not None:
+            why["vector_rank"] = c.vector_rank
+        if c.keyword_rank is not None:
+            why["keyword_rank"] = c.keyword_rank
+        out.append((fix, round(score, 6), why))
+    out.sort(key=lambda t: (-t[1], t[0].id))
+    return out
