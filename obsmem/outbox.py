@@ -162,37 +162,38 @@ class Outbox:
         try:
             rows = conn.execute("PRAGMA quick_check").fetchall()
         except sqlite3.DatabaseError as e:
-            if _is_busy(e):
-                raise OutboxError(f"outbox {self.path} is locked by another process: {e}") from e
-            raise OutboxError(
-                f"outbox {self.path} is corrupt or not an obsmem outbox ({e}). "
-                f"It may hold writes not yet in the stores; do not delete it. To recover: "
-                + _recovery_hint(self.path)
-            ) from e
+            raise self._error("open", e) from e
         if rows != [("ok",)]:
             detail = "; ".join(str(r[0]) for r in rows[:5])
             raise OutboxError(
-                f"outbox {self.path} failed its integrity check ({detail}). To recover: "
-                + _recovery_hint(self.path)
+                f"outbox {self.path} failed its integrity check ({detail}). It may hold writes "
+                "not yet in the stores; do not delete it. To recover: " + _recovery_hint(self.path)
             )
 
     def _error(self, action: str, e: sqlite3.Error) -> OutboxError:
+        """Name the cause an operator can act on, with the path."""
         msg = str(e)
-        low = msg.lower()
-        if "full" in low or "disk i/o" in low:
-            why = f"disk full or out of quota ({msg})"
-            if self.max_bytes is not None:
-                why += f"; the outbox is capped at {self.max_bytes} bytes"
-        elif "readonly" in low or "read-only" in low:
-            why = f"data dir is read-only ({msg})"
-        elif "corrupt" in low or "not a database" in low:
+        code = getattr(e, "sqlite_errorname", "") or ""
+        if code.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
             return OutboxError(
-                f"outbox {self.path} is corrupt ({msg}). To recover: " + _recovery_hint(self.path)
+                f"outbox {self.path} is corrupt or not an obsmem outbox ({msg}). It may hold "
+                "writes not yet in the stores; do not delete it. To recover: "
+                + _recovery_hint(self.path)
             )
-        elif _is_busy(e):
+        if code.startswith("SQLITE_READONLY") or not _writable(self.path):
+            why = f"the data dir {self.path.parent} is read-only ({msg})"
+        elif code == "SQLITE_FULL":
+            why = f"the disk is full ({msg})"
+            if self.max_bytes is not None:
+                why += f"; the outbox is capped at {self.max_bytes} bytes (max_bytes)"
+        elif code.startswith("SQLITE_IOERR"):
+            why = f"I/O error, the disk may be full or failing ({msg})"
+        elif code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
             why = f"locked by another process for over {BUSY_TIMEOUT_S:.0f} s ({msg})"
+        elif code.startswith("SQLITE_CANTOPEN"):
+            why = f"cannot open the file or its -wal/-shm companions ({msg})"
         else:
-            why = msg
+            why = f"{msg} ({code or type(e).__name__})"
         return OutboxError(f"outbox {self.path}: cannot {action}: {why}")
 
     @contextmanager
@@ -398,9 +399,10 @@ class Outbox:
         self.close()
 
 
-def _is_busy(e: sqlite3.Error) -> bool:
-    low = str(e).lower()
-    return "locked" in low or "busy" in low
+def _writable(path: Path) -> bool:
+    """access(2) says EROFS on a read-only mount even for root, unlike permission bits."""
+    target = path if path.exists() else path.parent
+    return os.access(target, os.W_OK)
 
 
 def _dumps(path: Path, payload: dict[str, Any]) -> str:
