@@ -132,12 +132,13 @@ class Replayer:
                 assert st.wake is not None
                 st.wake.set()
 
-    def drain(self, timeout: float = 10.0) -> bool:
-        """Wait until every replayed store's queue is empty; False on timeout."""
+    def drain(self, timeout: float = 10.0, store: str | None = None) -> bool:
+        """Wait until the queues (every replayed store's, or `store`'s) are empty."""
         deadline = time.monotonic() + timeout
-        self.kick()
+        stores = [s for s in self._states if store is None or s == store]
+        self.kick(store)
         while True:
-            if all(self.outbox.depth(s) == 0 for s in self._states):
+            if all(not self.outbox.has_pending(s) for s in stores):
                 return True
             left = deadline - time.monotonic()
             if left <= 0:
@@ -231,6 +232,7 @@ class Replayer:
                     entry.attempts + 1,
                     err,
                 )
+                self.outbox.fail([entry.seq], err)  # the dead letter shows every attempt
                 self.outbox.dead_letter([entry.seq], err)
                 return True
             self.outbox.fail([entry.seq], err)
