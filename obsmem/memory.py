@@ -28,7 +28,7 @@ from obsmem.model import (
     RememberResult,
     ValidationError,
 )
-from obsmem.ranking import DEFAULT_PARAMS, RankParams, embedding_text, fuse, rerank
+from obsmem.ranking import DEFAULT_PARAMS, RankParams, fuse, rerank
 
 log = logging.getLogger("obsmem.memory")
 
@@ -180,7 +180,7 @@ class Memory:
         confidence: float | None = None,
         tags: Sequence[str] | None = None,
         metadata: dict[str, Any] | None = None,
-        id: str | None = None,  # noqa: A002 - the public name agents use
+        id: str | None = None,
     ) -> RememberResult:
         item = {
             "issue": issue, "solution": solution, "success": success, "agent": agent,
@@ -258,9 +258,8 @@ class Memory:
         fix_id = m.clean_fix_id(fix_id, "fix_id")
         success = m.clean_bool(success, "success", required=True)  # type: ignore[assignment]
         agent = m.clean_name(agent, "agent")
-        if not self._existing([fix_id]):
-            if self._any_store_up():
-                raise NotFound(f"no fix with id {fix_id!r}")
+        if not self._existing([fix_id]) and self._any_store_up():
+            raise NotFound(f"no fix with id {fix_id!r}")
         outcome = Outcome(m.new_event_id(), fix_id, bool(success), m.now_ms(), agent)
         stored, pending = self._write_both("outcome", [outcome.to_dict()])
         return {"fix_id": fix_id, "success": success, "stored_in": stored, "pending": pending}

@@ -368,7 +368,7 @@ class RecallResult(list[RecallHit]):  # type: ignore[misc]
     degraded: bool = False
     timings_ms: dict[str, float] = field(default_factory=dict)
 
-    def __init__(self, hits=(), served_by=(), degraded=False, timings_ms=None):  # noqa: ANN001
+    def __init__(self, hits=(), served_by=(), degraded=False, timings_ms=None):
         list.__init__(self, hits)
         self.served_by = tuple(served_by)
         self.degraded = degraded

@@ -1,0 +1,181 @@
+"""The embedded servers' lifecycle: real processes, real kills, real data."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+from falkordb import FalkorDB
+
+from obsmem.embedded import EmbeddedServers
+
+
+def _wait_gone(pid: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"pid {pid} still alive")
+
+
+def _write_marker(servers: EmbeddedServers, value: str) -> None:
+    g = FalkorDB.from_url(servers.falkordb_url()).select_graph("lifecycle")
+    g.query("MERGE (m:Marker {v: $v})", {"v": value})
+    with psycopg.connect(servers.postgres_url(), autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS marker (v text primary key)")
+        conn.execute("INSERT INTO marker VALUES (%s) ON CONFLICT DO NOTHING", (value,))
+
+
+def _read_markers(servers: EmbeddedServers) -> tuple[set[str], set[str]]:
+    g = FalkorDB.from_url(servers.falkordb_url()).select_graph("lifecycle")
+    graph = {r[0] for r in g.query("MATCH (m:Marker) RETURN m.v").result_set}
+    with psycopg.connect(servers.postgres_url()) as conn:
+        rows = {r[0] for r in conn.execute("SELECT v FROM marker").fetchall()}
+    return graph, rows
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path):
+    d = tmp_path / "data"
+    yield d
+    EmbeddedServers(d).stop(force=True)  # never leave servers behind, whatever the test did
+
+
+def test_data_survives_a_clean_restart(data_dir: Path) -> None:
+    with EmbeddedServers(data_dir) as servers:
+        _write_marker(servers, "before")
+    assert not servers.falkor.running() and not servers.postgres.running()
+    with EmbeddedServers(data_dir) as servers:
+        assert _read_markers(servers) == ({"before"}, {"before"})
+
+
+@pytest.mark.parametrize("victim", ["falkordb", "postgres"])
+def test_sigkill_then_next_start_recovers(data_dir: Path, victim: str) -> None:
+    servers = EmbeddedServers(data_dir).start(supervise=False)
+    _write_marker(servers, "kept")
+    time.sleep(1.2)  # FalkorDB fsyncs its AOF every second
+    server = servers.falkor if victim == "falkordb" else servers.postgres
+    pid = server.pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    _wait_gone(pid)
+    # simulate the whole obsmem process dying too: its client registration goes stale
+    (data_dir / "run" / "clients.json").write_text(json.dumps([999999]))
+
+    fresh = EmbeddedServers(data_dir)
+    deadline = time.monotonic() + 30
+    while True:  # a killed postmaster may linger as a zombie for a moment
+        try:
+            fresh.start(supervise=False)
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    new_pid = (fresh.falkor if victim == "falkordb" else fresh.postgres).pid()
+    assert new_pid is not None and new_pid != pid
+    assert _read_markers(fresh) == ({"kept"}, {"kept"})
+    fresh.stop(force=True)
+
+
+def test_supervisor_restarts_a_dead_child(data_dir: Path) -> None:
+    servers = EmbeddedServers(data_dir).start()
+    try:
+        pid = servers.falkor.pid()
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while not (servers.falkor.running() and servers.state["falkordb"].restarts >= 1):
+            assert time.monotonic() < deadline, "supervisor did not restart FalkorDB"
+            time.sleep(0.1)
+        assert servers.describe()["falkordb"]["restarts"] == 1
+    finally:
+        servers.stop(force=True)
+
+
+def test_paused_supervision_keeps_a_dead_server_down(data_dir: Path) -> None:
+    servers = EmbeddedServers(data_dir).start()
+    try:
+        with servers.supervision_paused():
+            pid = servers.falkor.pid()
+            os.kill(pid, signal.SIGKILL)
+            _wait_gone(pid)
+            time.sleep(2.5)
+            assert not servers.falkor.running()
+        deadline = time.monotonic() + 20
+        while not servers.falkor.running():
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        servers.stop(force=True)
+
+
+_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from obsmem.embedded import EmbeddedServers
+    s = EmbeddedServers(sys.argv[1]).start(supervise=False)
+    print(s.falkor.pid(), s.postgres.pid(), flush=True)
+    sys.stdin.readline()
+    s.stop()
+    """
+)
+
+
+def _servers_on(data_dir: Path) -> list[psutil.Process]:
+    """Server processes working in this data dir (redis rewrites its title, so ask for its cwd)."""
+    root = str(data_dir.resolve())
+    found = []
+    for proc in psutil.process_iter(["name"]):
+        try:
+            if proc.info["name"] in ("redis-server", "postgres") and proc.cwd().startswith(root):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+def test_two_processes_share_one_pair_of_servers(data_dir: Path) -> None:
+    data_dir.mkdir(parents=True)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CHILD, str(data_dir)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        for _ in range(2)
+    ]  # fmt: skip
+    try:
+        pids = [tuple(p.stdout.readline().split()) for p in procs]
+        assert pids[0] == pids[1], "the second process started twins"
+        postmasters = [p for p in _servers_on(data_dir) if "-D" in p.cmdline()]
+        assert len(postmasters) == 1
+        assert len([p for p in _servers_on(data_dir) if "redis-server" in p.name()]) == 1
+        # the first to leave keeps them up for the second
+        procs[0].communicate("\n", timeout=30)
+        assert EmbeddedServers(data_dir).falkor.running()
+        procs[1].communicate("\n", timeout=30)
+        assert _servers_on(data_dir) == [] or all(not p.is_running() for p in _servers_on(data_dir))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+
+
+def test_stale_falkordb_pidfile_is_cleaned(data_dir: Path) -> None:
+    (data_dir / "run").mkdir(parents=True)
+    (data_dir / "run" / "falkordb.pid").write_text("999999")
+    with EmbeddedServers(data_dir, want_vectors=False) as servers:
+        assert servers.falkor.pid() != 999999
+        assert servers.falkor.running()
