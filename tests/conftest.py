@@ -64,3 +64,54 @@ def embedder():  # noqa: ANN201
     from obsmem.embed import Embedder
 
     return Embedder()
+
+
+def _fresh_db(pg_url: str, prefix: str) -> str:
+    import psycopg
+
+    name = prefix + uuid.uuid4().hex[:12]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return pg_url.replace("/postgres?", f"/{name}?")
+
+
+@pytest.fixture(scope="session")
+def memory_settings(embedded: EmbeddedServers, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """Settings for a Memory on the session's servers: its own graph and its own database."""
+    from obsmem.config import Settings
+
+    return Settings(
+        data_dir=tmp_path_factory.mktemp("memory"),
+        falkordb_url=embedded.falkordb_url(),
+        falkordb_graph="mem_" + uuid.uuid4().hex[:8],
+        database_url=_fresh_db(embedded.postgres_url(), "mem_"),
+        demo=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def memory(memory_settings, embedder):  # noqa: ANN001, ANN201
+    """One real Memory for the session (tests that need isolation make their own)."""
+    from obsmem.memory import Memory
+
+    mem = Memory.open(memory_settings, embedder=embedder)
+    yield mem
+    mem.close()
+
+
+@pytest.fixture
+def fresh_memory(embedded: EmbeddedServers, embedder, tmp_path: Path):  # noqa: ANN001, ANN201
+    """A Memory with an empty graph and an empty database, for tests that count things."""
+    from obsmem.config import Settings
+    from obsmem.memory import Memory
+
+    settings = Settings(
+        data_dir=tmp_path / "mem",
+        falkordb_url=embedded.falkordb_url(),
+        falkordb_graph="fresh_" + uuid.uuid4().hex[:8],
+        database_url=_fresh_db(embedded.postgres_url(), "fresh_"),
+        demo=False,
+    )
+    mem = Memory.open(settings, embedder=embedder)
+    yield mem
+    mem.close()
