@@ -17,7 +17,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("OBSMEM_DEMO", "0")
 
-from obsmem.embedded import EmbeddedServers  # noqa: E402
+from obsmem.embedded import EmbeddedServers
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -59,7 +59,7 @@ def pg_db_url(pg_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def embedder():  # noqa: ANN201
+def embedder():
     """The real MiniLM, loaded once per session."""
     from obsmem.embed import Embedder
 
@@ -76,7 +76,7 @@ def _fresh_db(pg_url: str, prefix: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def memory_settings(embedded: EmbeddedServers, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def memory_settings(embedded: EmbeddedServers, tmp_path_factory: pytest.TempPathFactory):
     """Settings for a Memory on the session's servers: its own graph and its own database."""
     from obsmem.config import Settings
 
@@ -90,7 +90,7 @@ def memory_settings(embedded: EmbeddedServers, tmp_path_factory: pytest.TempPath
 
 
 @pytest.fixture(scope="session")
-def memory(memory_settings, embedder):  # noqa: ANN001, ANN201
+def memory(memory_settings, embedder):
     """One real Memory for the session (tests that need isolation make their own)."""
     from obsmem.memory import Memory
 
@@ -100,7 +100,7 @@ def memory(memory_settings, embedder):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def fresh_memory(embedded: EmbeddedServers, embedder, tmp_path: Path):  # noqa: ANN001, ANN201
+def fresh_memory(embedded: EmbeddedServers, embedder, tmp_path: Path):
     """A Memory with an empty graph and an empty database, for tests that count things."""
     from obsmem.config import Settings
     from obsmem.memory import Memory
