@@ -1,0 +1,142 @@
+"""Secrets go, ordinary ops text stays byte for byte."""
+
+from __future__ import annotations
+
+import pytest
+
+from obsmem.redact import redact
+
+# Fake credentials in the real formats (split so secret scanners leave this file alone).
+AWS_ID = "AKIA" + "IOSFODNN7EXAMPLE"
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYEXAMPLEKEY"
+GH = "ghp_" + "aB3dE5fG7hI9jK1lM3nO5pQ7rS9tU1vW3xY5"
+GH_PAT = "github_pat_" + "11ABCDEFG0" + "a1B2c3D4e5" * 7
+GL = "glpat-" + "xY9zA8bC7dE6fG5hI4jK"
+SLACK = "xoxb-" + "123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"
+SLACK_HOOK = "https://hooks.slack.com/services/" + "T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"
+GCP = "AIza" + "SyA-1b2C3d4E5f6G7h8I9j0KlMnOpQrStUv"
+STRIPE = "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc"
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+    ".eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIn0"
+    ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+)
+AZURE_KEY = "AccountKey=" + "A" * 40 + "b" * 46 + "=="
+PEM = (
+    "-----BEGIN RSA PRIVATE KEY-----\n"
+    "MIIEowIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF8PbnGy0AHB7MhgHcTz6sE2I2yPB\n"
+    "aFDrBz9vFqU4yB+1yJq8x9wZr1Y6mjZ0p8c2LQ==\n"
+    "-----END RSA PRIVATE KEY-----"
+)
+
+POSITIVES = [
+    (f"export AWS_ACCESS_KEY_ID={AWS_ID}", AWS_ID, "aws_access_key"),
+    (f'aws_secret_access_key = "{AWS_SECRET}"', AWS_SECRET, "aws_secret_key"),
+    (f"AWS_SECRET_ACCESS_KEY={AWS_SECRET}", AWS_SECRET, "aws_secret_key"),
+    (f"git clone https://{GH}@github.com/acme/app", GH, "github_token"),
+    (f"GITHUB_TOKEN={GH_PAT}", GH_PAT, "github_token"),
+    (f"PRIVATE-TOKEN: {GL}", GL, "gitlab_token"),
+    (f"slack bot token {SLACK} expired", SLACK, "slack_token"),
+    (f"alerts go to {SLACK_HOOK}", SLACK_HOOK, "slack_webhook"),
+    (f"maps key {GCP} hit quota", GCP, "gcp_api_key"),
+    (f"stripe: {STRIPE}", STRIPE, "stripe_key"),
+    (f"cookie session={JWT}; Path=/", JWT, "jwt"),
+    (
+        f"DefaultEndpointsProtocol=https;{AZURE_KEY};EndpointSuffix=core",
+        AZURE_KEY,
+        "azure_storage_key",
+    ),
+    (f"key file:\n{PEM}\nthen restart", PEM, "private_key"),
+    (
+        "curl -H 'Authorization: Bearer abc.def.ghi' https://api/health",
+        "abc.def.ghi",
+        "bearer_token",
+    ),
+    ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA==", "bearer_token"),
+    ("DATABASE_URL=postgres://app:s3cr3tPass@db.internal:5432/app", "s3cr3tPass", "url_password"),
+    ("redis://default:hunter2hunter2@cache:6379/0", "hunter2hunter2", "url_password"),
+    ("db_password=hunter2 and retry", "hunter2", "password"),
+    ('{"password": "correct horse battery"}', "correct horse battery", "password"),
+    ("client_secret: Zt8~Q9x-lonely", "Zt8~Q9x-lonely", "password"),
+    ("PGPASSWORD='p@ss w0rd' psql -h db", "p@ss w0rd", "password"),
+    ("x-api-key: 5f2b8c1e9a7d4e3f", "5f2b8c1e9a7d4e3f", "api_key"),
+    ("api_key=Zk3LmN8pQr2StUv5WxYz7Ab9Cd", "Zk3LmN8pQr2StUv5WxYz7Ab9Cd", "api_key"),
+    ("DD_API_KEY: 8f14e45fceea167a5a36dedd4bea2543", "8f14e45fceea167a5a36dedd4bea2543", "api_key"),
+]
+
+
+@pytest.mark.parametrize(("text", "secret", "kind"), POSITIVES)
+def test_secret_is_redacted(text: str, secret: str, kind: str) -> None:
+    out, kinds = redact(text)
+    assert secret not in out
+    assert f"[REDACTED:{kind}]" in out
+    assert kind in kinds
+
+
+def test_the_text_around_a_secret_is_kept() -> None:
+    out, kinds = redact(
+        f"step 1: export AWS_ACCESS_KEY_ID={AWS_ID}\nstep 2: kubectl apply -f x.yaml"
+    )
+    assert out == (
+        "step 1: export AWS_ACCESS_KEY_ID=[REDACTED:aws_access_key]\nstep 2: kubectl apply -f x.yaml"
+    )
+    assert kinds == ("aws_access_key",)
+
+
+def test_several_kinds_sorted_unique() -> None:
+    text = f"{GH} {GH} postgres://u:pw12345@h/db password=x1 {JWT}"
+    out, kinds = redact(text)
+    assert kinds == ("github_token", "jwt", "password", "url_password")
+    assert out.count("[REDACTED:github_token]") == 2
+    assert redact(out) == (out, ())  # redacting twice changes nothing
+
+
+def test_a_pem_block_inside_json_is_removed_whole() -> None:
+    body = PEM.replace("\n", "\\n")
+    text = '{"type": "service_account", "private_key": "' + body + '\\n", "client_id": "1"}'
+    out, kinds = redact(text)
+    assert "MIIE" not in out and "END RSA" not in out
+    assert '"client_id": "1"' in out
+    assert "private_key" in kinds
+
+
+OPS_TEXT = [
+    "pod api-7f9c8d6b5-x2k4q in namespace payments is in CrashLoopBackOff",
+    "image registry.example.com/api@sha256:"
+    "3f1a2b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708 pulled",
+    "kubectl -n payments rollout restart deployment/api && kubectl get pods -o wide",
+    "kubectl create secret generic db-creds --from-file=./creds.env",
+    "request 550e8400-e29b-41d4-a716-446655440000 timed out after 30s",
+    "node ip-10-0-3-17.ec2.internal (10.0.3.17) NotReady; LB 52.14.200.1:443",
+    "reverted commit 9fceb02d0ae598e95dc970b74767f19372d61af8 (short 9fceb02)",
+    'FATAL: password authentication failed for user "app"',
+    "set cache key=orders-2024-05 and token_count=512; auth=ok",
+    "secretName: tls-cert\nsecretKeyRef:\n  name: db\n  key: password",
+    "https://grafana.example.com:3000/d/abc123/api?orgId=1&from=now-6h",
+    "postgres://db.internal:5432/app?sslmode=require",
+    "password: ${DB_PASSWORD} from vault; secret=[REDACTED:password]",
+    "disk /dev/nvme0n1p1 at 97%; ran `du -sh /var/log/* | sort -h`",
+    "OOMKilled: container limit 512Mi, raised to 1Gi in values.yaml",
+    "IPv6 fe80::1ff:fe23:4567:890a and MAC 00:1a:2b:3c:4d:5e",
+    "bearer token refresh loop fixed by upgrading oauth2-proxy to v7.6.0",
+]
+
+
+@pytest.mark.parametrize("text", OPS_TEXT)
+def test_ordinary_ops_text_is_unchanged(text: str) -> None:
+    assert redact(text) == (text, ())
+
+
+def test_empty_and_unicode() -> None:
+    assert redact("") == ("", ())
+    text = "İstanbul DC: password=çok-gizli then ok"  # İ grows when lower-cased
+    out, kinds = redact(text)
+    assert out == "İstanbul DC: password=[REDACTED:password] then ok"
+    assert kinds == ("password",)
+
+
+def test_large_input_is_handled() -> None:
+    chunk = f"{OPS_TEXT[0]}\nexport AWS_ACCESS_KEY_ID={AWS_ID}\n"
+    out, kinds = redact(chunk * 5000)
+    assert AWS_ID not in out and out.count("[REDACTED:aws_access_key]") == 5000
+    assert kinds == ("aws_access_key",)
