@@ -1,0 +1,114 @@
+"""GET /health: one status a load balancer can act on, with the checks behind it.
+
+healthy/degraded answer 200 (degraded still serves: a down store means writes
+queue in the outbox and reads fall back), unhealthy answers 503. Disk and RAM
+are checked here because a full disk stops the outbox, which is what makes
+writes safe while a store is down.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+from flask import Blueprint, Response, current_app, jsonify
+
+from dashboard.auth import reads_protected, token_ok
+
+bp = Blueprint("health", __name__)
+
+_RANK = {"healthy": 0, "degraded": 1, "unhealthy": 2}
+DISK_DEGRADED_FREE = 0.05  # below 5 % free: say so before the outbox hits the wall
+DISK_UNHEALTHY_BYTES = 64 * 1024 * 1024
+RAM_DEGRADED_PCT = 95.0
+_DIR_SIZE_TTL_S = 30.0
+_dir_size_cache: dict[str, tuple[float, int]] = {}
+
+
+def worst(*statuses: str) -> str:
+    return max(statuses, key=lambda s: _RANK.get(s, 2))
+
+
+def _existing(path: Path) -> Path:
+    path = path.resolve()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def dir_size(path: Path) -> int:
+    """Bytes under the data dir, cached: walking PGDATA on every refresh is wasteful."""
+    key = str(path)
+    hit = _dir_size_cache.get(key)
+    now = time.monotonic()
+    if hit and now - hit[0] < _DIR_SIZE_TTL_S:
+        return hit[1]
+    total = 0
+    for root, _dirs, files in os.walk(path, onerror=lambda _e: None):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                continue
+    _dir_size_cache[key] = (now, total)
+    return total
+
+
+def disk_check(data_dir: Path) -> dict[str, Any]:
+    where = _existing(data_dir)
+    usage = shutil.disk_usage(where)
+    free_frac = usage.free / usage.total if usage.total else 0.0
+    status = "healthy"
+    if free_frac < DISK_DEGRADED_FREE:
+        status = "degraded"
+    if usage.free < DISK_UNHEALTHY_BYTES:
+        status = "unhealthy"
+    return {
+        "status": status,
+        "path": str(data_dir),
+        "total_bytes": usage.total,
+        "used_bytes": usage.used,
+        "free_bytes": usage.free,
+        "free_pct": round(free_frac * 100, 2),
+        "data_dir_bytes": dir_size(where) if where == data_dir.resolve() else 0,
+    }
+
+
+def ram_check() -> dict[str, Any]:
+    vm = psutil.virtual_memory()
+    rss = psutil.Process().memory_info().rss
+    return {
+        "status": "degraded" if vm.percent >= RAM_DEGRADED_PCT else "healthy",
+        "used_pct": vm.percent,
+        "available_bytes": vm.available,
+        "process_rss_bytes": rss,
+    }
+
+
+def full_health() -> dict[str, Any]:
+    """Memory.health() plus this host's disk and RAM, folded into one status."""
+    memory = current_app.extensions["obsmem.memory"]
+    settings = current_app.config["OBSMEM_SETTINGS"]
+    try:
+        report = dict(memory.health())
+    except Exception as e:  # health must answer even when Memory itself is broken
+        report = {"status": "unhealthy", "stores": {}, "outbox": {},
+                  "error": type(e).__name__}
+    disk = disk_check(Path(settings.data_dir))
+    ram = ram_check()
+    report["checks"] = {"disk": disk, "memory": ram}
+    report["status"] = worst(report.get("status", "unhealthy"), disk["status"], ram["status"])
+    return report
+
+
+@bp.get("/health")
+def health() -> tuple[Response, int]:
+    report = full_health()
+    code = 503 if report["status"] == "unhealthy" else 200
+    if reads_protected() and not token_ok():
+        return jsonify({"status": report["status"]}), code
+    return jsonify(report), code

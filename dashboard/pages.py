@@ -1,0 +1,133 @@
+"""Server-rendered pages: overview, fixes, a fix, agents, charts.
+
+Pages render their data on the server (they work without JavaScript); small
+scripts in static/ refresh the overview, search live through /api/recall and
+draw the graph and the chart. When reads need a token, a page cannot carry one
+(navigation sends no Authorization header), so it renders without data and the
+scripts fetch it with the token the user pasted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, render_template, request
+
+from dashboard.auth import reads_protected
+from dashboard.errors import ApiError
+from dashboard.health import full_health
+from dashboard.params import arg_bool, arg_limit, arg_name, arg_offset, arg_query
+from obsmem.model import ValidationError, clean_fix_id
+
+bp = Blueprint("pages", __name__)
+
+PAGE_SIZE = 25
+
+
+def _memory() -> Any:
+    return current_app.extensions["obsmem.memory"]
+
+
+def _render(template: str, **ctx: Any) -> str:
+    settings = current_app.config["OBSMEM_SETTINGS"]
+    return render_template(template, locked=reads_protected(),
+                           token_configured=bool(settings.api_token), **ctx)
+
+
+@bp.get("/")
+def overview() -> str:
+    if reads_protected():
+        return _render("overview.html", state=None)
+    m = _memory()
+    health = full_health()
+    state = {
+        "status": health["status"], "stores": health.get("stores", {}),
+        "outbox": health.get("outbox", {}), "disk": health["checks"]["disk"],
+        "last_check": health.get("checked_at"), "counts": m.stats(),
+        "agents": [a.to_dict() for a in m.get_all_agents()],
+        "recent_fixes": [f.to_dict() for f in m.get_recent_fixes(limit=10)],
+    }
+    return _render("overview.html", state=state)
+
+
+@bp.get("/fixes")
+def fixes() -> str:
+    filters: dict[str, Any] = {}
+    error = None
+    try:
+        q = arg_query(required=False)
+        limit, offset = arg_limit(default=PAGE_SIZE), arg_offset()
+        filters = {"agent": arg_name("agent"), "service": arg_name("service"),
+                   "success": arg_bool("success")}
+    except ValidationError as e:
+        q, limit, offset, error = None, PAGE_SIZE, 0, f"{e.field}: {e.message}"
+    rows: list[dict[str, Any]] = []
+    total = 0
+    if not reads_protected() and error is None:
+        m = _memory()
+        if q:
+            result = m.recall(q, k=min(offset + limit, 100), service=filters["service"],
+                              agent=filters["agent"],
+                              only_successful=filters["success"] is True)
+            hits = [h for h in result
+                    if filters["success"] is None or h.fix.success == filters["success"]]
+            total = len(hits)
+            rows = [{**h.fix.to_dict(), "score": h.score, "why": h.why}
+                    for h in hits[offset:offset + limit]]
+        else:
+            rows = [f.to_dict() for f in m.get_recent_fixes(limit=limit, offset=offset,
+                                                             **filters)]
+            total = m.count_fixes(**filters)
+    success = filters.get("success")
+    params = {"q": q or "", "agent": filters.get("agent") or "",
+              "service": filters.get("service") or "",
+              "success": "" if success is None else str(success).lower()}
+    return _render("fixes.html", fixes=rows, total=total, limit=limit, offset=offset,
+                   params=params, error=error)
+
+
+@bp.get("/fixes/<path:fix_id>")
+def fix(fix_id: str) -> str:
+    try:
+        fid = clean_fix_id(fix_id, "fix_id")
+    except ValidationError:
+        raise ApiError(404, "no such fix") from None
+    if reads_protected():
+        return _render("fix.html", fix_id=fid, detail=None)
+    detail = _memory().fix_detail(fid)
+    if detail is None:
+        raise ApiError(404, f"no fix with id {fid}")
+    return _render("fix.html", fix_id=fid, detail=detail)
+
+
+@bp.get("/agents")
+def agents() -> str:
+    found = [] if reads_protected() else [a.to_dict() for a in _memory().get_all_agents()]
+    return _render("agents.html", agents=found)
+
+
+@bp.get("/charts")
+def charts() -> str:
+    if reads_protected():
+        return _render("charts.html", by_root_cause=[], by_signature=[])
+    m = _memory()
+    return _render("charts.html", by_root_cause=m.success_rate_by_root_cause(),
+                   by_signature=m.success_by_signature(limit=15))
+
+
+@bp.app_template_filter("pct")
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f}%"
+
+
+@bp.app_template_filter("short")
+def short(value: str | None, n: int = 140) -> str:
+    if not value:
+        return ""
+    value = " ".join(value.split())
+    return value if len(value) <= n else value[: n - 1] + "…"
+
+
+@bp.app_context_processor
+def _nav() -> dict[str, Any]:
+    return {"current": request.endpoint or ""}

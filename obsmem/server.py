@@ -1,0 +1,110 @@
+"""`obsmem serve`: the dashboard and JSON API under waitress.
+
+Waitress rather than gunicorn: one process with a thread pool shares one loaded
+embedding model and one connection pool per store, which is what a 2-core box
+can afford; scale out by running more of these behind a load balancer.
+SIGTERM and Ctrl-C stop accepting, let in-flight requests finish, then close
+Memory, which stops the embedded servers if this process was their last user.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from obsmem.config import Settings
+
+log = logging.getLogger("obsmem.server")
+
+
+class _Stop(Exception):
+    """Raised in the main thread by the signal handler to leave waitress's loop."""
+
+
+@dataclass
+class RunningServer:
+    """A waitress server on a background thread (tests, benchmarks, embedding)."""
+
+    server: Any
+    thread: threading.Thread
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.server.effective_host}:{self.server.effective_port}"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        _shutdown(self.server)
+        self.thread.join(timeout)
+
+
+def _make_server(app: Any, host: str, port: int, threads: int) -> Any:
+    from waitress import create_server
+
+    # ident=None: no "Server: waitress" banner; clear_untrusted_proxy_headers by default.
+    return create_server(app, host=host, port=port, threads=threads, ident=None,
+                         channel_timeout=30, cleanup_interval=10)
+
+
+def _shutdown(server: Any) -> None:
+    """Stop listening, close open connections, let worker threads finish their tasks."""
+    server.close()
+    for channel in list(server._map.values()):
+        try:
+            channel.close()
+        except Exception:  # a half-closed socket is no reason to stay up
+            log.debug("closing a channel failed", exc_info=True)
+    server.task_dispatcher.shutdown(cancel_pending=False, timeout=5)
+
+
+def start_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0,
+                    threads: int = 4) -> RunningServer:
+    server = _make_server(app, host, port, threads)
+    thread = threading.Thread(target=server.run, name="obsmem-waitress", daemon=True)
+    thread.start()
+    return RunningServer(server, thread)
+
+
+def serve(settings: Settings | None = None) -> int:
+    """Run until SIGTERM/SIGINT; returns the process exit code."""
+    settings = settings or Settings.from_env()
+    settings.check_serve()
+    from dashboard import create_app
+    from obsmem.memory import Memory
+
+    memory = Memory.open(settings)
+    try:
+        app = create_app(memory, settings)
+        server = _make_server(app, settings.host, settings.port, settings.threads)
+
+        def _on_signal(signum: int, _frame: FrameType | None) -> None:
+            raise _Stop(signal.Signals(signum).name)
+
+        previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        url = f"http://{server.effective_host}:{server.effective_port}"
+        log.info("obsmem serving on %s (%d threads)", url, settings.threads)
+        print(f"obsmem serving on {url}", flush=True)
+        try:
+            server.run()
+        except _Stop as stop:
+            log.info("stopping on %s", stop)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            _shutdown(server)
+    finally:
+        memory.close()
+    print("obsmem stopped", flush=True)
+    return 0
+
+
+def main() -> None:  # `python -m obsmem.server`
+    logging.basicConfig(level=Settings.from_env().log_level)
+    raise SystemExit(serve())
+
+
+if __name__ == "__main__":
+    main()
