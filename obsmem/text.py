@@ -1,0 +1,93 @@
+"""Tokens for keyword search, made in Python for documents and queries alike.
+
+Doing it here (not with a Postgres text-search config) means one tokeniser for
+both sides, CamelCase alert names split into words (`KubePodCrashLooping` also
+gives `kube pod crash looping`), and tokens that are always plain lexemes:
+they can go into a tsquery without any chance of a syntax error.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+
+MAX_TOKEN_CHARS = 48  # longer "words" are hashes, base64 or noise
+MAX_TEXT_CHARS = 1_000_000  # beyond this, the rest of a text is not indexed
+
+# Template placeholders left in alert text: `<pod>`, `<cluster>`, `<value>`.
+_PLACEHOLDER = re.compile(r"<[A-Za-z_][A-Za-z0-9_.-]{0,40}>")
+_WORD = re.compile(r"[^\W_]+(?:_[^\W_]+)*")  # unicode letters/digits, joined by underscores
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+
+# Short and general: words that carry no meaning in an alert or a runbook.
+STOP_WORDS = frozenset(
+    """
+    a an and are as at be been but by can do does for from has have how i if in into is it
+    its of on or so such than that the their then there these they this to was were what
+    when where which while who will with you your we our us yes may might should
+    would could also just any all some more most other only own same very s t
+    """.split()  # noqa: SIM905
+)
+
+
+def _parts(word: str) -> list[str]:
+    """The word itself, plus its snake_case and CamelCase parts when it has any."""
+    out = [word.casefold()]
+    pieces = word.split("_") if "_" in word else [word]
+    subs: list[str] = []
+    for piece in pieces:
+        camel = _CAMEL.findall(piece) if piece.isascii() else []
+        if len(camel) > 1:
+            subs.extend(c.casefold() for c in camel)
+        elif len(pieces) > 1:
+            subs.append(piece.casefold())
+    out.extend(subs)
+    return out
+
+
+def tokens(text: str) -> list[str]:
+    """Lowercase word tokens in order (with repeats), placeholders and stop words removed."""
+    if not text:
+        return []
+    text = unicodedata.normalize("NFKC", text[:MAX_TEXT_CHARS]).replace("\x00", " ")
+    text = _PLACEHOLDER.sub(" ", text)
+    out: list[str] = []
+    for m in _WORD.finditer(text):
+        for tok in _parts(m.group()):
+            if len(tok) < 2 or len(tok) > MAX_TOKEN_CHARS or tok in STOP_WORDS:
+                continue
+            out.append(tok)
+    return out
+
+
+def term_counts(text: str) -> Counter[str]:
+    return Counter(tokens(text))
+
+
+def query_terms(text: str, max_terms: int = 64) -> list[str]:
+    """Distinct query terms in first-seen order, at most `max_terms` (a query is not a book)."""
+    return list(dict.fromkeys(tokens(text)))[:max_terms]
+
+
+def search_text(text: str) -> str:
+    """Tokens joined by spaces: what the `tsvector` column is generated from."""
+    return " ".join(tokens(text))
+
+
+# BM25F-style: a word in the issue counts this many times. The issue says what
+# the problem is; boilerplate runbook steps ("check the logs") say little.
+# Changing it needs a re-index (the weighted counts are stored).
+ISSUE_WEIGHT = 2.0
+
+
+def doc_terms(issue: str, solution: str) -> tuple[dict[str, float], float]:
+    """Weighted term frequencies of a fix and its weighted length, for the postings."""
+    tf: dict[str, float] = {}
+    issue_toks = tokens(issue)
+    body_toks = tokens(solution)
+    for tok in issue_toks:
+        tf[tok] = tf.get(tok, 0.0) + ISSUE_WEIGHT
+    for tok in body_toks:
+        tf[tok] = tf.get(tok, 0.0) + 1.0
+    return tf, ISSUE_WEIGHT * len(issue_toks) + len(body_toks)

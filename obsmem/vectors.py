@@ -1,0 +1,628 @@
+"""Postgres + pgvector: one row per fix with its embedding, filters and a BM25 keyword index.
+
+Every value travels as a query parameter; the only SQL assembled in Python is
+a choice among fixed filter fragments. Outages (server down, statement or pool
+timeout) surface as `VectorUnavailable`, so callers queue the write or degrade.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from obsmem import text
+from obsmem.model import FixFilter, FixWrite, Outcome
+
+log = logging.getLogger("obsmem.vectors")
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+MIGRATE_LOCK = 0x6F62736D656D  # "obsmem": advisory lock key for migrate()
+RECENT_EVENTS = 32
+
+# BM25 (Lucene's IDF, never negative). k1/b as in rank-bm25 / Lucene.
+BM25_K1 = 1.2
+BM25_B = 0.75
+# Query terms are taken rarest first until their postings add up to this; the
+# common rest carry little IDF and would make a query at 100k rows scan 100k+ postings.
+POSTINGS_BUDGET = 20_000
+MIN_TERMS = 3  # ...but never fewer than the 3 rarest known terms
+EF_SEARCH = 100  # HNSW candidate list; raised per query when k is larger
+
+_MIGRATION_FILE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+
+
+class VectorUnavailable(ConnectionError):
+    """Postgres could not be reached or did not answer in time."""
+
+
+class ModelMismatch(RuntimeError):
+    """The database holds embeddings of another model or dimension than this process makes."""
+
+
+@dataclass(frozen=True)
+class VectorRow:
+    """What the vector store keeps of one `remember` call: text, filters, evidence, embedding."""
+
+    id: str
+    event_id: str
+    issue: str
+    solution: str
+    ts: int  # epoch ms of this occurrence
+    embedding: np.ndarray
+    success: bool | None = None
+    agent: str | None = None
+    service: str | None = None
+    namespace: str | None = None
+    severity: str | None = None
+    root_cause: str | None = None
+    signature: str | None = None
+    confidence: float | None = None
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_write(cls, w: FixWrite, embedding: Any) -> VectorRow:
+        return cls(
+            id=w.id,
+            event_id=w.event_id,
+            issue=w.issue,
+            solution=w.solution,
+            ts=w.ts,
+            embedding=np.asarray(embedding, dtype=np.float32),
+            success=w.success,
+            agent=w.agent,
+            service=w.service,
+            namespace=w.namespace,
+            severity=w.severity,
+            root_cause=w.root_cause,
+            signature=w.signature,
+            confidence=w.confidence,
+            tags=tuple(w.tags),
+            metadata=dict(w.metadata or {}),
+        )
+
+
+def _ts(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _where(flt: FixFilter | None, alias: str = "f") -> tuple[str, dict[str, Any]]:
+    """AND-ed conditions from a fixed set of fragments; values stay parameters."""
+    if flt is None:
+        return "TRUE", {}
+    conds: list[str] = []
+    params: dict[str, Any] = {}
+    if flt.service is not None:
+        conds.append(f"{alias}.service = %(f_service)s")
+        params["f_service"] = flt.service
+    if flt.agent is not None:
+        conds.append(f"{alias}.agent = %(f_agent)s")
+        params["f_agent"] = flt.agent
+    if flt.success is not None:
+        conds.append(f"{alias}.success = %(f_success)s")
+        params["f_success"] = flt.success
+    if flt.root_cause is not None:
+        conds.append(f"{alias}.root_cause = %(f_root_cause)s")
+        params["f_root_cause"] = flt.root_cause
+    if flt.since_ms is not None:  # seen since: a fix applied again recently counts as recent
+        conds.append(f"{alias}.last_seen >= %(f_since)s")
+        params["f_since"] = _ts(flt.since_ms)
+    if flt.until_ms is not None:
+        conds.append(f"{alias}.created_at <= %(f_until)s")
+        params["f_until"] = _ts(flt.until_ms)
+    return (" AND ".join(conds) or "TRUE"), params
+
+
+def _vec(embedding: Any) -> np.ndarray:
+    arr = np.asarray(embedding, dtype=np.float32).reshape(-1)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("embedding has NaN or infinite values")
+    return arr
+
+
+# ---------------------------------------------------------------- SQL
+
+_KNN = """
+v AS MATERIALIZED (
+    SELECT f.id, f.embedding <=> %(emb)s AS dist
+    FROM fixes f WHERE {where}
+    ORDER BY f.embedding <=> %(emb)s LIMIT %(k)s
+)"""
+
+_KEYWORD = """
+st AS (
+    SELECT docs, greatest(total_len / greatest(docs, 1), 1.0) AS avgdl FROM keyword_stats
+),
+qt AS (
+    SELECT d.term, d.df, q.qtf,
+           sum(d.df) OVER (ORDER BY d.df, d.term) AS cum,
+           row_number() OVER (ORDER BY d.df, d.term) AS rn
+    FROM unnest(%(terms)s::text[], %(qtf)s::int[]) AS q(term, qtf)
+    JOIN term_df d ON d.term = q.term AND d.df > 0
+),
+qw AS (
+    SELECT qt.term, qt.qtf * ln(1 + (st.docs - qt.df + 0.5) / (qt.df + 0.5)) AS idf
+    FROM qt, st WHERE qt.cum <= %(budget)s OR qt.rn <= %(min_terms)s
+),
+ks AS (
+    SELECT p.doc,
+           sum(qw.idf * p.tf * (%(k1)s + 1)
+               / (p.tf + %(k1)s * (1 - %(b)s + %(b)s * p.doc_len / st.avgdl))) AS score
+    FROM qw JOIN fix_terms p ON p.term = qw.term {filter_join} CROSS JOIN st
+    GROUP BY p.doc ORDER BY score DESC LIMIT %(kk)s
+),
+kw AS (
+    SELECT f.id, ks.score FROM ks JOIN fixes f ON f.doc = ks.doc
+)"""
+
+_UPSERT = """
+WITH up AS (
+    INSERT INTO fixes AS f (
+        id, issue, solution, issue_terms, search_text, doc_len, embedding,
+        success, successes, failures, occurrences, recent_events,
+        agent, service, namespace, severity, root_cause, signature, confidence, tags,
+        created_at, last_seen, metadata)
+    SELECT id, issue, solution, issue_terms, search_text, doc_len, embedding,
+           success, (success IS TRUE)::int, (success IS FALSE)::int, 1, ARRAY[event_id],
+           agent, service, namespace, severity, root_cause, signature, confidence, tags,
+           ts, ts, metadata
+    FROM _obsmem_in ORDER BY id
+    ON CONFLICT (id) DO UPDATE SET
+        occurrences = f.occurrences + (NOT excluded.recent_events[1] = ANY(f.recent_events))::int,
+        successes = f.successes + CASE WHEN excluded.recent_events[1] = ANY(f.recent_events)
+                                       THEN 0 ELSE excluded.successes END,
+        failures = f.failures + CASE WHEN excluded.recent_events[1] = ANY(f.recent_events)
+                                     THEN 0 ELSE excluded.failures END,
+        success = CASE WHEN excluded.recent_events[1] = ANY(f.recent_events)
+                       THEN f.success ELSE coalesce(excluded.success, f.success) END,
+        recent_events = CASE WHEN excluded.recent_events[1] = ANY(f.recent_events)
+                             THEN f.recent_events
+                             ELSE (f.recent_events || excluded.recent_events)[
+                                  greatest(1, cardinality(f.recent_events) + 2 - %(keep)s):] END,
+        agent = coalesce(excluded.agent, f.agent),
+        service = coalesce(excluded.service, f.service),
+        namespace = coalesce(excluded.namespace, f.namespace),
+        severity = coalesce(excluded.severity, f.severity),
+        root_cause = coalesce(excluded.root_cause, f.root_cause),
+        signature = coalesce(excluded.signature, f.signature),
+        confidence = coalesce(excluded.confidence, f.confidence),
+        tags = ARRAY(SELECT DISTINCT unnest(f.tags || excluded.tags)),
+        created_at = least(f.created_at, excluded.created_at),
+        last_seen = greatest(f.last_seen, excluded.last_seen),
+        metadata = f.metadata || excluded.metadata
+    RETURNING f.id, f.doc, f.doc_len, (xmax = 0) AS inserted
+),
+new_terms AS (
+    INSERT INTO fix_terms (doc, term, tf, doc_len)
+    SELECT up.doc, t.term, t.tf, up.doc_len
+    FROM _obsmem_terms t JOIN up ON up.id = t.id AND up.inserted
+    RETURNING term
+),
+dfs AS (
+    INSERT INTO term_df AS d (term, df)
+    SELECT term, count(*) FROM new_terms GROUP BY term ORDER BY term
+    ON CONFLICT (term) DO UPDATE SET df = d.df + excluded.df
+    RETURNING 1
+)
+UPDATE keyword_stats SET
+    docs = docs + (SELECT count(*) FROM up WHERE inserted),
+    total_len = total_len + coalesce((SELECT sum(doc_len) FROM up WHERE inserted), 0)
+RETURNING (SELECT count(*) FROM up WHERE inserted)
+"""
+
+_DELETE = """
+WITH del AS (
+    DELETE FROM fixes WHERE id = ANY(%(ids)s::text[]) RETURNING doc, doc_len
+),
+gone AS (
+    DELETE FROM fix_terms p USING del WHERE p.doc = del.doc RETURNING p.term
+),
+dfs AS (
+    UPDATE term_df d SET df = d.df - c.n
+    FROM (SELECT term, count(*) AS n FROM gone GROUP BY term ORDER BY term) c
+    WHERE d.term = c.term
+    RETURNING 1
+)
+UPDATE keyword_stats SET
+    docs = docs - (SELECT count(*) FROM del),
+    total_len = total_len - coalesce((SELECT sum(doc_len) FROM del), 0)
+RETURNING (SELECT count(*) FROM del)
+"""
+
+_ROW_COLUMNS = """id, issue, solution, success, successes, failures, occurrences, agent,
+    service, namespace, severity, root_cause, signature, confidence, tags,
+    created_at, last_seen, metadata"""
+
+_TEMP = """
+CREATE TEMP TABLE IF NOT EXISTS _obsmem_in (
+    id text, event_id text, issue text, solution text, issue_terms text, search_text text,
+    doc_len real, embedding vector(384), success boolean, agent text, service text,
+    namespace text, severity text, root_cause text, signature text, confidence real,
+    tags text[], ts timestamptz, metadata jsonb
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS _obsmem_terms (id text, term text, tf real) ON COMMIT DELETE ROWS;
+"""
+_IN_COLUMNS = (
+    "id", "event_id", "issue", "solution", "issue_terms", "search_text", "doc_len",
+    "embedding", "success", "agent", "service", "namespace", "severity", "root_cause",
+    "signature", "confidence", "tags", "ts", "metadata",
+)  # fmt: skip
+
+
+def _rounds(rows: Sequence[VectorRow]) -> list[list[VectorRow]]:
+    """Split so that no id occurs twice in one INSERT ... ON CONFLICT (Postgres refuses that)."""
+    seen_events: set[tuple[str, str]] = set()
+    rounds: list[list[VectorRow]] = []
+    depth: dict[str, int] = {}
+    for row in rows:
+        if (row.id, row.event_id) in seen_events:
+            continue
+        seen_events.add((row.id, row.event_id))
+        n = depth.get(row.id, 0)
+        depth[row.id] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(row)
+    return rounds
+
+
+class PgVectorStore:
+    """The vector and keyword side of obsmem, over a psycopg connection pool."""
+
+    def __init__(
+        self, url: str, *, pool_min: int = 1, pool_max: int = 10, timeout_s: float = 5.0
+    ) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self._pool = ConnectionPool(
+            url,
+            min_size=pool_min,
+            max_size=max(pool_max, pool_min, 1),
+            timeout=timeout_s,
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": max(1, round(timeout_s)),
+                "application_name": "obsmem",
+            },
+            configure=self._configure,
+            check=ConnectionPool.check_connection,
+            name="obsmem-vectors",
+            open=False,
+        )
+        self._pool.open(wait=False)
+
+    # ------------------------------------------------------------ connections
+    def _configure(self, conn: psycopg.Connection) -> None:
+        ms = int(self.timeout_s * 1000)
+        conn.execute(
+            "SELECT set_config('statement_timeout', %s, false),"
+            " set_config('lock_timeout', %s, false),"
+            " set_config('hnsw.ef_search', %s, false),"
+            " set_config('hnsw.iterative_scan', 'relaxed_order', false)",
+            (str(ms), str(ms), str(EF_SEARCH)),
+        )
+        self._register(conn)
+
+    @staticmethod
+    def _register(conn: psycopg.Connection) -> bool:
+        """pgvector's adapter, once the extension exists (it may not before migrate())."""
+        from pgvector.psycopg import register_vector
+
+        try:
+            register_vector(conn)
+            return True
+        except psycopg.ProgrammingError:
+            return False
+
+    @contextlib.contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection]:
+        try:
+            with self._pool.connection() as conn:
+                if conn.adapters.types.get("vector") is None and not self._register(conn):
+                    raise psycopg.errors.UndefinedObject(
+                        "the vector extension is missing: run migrate() first"
+                    )
+                yield conn
+        except psycopg.OperationalError as exc:  # includes PoolTimeout, QueryCanceled
+            raise VectorUnavailable(f"postgres: {exc}".strip()) from exc
+
+    # ------------------------------------------------------------ schema
+    def migrate(self, directory: Path | None = None) -> list[str]:
+        """Apply pending numbered migrations, each in one transaction; returns the names applied."""
+        files = []
+        for path in sorted((directory or MIGRATIONS_DIR).glob("*.sql")):
+            m = _MIGRATION_FILE.match(path.name)
+            if m:
+                files.append((int(m.group(1)), path.stem, path.read_text(encoding="utf-8")))
+        applied: list[str] = []
+        try:
+            with psycopg.connect(
+                self.url, autocommit=True, connect_timeout=max(1, round(self.timeout_s))
+            ) as conn:
+                # Two processes starting at once: the second waits here, then finds nothing to do.
+                conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATE_LOCK,))
+                try:
+                    conn.execute(
+                        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                        " version integer PRIMARY KEY, name text NOT NULL,"
+                        " applied_at timestamptz NOT NULL DEFAULT now())"
+                    )
+                    done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+                    for version, name, sql in files:
+                        if version in done:
+                            continue
+                        with conn.transaction():
+                            conn.execute(sql.encode("utf-8"))  # no params: several statements
+                            conn.execute(
+                                "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                                (version, name),
+                            )
+                        log.info("applied migration %s", name)
+                        applied.append(name)
+                finally:
+                    with contextlib.suppress(psycopg.Error):
+                        conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATE_LOCK,))
+        except psycopg.OperationalError as exc:
+            raise VectorUnavailable(f"postgres: {exc}".strip()) from exc
+        return applied
+
+    def check_model(self, name: str, dim: int) -> None:
+        """Remember the embedding model on first use; refuse a different one later."""
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT INTO obsmem_meta (key, value) VALUES"
+                " ('embedding_model', %s), ('embedding_dim', %s) ON CONFLICT (key) DO NOTHING",
+                (name, str(dim)),
+            )
+            meta = dict(
+                conn.execute(
+                    "SELECT key, value FROM obsmem_meta"
+                    " WHERE key IN ('embedding_model', 'embedding_dim')"
+                ).fetchall()
+            )
+            col_dim = conn.execute(
+                "SELECT atttypmod FROM pg_attribute"
+                " WHERE attrelid = 'fixes'::regclass AND attname = 'embedding'"
+            ).fetchone()
+        held = (meta.get("embedding_model"), meta.get("embedding_dim"))
+        if held != (name, str(dim)) or (col_dim and col_dim[0] != dim):
+            raise ModelMismatch(
+                f"this database holds embeddings of model {held[0]!r} ({held[1]} dims, "
+                f"column vector({col_dim[0] if col_dim else '?'})), but this process embeds "
+                f"with {name!r} ({dim} dims). Use the same model, or a fresh database "
+                "(DATABASE_URL) and re-import the fixes."
+            )
+
+    # ------------------------------------------------------------ writes
+    def upsert(self, rows: Sequence[VectorRow]) -> int:
+        """Idempotent on id and event id; returns how many fixes were new."""
+        new = 0
+        for batch in _rounds(rows):
+            new += self._retry(lambda b=batch: self._upsert_round(b))
+        return new
+
+    def _retry(self, fn: Any, attempts: int = 3) -> Any:
+        """Concurrent writers can deadlock on shared term rows; Postgres aborts one: retry it."""
+        for i in range(attempts):
+            try:
+                return fn()
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+                if i == attempts - 1:
+                    raise
+                time.sleep(0.01 * (i + 1))
+        return None
+
+    def _upsert_round(self, rows: Sequence[VectorRow]) -> int:
+        prepared = []
+        for r in rows:
+            emb = _vec(r.embedding)
+            tf, doc_len = text.doc_terms(r.issue, r.solution)
+            prepared.append((r, emb, tf, doc_len))
+        with self._conn() as conn, conn.transaction():
+            conn.execute(_TEMP.encode())
+            cur = conn.cursor()
+            with cur.copy(f"COPY _obsmem_in ({', '.join(_IN_COLUMNS)}) FROM STDIN") as cp:
+                for r, emb, _tf, doc_len in prepared:
+                    cp.write_row((
+                        r.id, r.event_id, r.issue, r.solution,
+                        text.search_text(r.issue), text.search_text(r.solution), doc_len,
+                        emb, r.success, r.agent, r.service, r.namespace, r.severity,
+                        r.root_cause, r.signature, r.confidence, list(r.tags), _ts(r.ts),
+                        Jsonb(r.metadata or {}),
+                    ))  # fmt: skip
+            with cur.copy("COPY _obsmem_terms (id, term, tf) FROM STDIN") as cp:
+                for r, _emb, tf, _len in prepared:
+                    for term, n in tf.items():
+                        cp.write_row((r.id, term, n))
+            got = cur.execute(_UPSERT, {"keep": RECENT_EVENTS}).fetchone()
+        return int(got[0]) if got else 0
+
+    def record_outcomes(self, outcomes: Sequence[Outcome]) -> int:
+        """Feedback: moves success/successes/failures once per event id; returns rows changed."""
+        if not outcomes:
+            return 0
+        params = [
+            {"id": o.fix_id, "ev": o.event_id, "ok": bool(o.success), "keep": RECENT_EVENTS}
+            for o in outcomes
+        ]
+        sql = """
+            UPDATE fixes SET
+                success = %(ok)s,
+                successes = successes + %(ok)s::int,
+                failures = failures + (NOT %(ok)s)::int,
+                recent_events = (recent_events || ARRAY[%(ev)s::text])[
+                    greatest(1, cardinality(recent_events) + 2 - %(keep)s):]
+            WHERE id = %(id)s AND NOT (%(ev)s = ANY(recent_events))
+        """
+
+        def run() -> int:
+            with self._conn() as conn, conn.transaction():
+                cur = conn.cursor()
+                cur.executemany(sql, params, returning=False)
+                return max(cur.rowcount, 0)
+
+        return int(self._retry(run))
+
+    def delete(self, ids: Sequence[str]) -> int:
+        if not ids:
+            return 0
+
+        def run() -> int:
+            with self._conn() as conn, conn.transaction():
+                got = conn.execute(_DELETE, {"ids": list(ids)}).fetchone()
+                return int(got[0]) if got else 0
+
+        return int(self._retry(run))
+
+    # ------------------------------------------------------------ search
+    def _knn_params(self, embedding: Any, k: int) -> dict[str, Any]:
+        return {"emb": _vec(embedding), "k": int(k)}
+
+    def _keyword_params(self, query: str, k: int) -> dict[str, Any] | None:
+        counts: dict[str, int] = {}
+        for tok in text.tokens(query[:100_000]):
+            if tok in counts or len(counts) < 64:
+                counts[tok] = counts.get(tok, 0) + 1
+        if not counts:
+            return None
+        return {
+            "terms": list(counts),
+            "qtf": list(counts.values()),
+            "budget": POSTINGS_BUDGET,
+            "min_terms": MIN_TERMS,
+            "k1": BM25_K1,
+            "b": BM25_B,
+            "kk": int(k),
+        }
+
+    @staticmethod
+    def _keyword_sql(flt: FixFilter | None) -> tuple[str, dict[str, Any]]:
+        where, params = _where(flt, "ff")
+        join = "" if where == "TRUE" else f"JOIN fixes ff ON ff.doc = p.doc AND {where}"
+        sql = _KEYWORD.format(filter_join=join)
+        return sql, params
+
+    def _ef(self, conn: psycopg.Connection, k: int) -> None:
+        if k > EF_SEARCH:
+            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(k, 1000)),))
+
+    def knn(self, embedding: Any, k: int, flt: FixFilter | None = None) -> list[tuple[str, float]]:
+        """(id, cosine similarity), best first; filtered queries still return k when k exist."""
+        if k <= 0:
+            return []
+        where, params = _where(flt)
+        sql = "WITH " + _KNN.format(where=where) + " SELECT id, 1 - dist FROM v ORDER BY dist, id"
+        with self._conn() as conn, conn.transaction():
+            self._ef(conn, k)
+            rows = conn.execute(sql, {**self._knn_params(embedding, k), **params}).fetchall()
+        return [(r[0], float(r[1])) for r in rows]
+
+    def keyword(self, query: str, k: int, flt: FixFilter | None = None) -> list[tuple[str, float]]:
+        """BM25 over the fixes' tokens, (id, score) best first; any text is safe to pass."""
+        kp = self._keyword_params(query, k)
+        if kp is None or k <= 0:
+            return []
+        sql, params = self._keyword_sql(flt)
+        sql = "WITH " + sql + " SELECT id, score FROM kw ORDER BY score DESC, id"
+        with self._conn() as conn:
+            rows = conn.execute(sql, {**kp, **params}).fetchall()
+        return [(r[0], float(r[1])) for r in rows]
+
+    def candidates(
+        self, embedding: Any, query: str, k: int, flt: FixFilter | None = None
+    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+        """Vector and keyword candidates in one statement (one round trip)."""
+        kp = self._keyword_params(query, k)
+        if kp is None:
+            return self.knn(embedding, k, flt), []
+        where, params = _where(flt)
+        kw_sql, kw_params = self._keyword_sql(flt)
+        sql = (
+            "WITH " + _KNN.format(where=where) + ", " + kw_sql
+            + " SELECT 'v', id, 1 - dist FROM v"
+            + " UNION ALL SELECT 'k', id, score FROM kw"
+        )  # fmt: skip
+        with self._conn() as conn:
+            if k > EF_SEARCH:
+                with conn.transaction():
+                    self._ef(conn, k)
+                    rows = conn.execute(
+                        sql, {**self._knn_params(embedding, k), **kp, **params, **kw_params}
+                    ).fetchall()
+            else:
+                rows = conn.execute(
+                    sql, {**self._knn_params(embedding, k), **kp, **params, **kw_params}
+                ).fetchall()
+        def best_first(kind: str) -> list[tuple[str, float]]:
+            hits = [(r[1], float(r[2])) for r in rows if r[0] == kind]
+            return sorted(hits, key=lambda t: (-t[1], t[0]))
+
+        return best_first("v"), best_first("k")
+
+    # ------------------------------------------------------------ reads
+    def get_rows(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Text and columns by id, for answers while the graph is down."""
+        if not ids:
+            return {}
+        with self._conn() as conn:
+            cur = conn.cursor(row_factory=psycopg.rows.dict_row)
+            rows = cur.execute(
+                f"SELECT {_ROW_COLUMNS} FROM fixes WHERE id = ANY(%s::text[])", (list(ids),)
+            ).fetchall()
+        return {r["id"]: r for r in rows}
+
+    def get_embeddings(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        if not ids:
+            return {}
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT id, embedding FROM fixes WHERE id = ANY(%s::text[])", (list(ids),)
+            ).fetchall()
+        return {r[0]: np.asarray(r[1].to_numpy(), dtype=np.float32) for r in rows}
+
+    def count(self, flt: FixFilter | None = None) -> int:
+        where, params = _where(flt)
+        with self._conn() as conn:
+            got = conn.execute(f"SELECT count(*) FROM fixes f WHERE {where}", params).fetchone()
+        return int(got[0]) if got else 0
+
+    def iter_ids(self, batch: int = 1000) -> Iterator[list[str]]:
+        """All ids in batches (keyset pages, so a long walk holds no transaction open)."""
+        last = ""
+        while True:
+            with self._conn() as conn:
+                rows = conn.execute(
+                    "SELECT id FROM fixes WHERE id > %s ORDER BY id LIMIT %s", (last, batch)
+                ).fetchall()
+            if not rows:
+                return
+            ids = [r[0] for r in rows]
+            yield ids
+            last = ids[-1]
+
+    def ping(self) -> float:
+        t0 = time.perf_counter()
+        with self._conn() as conn:
+            conn.execute("SELECT 1")
+        return (time.perf_counter() - t0) * 1000
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def __enter__(self) -> PgVectorStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
