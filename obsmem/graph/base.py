@@ -65,6 +65,13 @@ class GraphStore(Protocol):
     def upsert_fixes(self, writes: Sequence[FixWrite]) -> None: ...
     def record_outcomes(self, outcomes: Sequence[Outcome]) -> None: ...
     def upsert_agents(self, agents: Sequence[AgentWrite]) -> None: ...
+    def _known_events(self, rows: list[dict[str, Any]], key: str) -> set[str]:
+        """Event ids already recorded as APPLIED edges: a replay must not count them again."""
+        probe = [{"fix": r[key], "event_id": r["event_id"]} for r in rows if r.get("agent")]
+        if not probe:
+            return set()
+        return {r["event_id"] for r in self._read(C.KNOWN_EVENTS, {"rows": probe})}
+
     def delete_fix(self, fix_id: str) -> bool: ...
     def delete_fixes(self, fix_ids: Sequence[str]) -> int: ...
 
@@ -169,8 +176,13 @@ class CypherGraph(ABC):
         agents = C.agents_of_fixes(writes)
         if agents:
             steps.append((C.UPSERT_AGENTS, {"rows": agents}))
-        for batch in C.rounds([C.fix_row(w) for w in writes], "id"):
-            steps.append((C.UPSERT_FIXES, {"rows": batch}))
+        rows = [C.fix_row(w) for w in writes]
+        known = self._known_events(rows, "id")
+        for batch in C.rounds(rows, "id"):
+            counted = [r for r in batch if r["event_id"] not in known]
+            if counted:
+                steps.append((C.UPSERT_FIXES, {"rows": counted}))
+            steps.append((C.LINK_FIXES, {"rows": batch}))
         self._write(steps)
 
     def record_outcomes(self, outcomes: Sequence[Outcome]) -> None:
@@ -180,9 +192,23 @@ class CypherGraph(ABC):
         agents = C.agents_of_outcomes(outcomes)
         if agents:
             steps.append((C.UPSERT_AGENTS, {"rows": agents}))
-        for batch in C.rounds([C.outcome_row(o) for o in outcomes], "fix_id"):
-            steps.append((C.RECORD_OUTCOMES, {"rows": batch}))
+        rows = [C.outcome_row(o) for o in outcomes]
+        known = self._known_events(rows, "fix_id")
+        for batch in C.rounds(rows, "fix_id"):
+            counted = [r for r in batch if r["event_id"] not in known]
+            if counted:
+                steps.append((C.RECORD_OUTCOMES, {"rows": counted}))
+            linked = [r for r in batch if r["agent"]]
+            if linked:
+                steps.append((C.LINK_OUTCOMES, {"rows": linked}))
         self._write(steps)
+
+    def _known_events(self, rows: list[dict[str, Any]], key: str) -> set[str]:
+        """Event ids already recorded as APPLIED edges: a replay must not count them again."""
+        probe = [{"fix": r[key], "event_id": r["event_id"]} for r in rows if r.get("agent")]
+        if not probe:
+            return set()
+        return {r["event_id"] for r in self._read(C.KNOWN_EVENTS, {"rows": probe})}
 
     def delete_fix(self, fix_id: str) -> bool:
         return self.delete_fixes([fix_id]) == 1

@@ -42,17 +42,26 @@ SET a.last_seen = CASE WHEN newer THEN r.ts ELSE a.last_seen END,
     a.status = CASE WHEN newer AND r.status IS NOT NULL THEN r.status ELSE a.status END,
     a.registered_at = CASE WHEN a.registered_at IS NULL OR r.ts < a.registered_at
                            THEN r.ts ELSE a.registered_at END
+RETURN count(*) AS n
 """
 
-# An event is new when the fix has not recorded its id, neither in the recent
-# list nor as an APPLIED edge (the edge survives the list's rollover).
-_FRESH = """
-  (NOT r.event_id IN coalesce(f.recent_events, []))
-  AND size([(f)<-[x:APPLIED {event_id: r.event_id}]-() | 1]) = 0
+# An event is new when the fix has not recorded its id in the recent list; events
+# already present as an APPLIED edge (which outlives the list) are dropped before
+# the batch by KNOWN_EVENTS. A pattern comprehension here gave wrong answers on
+# FalkorDB 4.x after many edges (measured: a replay counted twice).
+_FRESH = "(NOT r.event_id IN coalesce(f.recent_events, []))"
+
+KNOWN_EVENTS = """
+UNWIND $rows AS r
+MATCH (:Fix {id: r.fix})<-[e:APPLIED {event_id: r.event_id}]-(:Agent)
+RETURN DISTINCT e.event_id AS event_id
 """
 
+# Edges go in a second statement of the same batch; the counters run first, so
+# the edge never hides a new event. Every write ends in RETURN: FalkorDB 4.x
+# mis-evaluated the freshness check of UPSERT_FIXES when the query had no
+# RETURN (measured: a replayed event counted twice).
 _APPLIED = """
-WITH f, r
 FOREACH (_ IN CASE WHEN r.agent IS NULL THEN [] ELSE [1] END |
   MERGE (a:Agent {name: r.agent})
   MERGE (a)-[e:APPLIED {event_id: r.event_id}]->(f)
@@ -94,6 +103,14 @@ SET f.occurrences = f.occurrences + CASE WHEN fresh THEN 1 ELSE 0 END,
     f.recent_events = CASE WHEN fresh
                            THEN (coalesce(f.recent_events, []) + [r.event_id])[-__RECENT__..]
                            ELSE f.recent_events END
+RETURN count(*) AS n
+"""
+)
+
+LINK_FIXES = (
+    """
+UNWIND $rows AS r
+MATCH (f:Fix {id: r.id})
 """
     + _APPLIED
     + """
@@ -106,6 +123,7 @@ FOREACH (_ IN CASE WHEN r.service IS NULL THEN [] ELSE [1] END |
   MERGE (s:Service {name: r.service})
   MERGE (f)-[:AFFECTS]->(s)
 )
+RETURN count(*) AS n
 """
 )
 
@@ -124,8 +142,17 @@ SET f.successes = f.successes + CASE WHEN fresh AND r.success = true THEN 1 ELSE
     f.recent_events = CASE WHEN fresh
                            THEN (coalesce(f.recent_events, []) + [r.event_id])[-__RECENT__..]
                            ELSE f.recent_events END
+RETURN count(*) AS n
+"""
+)
+
+LINK_OUTCOMES = (
+    """
+UNWIND $rows AS r
+MATCH (f:Fix {id: r.fix_id})
 """
     + _APPLIED
+    + "RETURN count(*) AS n"
 )
 
 
@@ -154,6 +181,7 @@ MATCH (i:Issue {signature: k})
 WITH i, size([(i)<-[:RESOLVES]-() | 1]) AS users
 WHERE users = 0
 DETACH DELETE i
+RETURN count(*) AS n
 """
 
 DELETE_ORPHAN_SERVICES = """
@@ -162,6 +190,7 @@ MATCH (s:Service {name: k})
 WITH s, size([(s)<-[:AFFECTS]-() | 1]) AS users
 WHERE users = 0
 DETACH DELETE s
+RETURN count(*) AS n
 """
 
 # ---------------------------------------------------------------- reads
