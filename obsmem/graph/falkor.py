@@ -74,7 +74,9 @@ class FalkorGraph(CypherGraph):
         self.graph_name = graph
         self.timeout_ms = max(1, int(timeout_s * 1000))
         try:
-            self._db = FalkorDB.from_url(
+            # The client probes the server (sentinel/cluster?) while constructing.
+            self._db = self._call(
+                FalkorDB.from_url,
                 url,
                 socket_timeout=timeout_s,
                 socket_connect_timeout=timeout_s,
