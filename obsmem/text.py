@@ -78,7 +78,7 @@ def search_text(text: str) -> str:
 # BM25F-style: a word in the issue counts this many times. The issue says what
 # the problem is; boilerplate runbook steps ("check the logs") say little.
 # Changing it needs a re-index (the weighted counts are stored).
-ISSUE_WEIGHT = 2.0
+ISSUE_WEIGHT = 3.0
 
 
 def doc_terms(issue: str, solution: str) -> tuple[dict[str, float], float]:

@@ -38,6 +38,9 @@ BM25_B = 0.75
 # common rest carry little IDF and would make a query at 100k rows scan 100k+ postings.
 POSTINGS_BUDGET = 20_000
 MIN_TERMS = 3  # ...but never fewer than the 3 rarest known terms
+# Rows per write transaction: HNSW inserts cost ~1 ms/row on a small box, and one
+# statement must finish well inside the statement timeout.
+UPSERT_CHUNK = 250
 EF_SEARCH = 100  # HNSW candidate list; raised per query when k is larger
 
 _MIGRATION_FILE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
@@ -410,7 +413,9 @@ class PgVectorStore:
         """Idempotent on id and event id; returns how many fixes were new."""
         new = 0
         for batch in _rounds(rows):
-            new += self._retry(lambda b=batch: self._upsert_round(b))
+            for i in range(0, len(batch), UPSERT_CHUNK):
+                chunk = batch[i : i + UPSERT_CHUNK]
+                new += self._retry(lambda c=chunk: self._upsert_round(c))
         return new
 
     def _retry(self, fn: Any, attempts: int = 3) -> Any:

@@ -1,0 +1,45 @@
+"""Keyword tokens: the same on both sides, CamelCase split, safe for any input."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from obsmem import text
+
+
+def test_camel_case_and_snake_case_parts():
+    toks = text.tokens("KubePodCrashLooping kube_pod_container_status_restarts_total")
+    assert toks[:5] == ["kubepodcrashlooping", "kube", "pod", "crash", "looping"]
+    assert "restarts" in toks and "kube_pod_container_status_restarts_total" in toks
+
+
+def test_placeholders_stop_words_and_case():
+    assert text.tokens("Ingester <pod> in <cluster>/<namespace> is using TOO much Memory") == [
+        "ingester", "using", "too", "much", "memory",
+    ]  # fmt: skip
+
+
+def test_unicode_words_are_kept():
+    assert text.tokens("Café naïve ÉCOLE 日本語") == ["café", "naïve", "école", "日本語"]
+
+
+def test_doc_terms_weights_issue_words():
+    tf, length = text.doc_terms("disk full", "clean the disk")
+    assert tf["disk"] == text.ISSUE_WEIGHT + 1
+    assert tf["clean"] == 1
+    assert length == 2 * text.ISSUE_WEIGHT + 2
+
+
+def test_tsquery_syntax_and_huge_text_are_harmless():
+    assert text.tokens("'\"):|&!<->* (( \\ ") == []
+    big = "word " * 250_000  # 1.25 MB
+    assert len(text.tokens(big)) == text.MAX_TEXT_CHARS // 5
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")))
+def test_tokens_of_any_text_are_plain_lexemes(s):
+    for tok in text.tokens(s):
+        assert 2 <= len(tok) <= text.MAX_TOKEN_CHARS
+        assert not any(c in tok for c in " '\":|&!<>()*\\")

@@ -1,0 +1,266 @@
+"""PgVectorStore against the session's real embedded Postgres (a fresh database per test)."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+
+from obsmem.model import FixFilter, Outcome
+from obsmem.vectors import ModelMismatch, PgVectorStore, VectorRow, VectorUnavailable
+
+DIM = 384
+
+
+@pytest.fixture
+def store(pg_db_url):
+    s = PgVectorStore(pg_db_url, pool_max=4)
+    s.migrate()
+    yield s
+    s.close()
+
+
+def unit(rng: np.random.Generator, n: int) -> np.ndarray:
+    x = rng.standard_normal((n, DIM)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def row(i: int | str, emb: np.ndarray, **kw) -> VectorRow:
+    base = dict(id=f"f{i}", event_id=f"e{i}", issue=f"issue {i}", solution=f"solution {i}",
+                ts=1_700_000_000_000, embedding=emb)  # fmt: skip
+    return VectorRow(**{**base, **kw})
+
+
+# ---------------------------------------------------------------- migrations
+
+
+def test_migrate_fresh_then_noop(pg_db_url):
+    s = PgVectorStore(pg_db_url)
+    try:
+        assert s.migrate() == ["001_fixes"]
+        assert s.migrate() == []
+        with psycopg.connect(pg_db_url) as conn:
+            got = conn.execute("SELECT version, name FROM schema_migrations").fetchall()
+        assert got == [(1, "001_fixes")]
+    finally:
+        s.close()
+
+
+def test_failing_migration_leaves_db_unchanged(pg_db_url, tmp_path: Path):
+    (tmp_path / "001_ok.sql").write_text("CREATE TABLE ok_t (x int);")
+    (tmp_path / "002_bad.sql").write_text("CREATE TABLE half_t (x int);\nSELECT 1/0;")
+    s = PgVectorStore(pg_db_url)
+    try:
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            s.migrate(tmp_path)
+        with psycopg.connect(pg_db_url) as conn:
+            assert conn.execute("SELECT to_regclass('ok_t') IS NOT NULL").fetchone()[0]
+            assert conn.execute("SELECT to_regclass('half_t') IS NULL").fetchone()[0]
+            versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
+        assert versions == [1]
+        (tmp_path / "002_bad.sql").write_text("CREATE TABLE half_t (x int);")
+        assert s.migrate(tmp_path) == ["002_bad"]
+    finally:
+        s.close()
+
+
+def test_concurrent_migrations_apply_once(pg_db_url):
+    stores = [PgVectorStore(pg_db_url) for _ in range(3)]
+    results: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def go(s: PgVectorStore) -> None:
+        try:
+            results.append(s.migrate())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=go, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in stores:
+        s.close()
+    assert errors == []
+    assert sorted(results) == [[], [], ["001_fixes"]]
+
+
+def test_model_guard(store):
+    store.check_model("all-MiniLM-L6-v2", 384)
+    store.check_model("all-MiniLM-L6-v2", 384)
+    with pytest.raises(ModelMismatch, match=r"all-MiniLM-L6-v2.*other-model"):
+        store.check_model("other-model", 384)
+    with pytest.raises(ModelMismatch, match="768"):
+        store.check_model("all-MiniLM-L6-v2", 768)
+
+
+def test_unreachable_server_raises_vector_unavailable(tmp_path):
+    s = PgVectorStore(f"postgresql://nobody@/x?host={tmp_path}&port=1", timeout_s=0.5)
+    try:
+        with pytest.raises(VectorUnavailable):
+            s.ping()
+        with pytest.raises(VectorUnavailable):
+            s.migrate()
+    finally:
+        s.close()
+
+
+# ---------------------------------------------------------------- writes
+
+
+def test_upsert_is_idempotent_per_event(store):
+    rng = np.random.default_rng(1)
+    e = unit(rng, 1)[0]
+    r = row(1, e, success=True, service="api")
+    assert store.upsert([r]) == 1
+    store.upsert([r])
+    store.upsert([r, r])
+    got = store.get_rows(["f1"])["f1"]
+    assert (got["occurrences"], got["successes"], got["failures"]) == (1, 1, 0)
+    store.upsert([dataclasses.replace(r, event_id="e1b", success=False, ts=r.ts + 1000)])
+    store.upsert([dataclasses.replace(r, event_id="e1b", success=False, ts=r.ts + 1000)])
+    got = store.get_rows(["f1"])["f1"]
+    assert (got["occurrences"], got["successes"], got["failures"], got["success"]) == (2, 1, 1, False)
+    assert got["last_seen"] > got["created_at"]
+    assert store.count() == 1
+
+
+def test_record_outcomes_count_once_per_event(store):
+    store.upsert([row(1, unit(np.random.default_rng(2), 1)[0])])
+    outs = [Outcome("o1", "f1", True, 1), Outcome("o1", "f1", True, 1), Outcome("o2", "f1", False, 2)]
+    store.record_outcomes(outs)
+    store.record_outcomes(outs)
+    got = store.get_rows(["f1"])["f1"]
+    assert (got["successes"], got["failures"], got["success"]) == (1, 1, False)
+
+
+def test_delete_removes_from_both_searches(store):
+    rng = np.random.default_rng(3)
+    vecs = unit(rng, 3)
+    store.upsert([
+        row("a", vecs[0], issue="kafka consumer lag", solution="scale consumers"),
+        row("b", vecs[1], issue="kafka broker disk full", solution="expand volume"),
+        row("c", vecs[2], issue="redis evictions", solution="raise maxmemory"),
+    ])  # fmt: skip
+    assert store.delete(["fa", "missing"]) == 1
+    assert store.count() == 2
+    assert [i for i, _ in store.keyword("kafka lag", 5)] == ["fb"]
+    assert "fa" not in [i for i, _ in store.knn(vecs[0], 5)]
+    assert sorted(i for page in store.iter_ids(1) for i in page) == ["fb", "fc"]
+
+
+# ---------------------------------------------------------------- kNN
+
+
+def test_knn_matches_brute_force(store):
+    # Clustered like real embeddings (uniform random 384-d points are all equidistant).
+    rng = np.random.default_rng(4)
+    centers = unit(rng, 60)
+
+    def around(n: int) -> np.ndarray:
+        x = centers[rng.integers(0, len(centers), n)] + 0.06 * rng.standard_normal((n, DIM))
+        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+    vecs = around(3000)
+    store.upsert([row(i, vecs[i]) for i in range(len(vecs))])
+    queries = around(30)
+    recall = []
+    for q in queries:
+        truth = {f"f{i}" for i in np.argsort(-(vecs @ q))[:10]}
+        got = store.knn(q, 10)
+        assert len(got) == 10
+        recall.append(len(truth & {i for i, _ in got}) / 10)
+        sims = [s for _, s in got]
+        assert sims == sorted(sims, reverse=True)
+        for fid, sim in got:
+            assert abs(sim - float(vecs[int(fid[1:])] @ q)) < 1e-4
+    assert np.mean(recall) >= 0.95
+
+
+def test_filtered_knn_returns_k_when_k_exist(store):
+    rng = np.random.default_rng(5)
+    vecs = unit(rng, 2000)
+    store.upsert([row(i, vecs[i], service="rare" if i % 100 == 0 else "common") for i in range(2000)])
+    flt = FixFilter(service="rare")
+    got = store.knn(unit(rng, 1)[0], 10, flt)
+    assert len(got) == 10
+    assert store.get_rows([i for i, _ in got]).keys() == {i for i, _ in got}
+    assert all(r["service"] == "rare" for r in store.get_rows([i for i, _ in got]).values())
+    assert store.count(flt) == 20
+    assert len(store.knn(unit(rng, 1)[0], 30, flt)) == 20
+
+
+# ---------------------------------------------------------------- keyword
+
+RUNBOOKS = [
+    ("cortex:IngesterRestarts", "CortexIngesterRestarts\nCortex ingester restarts",
+     "Check kubectl get pods for restarts; a cloud node restart reschedules the ingester."),
+    ("cortex:IngesterMemory", "CortexProvisioningTooMuchMemory\nIngester using too much memory",
+     "Scale out ingesters or raise the memory limit; check active series growth."),
+    ("cnpg:ReplicationLag", "CNPGClusterPhysicalReplicationLag\nReplica lags behind the primary",
+     "Check network between instances and WAL generation; inspect pg_stat_replication."),
+    ("cnpg:HighConnections", "CNPGClusterHighConnectionsWarning\nConnections near max_connections",
+     "Raise max_connections or add a connection pooler such as PgBouncer."),
+    ("tempo:CompactorsTooManyOutstandingBlocks", "TempoCompactorsTooManyOutstandingBlocks",
+     "Compactors cannot keep up: scale compactors and check the blocklist length."),
+]  # fmt: skip
+
+
+@pytest.fixture
+def runbooks(store):
+    rng = np.random.default_rng(6)
+    vecs = unit(rng, len(RUNBOOKS))
+    store.upsert([
+        VectorRow(id=i, event_id="e", issue=iss, solution=sol, ts=0, embedding=v, service=i.split(":")[0])
+        for (i, iss, sol), v in zip(RUNBOOKS, vecs, strict=True)
+    ])  # fmt: skip
+    return store
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("Ingester <pod> in <cluster>/<namespace> is using too much memory", "cortex:IngesterMemory"),
+        ("ingester has restarted 3 times in the last 30m", "cortex:IngesterRestarts"),
+        ("CloudNativePG Cluster replica is lagging behind the primary", "cnpg:ReplicationLag"),
+        ("too many connections, close to max_connections", "cnpg:HighConnections"),
+        ("CompactorsTooManyOutstandingBlocks", "tempo:CompactorsTooManyOutstandingBlocks"),
+    ],
+)
+def test_keyword_ranks_the_right_runbook_first(runbooks, query, expected):
+    assert runbooks.keyword(query, 3)[0][0] == expected
+
+
+def test_keyword_idf_prefers_rare_words(runbooks):
+    # "check" is in 4 of 5 runbooks, "blocklist" in one: the rare word decides.
+    assert runbooks.keyword("check check check blocklist", 5)[0][0].startswith("tempo:")
+
+
+def test_keyword_with_filter(runbooks):
+    got = runbooks.keyword("ingester memory replica", 5, FixFilter(service="cnpg"))
+    assert [i for i, _ in got] == ["cnpg:ReplicationLag"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["'", "\"", "a & | ! ( ) <-> :* :A", "''); DROP TABLE fixes; --", "\\x00 \\", "   ", "日本語 ✓ 🙂",
+     "memory:* & !ingester", "x" * 5000, "word " * 200_000],
+)  # fmt: skip
+def test_keyword_survives_hostile_text(runbooks, query):
+    got = runbooks.keyword(query, 5)
+    assert isinstance(got, list)
+    assert runbooks.count() == len(RUNBOOKS)
+
+
+def test_candidates_is_knn_plus_keyword(runbooks):
+    e = runbooks.get_embeddings(["cnpg:HighConnections"])["cnpg:HighConnections"]
+    vec, kw = runbooks.candidates(e, "max_connections pooler", 3)
+    assert vec == runbooks.knn(e, 3)
+    assert kw == runbooks.keyword("max_connections pooler", 3)
+    assert vec[0][0] == kw[0][0] == "cnpg:HighConnections"
+    assert runbooks.candidates(e, "!!!", 2) == (runbooks.knn(e, 2), [])
