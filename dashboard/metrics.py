@@ -31,6 +31,13 @@ bp = Blueprint("metrics", __name__)
 _BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+def _per_store(value: Any) -> dict[str, float]:
+    """Outbox figures come per store ({"graph": n, "vectors": m}); tolerate a bare number."""
+    if isinstance(value, dict):
+        return {str(k): float(v or 0) for k, v in value.items()}
+    return {"all": float(value or 0)}
+
+
 class MemoryCollector(Collector):
     """Store up/down and latency, outbox depth and counts, asked of Memory per scrape."""
 
@@ -53,12 +60,16 @@ class MemoryCollector(Collector):
         yield up
         yield lat
         outbox = health.get("outbox") or {}
-        for key, help_text in (("depth", "writes waiting in the outbox"),
-                               ("oldest_age_s", "age of the oldest pending write"),
-                               ("dead_letters", "writes the replayer gave up on")):
-            fam = GaugeMetricFamily(f"obsmem_outbox_{key}", help_text)
-            fam.add_metric([], float(outbox.get(key) or 0))
+        for key, help_text in (("depth", "writes waiting in the outbox, per target store"),
+                               ("dead_letters", "writes the replayer gave up on, per store")):
+            fam = GaugeMetricFamily(f"obsmem_outbox_{key}", help_text, labels=["store"])
+            for store, value in _per_store(outbox.get(key)).items():
+                fam.add_metric([store], float(value))
             yield fam
+        age = GaugeMetricFamily("obsmem_outbox_oldest_age_seconds",
+                                "age of the oldest pending write (0 when empty)")
+        age.add_metric([], float(outbox.get("oldest_age_s") or 0))
+        yield age
         try:
             stats = self.memory.stats()
         except Exception:

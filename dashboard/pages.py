@@ -116,8 +116,10 @@ def charts() -> str:
 
 
 @bp.app_template_filter("pct")
-def pct(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.0f}%"
+def pct(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "—"
+    return f"{value * 100:.0f}%"
 
 
 @bp.app_template_filter("short")

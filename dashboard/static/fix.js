@@ -5,7 +5,7 @@
   var box = document.querySelector("[data-testid=fix-graph]");
   var fixId = box.getAttribute("data-fix-id");
   var W = 640, H = 440, CX = W / 2, CY = H / 2;
-  var KIND_ORDER = { agent: 0, service: 1, signature: 2, fix: 3 };
+  var KIND_ORDER = { agent: 0, service: 1, issue: 2, fix: 3 };
 
   function kindClass(kind) {
     kind = (kind || "").toLowerCase();
@@ -18,7 +18,7 @@
     graph.edges.forEach(function (e) {
       if (adj[e.source] && adj[e.target]) { adj[e.source].push(e.target); adj[e.target].push(e.source); }
     });
-    var centre = adj[fixId] ? fixId : (graph.nodes[0] && graph.nodes[0].id);
+    var centre = adj["fix:" + fixId] ? "fix:" + fixId : adj[fixId] ? fixId : (graph.nodes[0] && graph.nodes[0].id);
     var depth = {}; depth[centre] = 0;
     var queue = [centre];
     while (queue.length) {
@@ -64,7 +64,7 @@
       g.appendChild(o.svg("title", { text: n.kind + ": " + n.label }));
       g.appendChild(o.svg("text", { y: isCentre ? 32 : 24, "text-anchor": "middle", text: o.short(String(n.label), isCentre ? 34 : 22) }));
       if (kind === "fix" && !isCentre) {
-        var link = o.svg("a", { href: "/fixes/" + n.id });
+        var link = o.svg("a", { href: "/fixes/" + (n.fix_id || String(n.id).replace(/^fix:/, "")) });
         link.appendChild(g);
         root.appendChild(link);
       } else {

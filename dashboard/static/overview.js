@@ -21,8 +21,8 @@
       card.querySelector("[data-field=latency]").textContent = st.latency_ms === null || st.latency_ms === undefined ? "\u2014" : st.latency_ms.toFixed(1) + " ms";
     });
     var ob = s.outbox || {};
-    setText("[data-testid=outbox-depth]", String(ob.depth || 0));
-    setText("[data-testid=outbox] [data-field=dead]", String(ob.dead_letters || 0));
+    setText("[data-testid=outbox-depth]", String(ob.total || 0));
+    setText("[data-testid=outbox] [data-field=dead]", String(ob.dead_letters_total || 0));
     var c = s.counts || {};
     setText("[data-testid=count-fixes]", String(c.fixes || 0));
     setText("[data-testid=count-agents]", String(c.agents || 0));
@@ -43,7 +43,7 @@
   }
 
   function tick() {
-    if (document.hidden) { return; }
+    if (document.hidden || (o.locked && !o.token())) { return; }
     o.api("/api/state").then(render).catch(function (err) {
       var badge = document.querySelector("[data-testid=health-status]");
       badge.textContent = err.status === 401 ? "token needed" : "unreachable";

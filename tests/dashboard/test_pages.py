@@ -1,0 +1,62 @@
+"""Server-rendered pages with Flask's test client: content, search, 404s, no inline script."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+
+def test_overview_shows_agents_fixes_and_stores(client):
+    html = client.get("/").get_data(as_text=True)
+    assert 'data-testid="health-status"' in html
+    for name in ("k8s-watcher", "db-guardian", "net-sentry"):
+        assert f'data-agent="{name}"' in html
+    assert html.count('data-testid="fix-row"') == 10
+    assert 'data-testid="store-graph"' in html and 'data-testid="store-vectors"' in html
+
+
+def test_fixes_page_paginates_and_filters(client):
+    first = client.get("/fixes?limit=10").get_data(as_text=True)
+    second = client.get("/fixes?limit=10&offset=10").get_data(as_text=True)
+    ids = lambda html: set(re.findall(r'data-fix-id="([^"]+)"', html))  # noqa: E731
+    assert len(ids(first)) == 10 and not ids(first) & ids(second)
+    assert 'data-testid="next-page"' in first
+    only = client.get("/fixes?service=orders-db").get_data(as_text=True)
+    assert "pgbouncer" in only and "Raise the memory limit" not in only
+
+
+def test_fixes_page_search_puts_the_expected_fix_first(client, seeded):
+    html = client.get("/fixes?q=pods+killed+out+of+memory").get_data(as_text=True)
+    first = re.search(r'data-testid="fix-row" data-fix-id="([^"]+)"', html).group(1)
+    assert first == seeded["payments-api"]
+
+
+def test_fixes_page_bad_filter_shows_the_error_not_a_500(client):
+    resp = client.get("/fixes?limit=abc")
+    assert resp.status_code == 200
+    assert 'data-testid="form-error"' in resp.get_data(as_text=True)
+
+
+def test_fix_page_and_its_404(client, seeded):
+    html = client.get(f"/fixes/{seeded['payments-api']}").get_data(as_text=True)
+    assert "Raise the memory limit" in html and "db-guardian" in html
+    missing = client.get("/fixes/fix_nothere", headers={"Accept": "text/html"})
+    assert missing.status_code == 404 and 'data-testid="error-page"' in missing.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/", "/fixes", "/agents", "/charts"])
+def test_pages_have_no_inline_script_and_only_local_assets(client, path):
+    html = client.get(path).get_data(as_text=True)
+    assert re.findall(r"<script(?![^>]*\bsrc=)", html) == []
+    assert " on" + "click=" not in html and "style=" not in html
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+
+
+def test_text_is_escaped(client):
+    resp = client.post("/api/remember", json={"issue": "<script>alert(1)</script> in logs",
+                                             "solution": "<img src=x onerror=alert(1)>"})
+    fid = resp.get_json()["id"]
+    html = client.get(f"/fixes/{fid}").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+    client.delete(f"/api/fixes/{fid}")

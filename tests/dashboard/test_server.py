@@ -1,0 +1,42 @@
+"""`obsmem.server.serve` in a real subprocess: it serves, and SIGTERM stops it cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+
+def test_serve_answers_then_stops_on_sigterm(dash_settings, seeded, tmp_path):
+    env = {**os.environ, "OBSMEM_DATA_DIR": str(tmp_path / "srv"), "OBSMEM_PORT": "0",
+           "OBSMEM_HOST": "127.0.0.1", "FALKORDB_URL": dash_settings.falkordb_url,
+           "OBSMEM_GRAPH": dash_settings.falkordb_graph,
+           "DATABASE_URL": dash_settings.database_url, "OBSMEM_DEMO": "0",
+           "OBSMEM_THREADS": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "obsmem.server"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    try:
+        url = None
+        for line in proc.stdout:
+            m = re.search(r"serving on (http://\S+)", line)
+            if m:
+                url = m.group(1)
+                break
+        assert url, "the server never said where it listens"
+        with urllib.request.urlopen(url + "/api/agents", timeout=30) as resp:
+            names = {a["name"] for a in json.loads(resp.read())["agents"]}
+        assert "k8s-watcher" in names
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0, out
+        assert "obsmem stopped" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
