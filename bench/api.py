@@ -1,0 +1,134 @@
+"""The API as agents and the dashboard meet it: a real `python -m obsmem.server` subprocess.
+
+The server shares the benchmark's data dir, so it attaches to the embedded stores
+the benchmark already filled (obsmem.embedded shares servers between processes).
+Clients use keep-alive sessions, as obsmem.client does.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench.generate import Query
+from bench.measure import rss_mb, summary
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """obsmem.server on 127.0.0.1 in a child process; always stopped by `stop`."""
+
+    def __init__(self, data_dir: Path, log_path: Path, threads: int = 8):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "OBSMEM_DATA_DIR": str(data_dir),
+            "OBSMEM_HOST": "127.0.0.1",
+            "OBSMEM_PORT": str(self.port),
+            "OBSMEM_DEMO": "0",
+            "OBSMEM_THREADS": str(threads),
+            "OBSMEM_LOG_LEVEL": "WARNING",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+        }
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([sys.executable, "-m", "obsmem.server"], env=env,
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"obsmem.server exited with {self.proc.returncode}; see {self._log.name}")
+            try:
+                if requests.get(self.url + "/health", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"obsmem.server not ready after {timeout}s; see {self._log.name}")
+
+    def rss_mb(self) -> float:
+        return rss_mb([self.proc.pid])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+
+
+def _recall(session: requests.Session, url: str, text: str, k: int) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    r = session.post(url + "/api/recall", json={"query": text, "k": k}, timeout=30)
+    ms = (time.perf_counter() - t0) * 1000
+    r.raise_for_status()
+    return ms, float(r.json().get("timings_ms", {}).get("total", 0.0))
+
+
+def recall_single(url: str, queries: Sequence[Query], k: int = 5) -> dict[str, Any]:
+    """One client, one request at a time; overhead = client time - server-side recall time."""
+    with requests.Session() as s:
+        _recall(s, url, "warm up the connection", k)
+        pairs = [_recall(s, url, q.text, k) for q in queries]
+    lat = [a for a, _ in pairs]
+    return {"ms": summary(lat), "overhead_ms": summary([a - b for a, b in pairs])}
+
+
+def recall_concurrent(url: str, queries: Sequence[Query], clients: int = 8, k: int = 5) -> dict[str, Any]:
+    """`clients` threads, each its own keep-alive session, sharing the query list."""
+    lat: list[float] = []
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def worker(part: Sequence[Query]) -> None:
+        try:
+            with requests.Session() as s:
+                for q in part:
+                    ms, _ = _recall(s, url, q.text, k)
+                    with lock:
+                        lat.append(ms)
+        except BaseException as exc:  # reported below, not swallowed
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(queries[i::clients],)) for i in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(600)
+    wall = time.perf_counter() - t0
+    if errors:
+        raise errors[0]
+    return {"ms": summary(lat), "throughput_per_s": round(len(lat) / wall, 1), "clients": clients}
+
+
+def get_latency(url: str, path: str, n: int) -> dict[str, Any]:
+    with requests.Session() as s:
+        s.get(url + path, timeout=30).raise_for_status()
+        lat = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            s.get(url + path, timeout=30).raise_for_status()
+            lat.append((time.perf_counter() - t0) * 1000)
+    return summary(lat)
