@@ -240,7 +240,9 @@ class FixWrite:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FixWrite:
-        return cls(**{**d, "tags": tuple(d.get("tags") or ())})
+        """Keys starting with "_" ride along in outbox payloads (e.g. a precomputed embedding)."""
+        fields = {k: v for k, v in d.items() if not k.startswith("_")}
+        return cls(**{**fields, "tags": tuple(fields.get("tags") or ())})
 
 
 @dataclass(frozen=True)
