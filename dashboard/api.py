@@ -25,7 +25,7 @@ from dashboard.params import (
     json_body,
     unknown_keys,
 )
-from obsmem.model import clean_fix_id, clean_name
+from obsmem.model import clean_fix_id, clean_name, ms_to_iso
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -78,9 +78,20 @@ def stats() -> Response:
         "totals": m.stats(),
         "by_signature": m.success_by_signature(limit=arg_limit(default=20)),
         "by_root_cause": m.success_rate_by_root_cause(),
-        "over_time": m.fixes_over_time(days=days),
+        "over_time": [_time_row(r) for r in m.fixes_over_time(days=days)],
         "days": days,
     })
+
+
+def _time_row(r: dict[str, Any]) -> dict[str, Any]:
+    """One day of the series in the documented shape {t, fixes, successes, failures}.
+
+    The graph layer names them bucket/succeeded/failed; accept both spellings.
+    """
+    t = r.get("t") or (ms_to_iso(r["bucket"]) if r.get("bucket") is not None else None)
+    return {"t": t, "fixes": int(r.get("fixes") or 0),
+            "successes": int(r.get("successes", r.get("succeeded")) or 0),
+            "failures": int(r.get("failures", r.get("failed")) or 0)}
 
 
 # ---------------------------------------------------------------- agents

@@ -89,6 +89,26 @@ def ram_check() -> dict[str, Any]:
     }
 
 
+def _total(value: Any) -> float:
+    if isinstance(value, dict):
+        return sum(float(v or 0) for v in value.values())
+    return float(value or 0)
+
+
+def store_status(report: dict[str, Any]) -> str:
+    """Re-derived from the parts: all stores up and nothing queued or dead-lettered is healthy,
+    some store up is degraded (writes queue, reads fall back), none up is unhealthy."""
+    stores = list((report.get("stores") or {}).values())
+    if not stores:
+        return "unhealthy"
+    up = [s for s in stores if s.get("ok")]
+    outbox = report.get("outbox") or {}
+    backlog = _total(outbox.get("depth")) + _total(outbox.get("dead_letters"))
+    if len(up) == len(stores) and not backlog:
+        return "healthy"
+    return "degraded" if up else "unhealthy"
+
+
 def full_health() -> dict[str, Any]:
     """Memory.health() plus this host's disk and RAM, folded into one status."""
     memory = current_app.extensions["obsmem.memory"]
@@ -101,7 +121,7 @@ def full_health() -> dict[str, Any]:
     disk = disk_check(Path(settings.data_dir))
     ram = ram_check()
     report["checks"] = {"disk": disk, "memory": ram}
-    report["status"] = worst(report.get("status", "unhealthy"), disk["status"], ram["status"])
+    report["status"] = worst(store_status(report), disk["status"], ram["status"])
     return report
 
 

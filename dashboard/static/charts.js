@@ -26,7 +26,7 @@
       o.replaceChildren(box, [root]);
       return;
     }
-    var step = iw / rows.length, bw = Math.max(2, step * 0.7);
+    var step = iw / rows.length, bw = Math.min(36, Math.max(2, step * 0.7));
     var bars = o.svg("g", { class: "bars" });
     var points = [];
     var labelEvery = Math.ceil(rows.length / 8);
@@ -56,8 +56,22 @@
     o.replaceChildren(box, [root]);
   }
 
+  function fillDays(rows, days) {
+    var byDay = {};
+    rows.forEach(function (r) { if (r.t) { byDay[r.t.slice(0, 10)] = r; } });
+    var out = [];
+    var today = new Date();
+    for (var i = days - 1; i >= 0; i--) {
+      var d = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() - i));
+      var key = d.toISOString().slice(0, 10);
+      out.push(byDay[key] || { t: key, fixes: 0, successes: 0, failures: 0 });
+    }
+    return out;
+  }
+
   function load() {
-    o.api("/api/stats?days=" + encodeURIComponent(select.value)).then(function (res) { draw(res.over_time || []); })
+    var days = parseInt(select.value, 10);
+    o.api("/api/stats?days=" + days).then(function (res) { draw(fillDays(res.over_time || [], days)); })
       .catch(function (err) { o.replaceChildren(box, [o.el("p", { className: "muted", text: "No chart: " + err.message })]); });
   }
   select.addEventListener("change", load);

@@ -51,9 +51,6 @@ def test_health_is_unhealthy_and_503(dead_client):
     assert not body["stores"]["graph"]["ok"] and not body["stores"]["vectors"]["ok"]
 
 
-@pytest.mark.xfail(reason="Memory bug: with both stores down, manager._apply_vectors calls "
-                   "FixWrite.from_dict on a payload carrying '_embedding' -> TypeError (500)",
-                   strict=False)
 def test_writes_queue_instead_of_failing(dead_client):
     resp = dead_client.post("/api/remember", json={"issue": "queue me", "solution": "later"})
     assert resp.status_code == 201
