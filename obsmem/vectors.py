@@ -338,6 +338,8 @@ class PgVectorStore:
                         "the vector extension is missing: run migrate() first"
                     )
                 yield conn
+        except psycopg.errors.TransactionRollback:
+            raise  # deadlock / serialization failure: _retry() runs it again
         except psycopg.OperationalError as exc:  # includes PoolTimeout, QueryCanceled
             raise VectorUnavailable(f"postgres: {exc}".strip()) from exc
 
@@ -423,9 +425,9 @@ class PgVectorStore:
         for i in range(attempts):
             try:
                 return fn()
-            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+            except psycopg.errors.TransactionRollback as exc:
                 if i == attempts - 1:
-                    raise
+                    raise VectorUnavailable(f"postgres kept aborting the write: {exc}") from exc
                 time.sleep(0.01 * (i + 1))
         return None
 

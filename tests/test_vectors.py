@@ -264,3 +264,37 @@ def test_candidates_is_knn_plus_keyword(runbooks):
     assert kw == runbooks.keyword("max_connections pooler", 3)
     assert vec[0][0] == kw[0][0] == "cnpg:HighConnections"
     assert runbooks.candidates(e, "!!!", 2) == (runbooks.knn(e, 2), [])
+
+
+def test_concurrent_upserts_keep_keyword_stats_consistent(store, pg_db_url):
+    rng = np.random.default_rng(7)
+    vecs = unit(rng, 300)
+    words = ["kafka", "redis", "disk", "memory", "latency", "dns", "tls", "oom"]
+    rows = [
+        row(i, vecs[i], issue=f"{words[i % 8]} {words[(i * 3) % 8]} alert {i}",
+            solution=f"fix {words[(i * 5) % 8]} step {i % 7}")
+        for i in range(300)
+    ]  # fmt: skip
+    errors: list[BaseException] = []
+
+    def go(batch: list[VectorRow]) -> None:
+        try:
+            store.upsert(batch)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=go, args=(rows[::-1],)), threading.Thread(target=go, args=(rows,))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with psycopg.connect(pg_db_url) as conn:
+        fixes = conn.execute("SELECT count(*) FROM fixes").fetchone()[0]
+        docs = conn.execute("SELECT docs FROM keyword_stats").fetchone()[0]
+        postings = conn.execute("SELECT count(*) FROM fix_terms").fetchone()[0]
+        df_sum = conn.execute("SELECT sum(df) FROM term_df").fetchone()[0]
+        occ = conn.execute("SELECT max(occurrences) FROM fixes").fetchone()[0]
+    assert fixes == docs == 300
+    assert postings == df_sum
+    assert occ == 1
