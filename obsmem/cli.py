@@ -299,17 +299,25 @@ def init(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
 @click.pass_context
 def health(ctx: click.Context, as_json: bool) -> None:
     """Check both stores and the outbox; exit 1 when unhealthy (no store answers)."""
-    with _memory(ctx) as memory:
-        report = memory.health()
+    from obsmem.manager import is_unavailable
+
+    try:
+        with _memory(ctx) as memory:
+            report = memory.health()
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        # A store that refuses even the connection: that is an answer, not a crash.
+        report = {"status": "unhealthy", "error": f"{type(exc).__name__}: {exc}", "stores": {}}
     if as_json:
         _out(report)
     else:
-        click.echo(f"status: {report['status']}")
+        click.echo(f"status: {report['status']}" + (f" ({report['error']})" if "error" in report else ""))
         for name, s in report["stores"].items():
             state = f"ok {s.get('latency_ms')} ms" if s.get("ok") else f"DOWN {s.get('error')}"
             click.echo(f"  {name:8} {s.get('backend', ''):9} {state}")
-        outbox = report.get("outbox") or {}
-        click.echo(f"  outbox   {_outbox(outbox)}")
+        if "outbox" in report:
+            click.echo(f"  outbox   {_outbox(report['outbox'])}")
     if report["status"] == "unhealthy":
         ctx.exit(1)
 

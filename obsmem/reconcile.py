@@ -153,12 +153,12 @@ class Report:
         if self.outbox_depth:
             lines.append(f"note: {self.outbox_depth} write(s) still queued in the outbox; "
                          "drift may close once they replay")  # fmt: skip
-        if self.repaired is not None:
+        if self.drift == 0:
+            lines.append("in sync")
+        elif self.repaired is not None:
             r = self.repaired
             lines.append(f"repaired: re-embedded {r['embedded']}, deleted {r['deleted']}, "
                          f"figures copied {r['copied']}")  # fmt: skip
-        elif self.drift == 0:
-            lines.append("in sync")
         else:
             lines.append("run `obsmem reconcile --repair` to fix (the graph wins)")
         return lines
