@@ -34,10 +34,12 @@ RECENT_EVENTS = 32
 # BM25 (Lucene's IDF, never negative). k1/b as in rank-bm25 / Lucene.
 BM25_K1 = 1.2
 BM25_B = 0.75
-# Query terms are taken rarest first until their postings add up to this; the
-# common rest carry little IDF and would make a query at 100k rows scan 100k+ postings.
-POSTINGS_BUDGET = 20_000
-MIN_TERMS = 3  # ...but never fewer than the 3 rarest known terms
+# Each query term reads at most PER_TERM postings, best BM25 weight first
+# (impact-ordered index), and only the MAX_TERMS rarest known terms count: a
+# query at 100k rows then costs a bounded index range, whatever its words. On
+# small collections (df < PER_TERM) this is exact BM25.
+PER_TERM = 500
+MAX_TERMS = 24
 # Rows per write transaction: HNSW inserts cost ~1 ms/row on a small box, and one
 # statement must finish well inside the statement timeout.
 UPSERT_CHUNK = 250
@@ -149,21 +151,22 @@ st AS (
     SELECT docs, greatest(total_len / greatest(docs, 1), 1.0) AS avgdl FROM keyword_stats
 ),
 qt AS (
-    SELECT d.term, d.df, q.qtf,
-           sum(d.df) OVER (ORDER BY d.df, d.term) AS cum,
-           row_number() OVER (ORDER BY d.df, d.term) AS rn
+    SELECT d.term, d.df, q.qtf, row_number() OVER (ORDER BY d.df, d.term) AS rn
     FROM unnest(%(terms)s::text[], %(qtf)s::int[]) AS q(term, qtf)
     JOIN term_df d ON d.term = q.term AND d.df > 0
 ),
 qw AS (
     SELECT qt.term, qt.qtf * ln(1 + (st.docs - qt.df + 0.5) / (qt.df + 0.5)) AS idf
-    FROM qt, st WHERE qt.cum <= %(budget)s OR qt.rn <= %(min_terms)s
+    FROM qt, st WHERE qt.rn <= %(max_terms)s
 ),
 ks AS (
     SELECT p.doc,
            sum(qw.idf * p.tf * (%(k1)s + 1)
                / (p.tf + %(k1)s * (1 - %(b)s + %(b)s * p.doc_len / st.avgdl))) AS score
-    FROM qw JOIN fix_terms p ON p.term = qw.term {filter_join} CROSS JOIN st
+    FROM qw CROSS JOIN st CROSS JOIN LATERAL (
+        SELECT p.doc, p.tf, p.doc_len FROM fix_terms p {filter_join}
+        WHERE p.term = qw.term ORDER BY p.impact DESC LIMIT %(per_term)s
+    ) p
     GROUP BY p.doc ORDER BY score DESC LIMIT %(kk)s
 ),
 kw AS (
@@ -507,8 +510,8 @@ class PgVectorStore:
         return {
             "terms": list(counts),
             "qtf": list(counts.values()),
-            "budget": POSTINGS_BUDGET,
-            "min_terms": MIN_TERMS,
+            "per_term": PER_TERM,
+            "max_terms": MAX_TERMS,
             "k1": BM25_K1,
             "b": BM25_B,
             "kk": int(k),

@@ -14,6 +14,7 @@ from obsmem.model import FixFilter, Outcome
 from obsmem.vectors import ModelMismatch, PgVectorStore, VectorRow, VectorUnavailable
 
 DIM = 384
+ALL_MIGRATIONS = ["001_fixes", "002_keyword_impact"]
 
 
 @pytest.fixture
@@ -41,11 +42,11 @@ def row(i: int | str, emb: np.ndarray, **kw) -> VectorRow:
 def test_migrate_fresh_then_noop(pg_db_url):
     s = PgVectorStore(pg_db_url)
     try:
-        assert s.migrate() == ["001_fixes"]
+        assert s.migrate() == ALL_MIGRATIONS
         assert s.migrate() == []
         with psycopg.connect(pg_db_url) as conn:
-            got = conn.execute("SELECT version, name FROM schema_migrations").fetchall()
-        assert got == [(1, "001_fixes")]
+            got = conn.execute("SELECT version, name FROM schema_migrations ORDER BY 1").fetchall()
+        assert got == [(int(n[:3]), n) for n in ALL_MIGRATIONS]
     finally:
         s.close()
 
@@ -87,7 +88,7 @@ def test_concurrent_migrations_apply_once(pg_db_url):
     for s in stores:
         s.close()
     assert errors == []
-    assert sorted(results) == [[], [], ["001_fixes"]]
+    assert sorted(results) == [[], [], ALL_MIGRATIONS]
 
 
 def test_model_guard(store):
