@@ -147,16 +147,17 @@ v AS MATERIALIZED (
 )"""
 
 _KEYWORD = """
-st AS (
-    SELECT docs, greatest(total_len / greatest(docs, 1), 1.0) AS avgdl FROM keyword_stats
+st AS MATERIALIZED (
+    SELECT docs::float8 AS docs,
+           greatest(total_len / greatest(docs, 1), 1.0)::float8 AS avgdl FROM keyword_stats
 ),
 qt AS (
     SELECT d.term, d.df, q.qtf, row_number() OVER (ORDER BY d.df, d.term) AS rn
     FROM unnest(%(terms)s::text[], %(qtf)s::int[]) AS q(term, qtf)
     JOIN term_df d ON d.term = q.term AND d.df > 0
 ),
-qw AS (
-    SELECT qt.term, qt.qtf * ln(1 + (st.docs - qt.df + 0.5) / (qt.df + 0.5)) AS idf
+qw AS MATERIALIZED (
+    SELECT qt.term, qt.qtf * ln(1.0 + (st.docs - qt.df + 0.5) / (qt.df + 0.5))::float8 AS idf
     FROM qt, st WHERE qt.rn <= %(max_terms)s
 ),
 ks AS (
