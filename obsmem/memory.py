@@ -1,7 +1,9 @@
 """Memory: what agents call. One call to remember, one to recall.
 
 Writes never raise for a store outage (they queue in the outbox and `remember`
-says what is pending); reads degrade to whichever store answers and say so.
+says what is pending) unless the outbox itself cannot queue (disk full, data dir
+read-only): then `remember` raises OutboxError saying which store has the write,
+rather than pretend it is safe. Reads degrade to whichever store answers and say so.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from obsmem.model import (
     RememberResult,
     ValidationError,
 )
+from obsmem.outbox import OutboxError
 from obsmem.ranking import DEFAULT_PARAMS, RankParams, fuse, rerank
 
 log = logging.getLogger("obsmem.memory")
@@ -64,6 +67,39 @@ def _filter(
         since_ms=since_ms,
         root_cause=m.clean_name(root_cause, "root_cause"),
     )
+
+
+def _not_safe(exc: OutboxError, stored: list[str], pending: list[str]) -> OutboxError:
+    """A store was down and the outbox could not queue its copy: say exactly what is where."""
+    lost = VECTORS if GRAPH in stored + pending else GRAPH
+    where = f"stored in {' and '.join(stored)}" if stored else "stored in no store"
+    if pending:
+        where += f", queued for {' and '.join(pending)}"
+    return OutboxError(
+        f"this write is NOT safe: the {lost} store is unavailable and the outbox could not queue "
+        f"its copy ({where}; the {lost} copy is lost). Free space or fix the data dir, then retry. "
+        f"Cause: {exc}"
+    )
+
+
+def _redact_tree(node: Any) -> tuple[Any, set[str]]:
+    """Metadata with every string value redacted (agents put env dumps and URLs there too)."""
+    from obsmem.redact import redact
+
+    kinds: set[str] = set()
+
+    def walk(n: Any) -> Any:
+        if isinstance(n, str):
+            text, found = redact(n)
+            kinds.update(found)
+            return text
+        if isinstance(n, dict):
+            return {k: walk(v) for k, v in n.items()}
+        if isinstance(n, list):
+            return [walk(v) for v in n]
+        return n
+
+    return walk(node), kinds
 
 
 def _row_to_fix(row: dict[str, Any]) -> Fix:
@@ -145,6 +181,9 @@ class Memory:
         if root_cause:
             root_cause, k3 = redact(root_cause)
             kinds |= set(k3)
+        metadata, k4 = _redact_tree(m.clean_metadata(item.get("metadata")))
+        tags = tuple(redact(t)[0] for t in m.clean_tags(item.get("tags")))
+        kinds |= k4 | {k for t in m.clean_tags(item.get("tags")) for k in redact(t)[1]}
         fix_id = item.get("id")
         fix_id = m.clean_fix_id(fix_id) if fix_id is not None else m.fix_id_for(issue, solution)
         write = FixWrite(
@@ -161,8 +200,8 @@ class Memory:
             severity=m.clean_name(item.get("severity"), "severity"),
             root_cause=root_cause.strip() if root_cause and root_cause.strip() else None,
             confidence=m.clean_confidence(item.get("confidence")),
-            tags=m.clean_tags(item.get("tags")),
-            metadata=m.clean_metadata(item.get("metadata")),
+            tags=tags,
+            metadata=metadata,
         )
         return write, tuple(sorted(kinds))
 
@@ -224,10 +263,13 @@ class Memory:
         existing = self._existing(sorted({w.id for w in writes}))
         stored: list[str] = []
         pending: list[str] = []
-        graph_ok = mgr.write(GRAPH, "fix", [w.to_dict() for w in writes])
-        (stored if graph_ok else pending).append(GRAPH)
-        vectors_ok = self._write_vectors(writes)
-        (stored if vectors_ok else pending).append(VECTORS)
+        try:
+            graph_ok = mgr.write(GRAPH, "fix", [w.to_dict() for w in writes])
+            (stored if graph_ok else pending).append(GRAPH)
+            vectors_ok = self._write_vectors(writes)
+            (stored if vectors_ok else pending).append(VECTORS)
+        except OutboxError as exc:
+            raise _not_safe(exc, stored, pending) from exc
         seen: set[str] = set()
         out = []
         for w, kinds in batch:
@@ -313,6 +355,9 @@ class Memory:
         since_ms: int | None = None,
     ) -> RecallResult:
         query = m.clean_text(query, "query", max_chars=m.MAX_QUERY_CHARS)  # type: ignore[assignment]
+        from obsmem.redact import redact
+
+        query = redact(query)[0]  # a pasted secret must not sit in the embedder's query cache
         k = m.clean_int(k, "k", default=5, lo=1, hi=m.MAX_K)
         if not isinstance(only_successful, bool):
             raise ValidationError("only_successful", "must be true or false")

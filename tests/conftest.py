@@ -22,6 +22,16 @@ from obsmem.embedded import EmbeddedServers
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`slow` tests (long crash/soak/scale runs) skip with a reason unless OBSMEM_SLOW=1 or -m slow."""
+    if os.environ.get("OBSMEM_SLOW") == "1" or "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: set OBSMEM_SLOW=1 (or -m slow) to run the long mode")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServers]:
     servers = EmbeddedServers(tmp_path_factory.mktemp("embedded")).start()
