@@ -241,7 +241,7 @@ class DatabaseManager:
         stores = {name: self.store_health(name) for name in STORES}
         outbox = self.outbox.stats()
         up = [s for s in stores.values() if s.ok]
-        if len(up) == len(stores) and not outbox.get("depth") and not outbox.get("dead_letters"):
+        if len(up) == len(stores) and not outbox.get("total") and not outbox.get("dead_letters_total"):
             status = "healthy"
         elif up:
             status = "degraded"

@@ -12,6 +12,7 @@ replayed.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -67,25 +68,39 @@ class FalkorGraph(CypherGraph):
     def __init__(self, url: str, graph: str = "obsmem", timeout_s: float = 5.0,
                  max_connections: int = 50) -> None:  # fmt: skip
         import redis
-        from falkordb import FalkorDB
 
         super().__init__()
         self._redis = redis
         self.graph_name = graph
         self.timeout_ms = max(1, int(timeout_s * 1000))
-        try:
-            # The client probes the server (sentinel/cluster?) while constructing.
-            self._db = self._call(
-                FalkorDB.from_url,
-                url,
-                socket_timeout=timeout_s,
-                socket_connect_timeout=timeout_s,
-                max_connections=max_connections,
-                health_check_interval=30,
-            )
-        except ValueError as exc:
-            raise GraphUnavailable(f"bad FalkorDB URL: {exc}") from None
-        self._graph = self._db.select_graph(graph)
+        self._connect_args = (url, timeout_s, max_connections)
+        self._graph_handle: Any = None
+        self._db: Any = None
+        self._connect_lock = threading.Lock()
+
+    @property
+    def _graph(self) -> Any:
+        """Connect on first use: the client probes the server while constructing, and
+        opening obsmem must not fail because the graph happens to be down right now."""
+        if self._graph_handle is None:
+            from falkordb import FalkorDB
+
+            with self._connect_lock:
+                if self._graph_handle is None:
+                    url, timeout_s, max_connections = self._connect_args
+                    try:
+                        self._db = self._call(
+                            FalkorDB.from_url,
+                            url,
+                            socket_timeout=timeout_s,
+                            socket_connect_timeout=timeout_s,
+                            max_connections=max_connections,
+                            health_check_interval=30,
+                        )
+                    except ValueError as exc:
+                        raise GraphUnavailable(f"bad FalkorDB URL: {exc}") from None
+                    self._graph_handle = self._db.select_graph(self.graph_name)
+        return self._graph_handle
 
     # --- plumbing
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
