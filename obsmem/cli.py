@@ -1,7 +1,7 @@
 """The `obsmem` command: run, seed, query, back up and repair a memory from a shell.
 
 Every command reads the same settings as the service (env vars, see
-docs/operations.md); `--data-dir` overrides OBSMEM_DATA_DIR. Listing commands
+the README's Operations section); `--data-dir` overrides OBSMEM_DATA_DIR. Listing commands
 take `--json`. Expected failures (bad input, a store that cannot be reached, a
 missing file) exit non-zero with one line on stderr, never a traceback.
 
