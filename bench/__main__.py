@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         sizes = [10_000, 100_000, 1_000_000] if a.full else [10_000]
     plan = scale.Plan(
-        bulk=a.bulk or (5000 if a.full else 2000),
+        bulk=a.bulk or (5000 if a.full else 1000),
         queries=a.queries or (500 if a.full else 300),
         http=not a.no_http,
     )
@@ -62,9 +62,12 @@ def main(argv: list[str] | None = None) -> int:
 
     embedder = Embedder().load()  # one model for every Memory this run opens
     t0 = time.perf_counter()
+    OUT.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
     for size in sizes:
         with tempfile.TemporaryDirectory(prefix=f"obsmem-bench-{size}-", dir=a.tmp) as tmp:
             results["sizes"].append(scale.run_size(size, a.seed, Path(tmp), plan, embedder))
+        (OUT / f"{stamp}.partial.json").write_text(json.dumps(results, indent=2, default=str))
     if not a.no_quality:
         scale.log("recall quality on recall-bench")
         with tempfile.TemporaryDirectory(prefix="obsmem-bench-quality-", dir=a.tmp) as tmp:
@@ -73,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     results["targets"] = report.targets(results)
     text = report.markdown(results)
     print(text)
-    OUT.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (OUT / f"{stamp}.partial.json").unlink(missing_ok=True)
     (OUT / f"{stamp}.json").write_text(json.dumps(results, indent=2, default=str))
     (OUT / f"{stamp}.md").write_text(text)
     print(f"\nwrote {OUT / stamp}.json and .md", file=sys.stderr)

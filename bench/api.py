@@ -23,6 +23,8 @@ import requests
 from bench.generate import Query
 from bench.measure import rss_mb, summary
 
+TIMEOUT = 300  # seconds; the server's first recall loads the model, slow on a busy box
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -51,13 +53,13 @@ class Server:
         self.proc = subprocess.Popen([sys.executable, "-m", "obsmem.server"], env=env,
                                      stdout=self._log, stderr=subprocess.STDOUT)
 
-    def wait_ready(self, timeout: float = 90.0) -> None:
+    def wait_ready(self, timeout: float = 300.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"obsmem.server exited with {self.proc.returncode}; see {self._log.name}")
             try:
-                if requests.get(self.url + "/health", timeout=2).status_code == 200:
+                if requests.get(self.url + "/health", timeout=10).status_code == 200:
                     return
             except requests.RequestException:
                 pass
@@ -80,7 +82,7 @@ class Server:
 
 def _recall(session: requests.Session, url: str, text: str, k: int) -> tuple[float, float]:
     t0 = time.perf_counter()
-    r = session.post(url + "/api/recall", json={"query": text, "k": k}, timeout=30)
+    r = session.post(url + "/api/recall", json={"query": text, "k": k}, timeout=TIMEOUT)
     ms = (time.perf_counter() - t0) * 1000
     r.raise_for_status()
     return ms, float(r.json().get("timings_ms", {}).get("total", 0.0))
@@ -125,10 +127,10 @@ def recall_concurrent(url: str, queries: Sequence[Query], clients: int = 8, k: i
 
 def get_latency(url: str, path: str, n: int) -> dict[str, Any]:
     with requests.Session() as s:
-        s.get(url + path, timeout=30).raise_for_status()
+        s.get(url + path, timeout=TIMEOUT).raise_for_status()
         lat = []
         for _ in range(n):
             t0 = time.perf_counter()
-            s.get(url + path, timeout=30).raise_for_status()
+            s.get(url + path, timeout=TIMEOUT).raise_for_status()
             lat.append((time.perf_counter() - t0) * 1000)
     return summary(lat)
