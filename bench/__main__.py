@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         sizes = [10_000, 100_000, 1_000_000] if a.full else [10_000]
     plan = scale.Plan(
-        bulk=a.bulk or (5000 if a.full else 1000),
+        bulk=a.bulk or (5000 if a.full else 500),
         queries=a.queries or (500 if a.full else 300),
         http=not a.no_http,
     )

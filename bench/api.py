@@ -125,11 +125,13 @@ def recall_concurrent(url: str, queries: Sequence[Query], clients: int = 8, k: i
     return {"ms": summary(lat), "throughput_per_s": round(len(lat) / wall, 1), "clients": clients}
 
 
-def get_latency(url: str, path: str, n: int) -> dict[str, Any]:
+def get_latency(url: str, path: str, n: int, budget_s: float = 60.0) -> dict[str, Any]:
+    """`n` GETs, or fewer when they take longer than `budget_s` together (n is in the result)."""
     with requests.Session() as s:
         s.get(url + path, timeout=TIMEOUT).raise_for_status()
-        lat = []
-        for _ in range(n):
+        lat: list[float] = []
+        start = time.perf_counter()
+        while len(lat) < n and time.perf_counter() - start < budget_s:
             t0 = time.perf_counter()
             s.get(url + path, timeout=TIMEOUT).raise_for_status()
             lat.append((time.perf_counter() - t0) * 1000)
