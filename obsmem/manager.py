@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from obsmem.breaker import Breaker, Guarded
 from obsmem.config import Settings
 from obsmem.graph.base import GraphStore, GraphUnavailable
 from obsmem.model import AgentWrite, FixWrite, Outcome, StoreHealth
@@ -32,6 +33,12 @@ def is_unavailable(exc: BaseException) -> bool:
     from obsmem.vectors import VectorUnavailable
 
     return isinstance(exc, GraphUnavailable | VectorUnavailable | ConnectionError | TimeoutError)
+
+
+def _vector_unavailable(message: str) -> Exception:
+    from obsmem.vectors import VectorUnavailable
+
+    return VectorUnavailable(message)
 
 
 class DatabaseManager:
@@ -53,9 +60,19 @@ class DatabaseManager:
         self._schema_ready = {GRAPH: False, VECTORS: False}
         self._last_error: dict[str, str | None] = {GRAPH: None, VECTORS: None}
         self.embedded = None
-        self.graph: GraphStore
-        self.vectors: Any
+        self._graph: GraphStore
+        self._vectors: Any
         self._open_stores()
+        self._breakers = {
+            GRAPH: Breaker("graph", lambda: self._graph, is_outage=is_unavailable,
+                           make_error=GraphUnavailable, on_close=lambda: self._store_back(GRAPH)),
+            VECTORS: Breaker("vectors", lambda: self._vectors, is_outage=is_unavailable,
+                             make_error=_vector_unavailable, on_close=lambda: self._store_back(VECTORS)),
+        }  # fmt: skip
+        self.graph: Any = Guarded(self._breakers[GRAPH], lambda: self._graph)
+        self.vectors: Any = Guarded(self._breakers[VECTORS], lambda: self._vectors)
+        for store in STORES:
+            self.ensure_schema(store)
 
         from obsmem.outbox import Outbox
         from obsmem.replay import Replayer
@@ -84,26 +101,38 @@ class DatabaseManager:
             self.embedded.on_restart.append(self._on_embedded_restart)
             self.embedded.start()
         falkor_url = self.embedded.falkordb_url() if s.graph_embedded and self.embedded else None
-        self.graph = open_graph(s, falkordb_url=falkor_url)
+        self._graph = open_graph(s, falkordb_url=falkor_url)
         pg_url = s.database_url or self.embedded.postgres_url()  # type: ignore[union-attr]
-        self.vectors = PgVectorStore(
+        self._vectors = PgVectorStore(
             pg_url, pool_min=s.pg_pool_min, pool_max=s.pg_pool_max, timeout_s=s.store_timeout_s
         )
-        self.ensure_schema(GRAPH)
-        self.ensure_schema(VECTORS)
 
     def _on_embedded_restart(self, name: str) -> None:
         """A restarted FalkorDB may sit on a new port: reconnect, then let the queue drain."""
         if name == "falkordb" and self.embedded is not None:
             from obsmem.graph import open_graph
 
-            old = self.graph
-            self.graph = open_graph(self.settings, falkordb_url=self.embedded.falkordb_url())
+            old = self._graph
+            self._graph = open_graph(self.settings, falkordb_url=self.embedded.falkordb_url())
             with contextlib.suppress(Exception):
                 old.close()
         self._schema_ready[GRAPH if name == "falkordb" else VECTORS] = False
         with contextlib.suppress(Exception):
             self.replayer.kick()
+
+    def _store_back(self, store: str) -> None:
+        self._schema_ready[store] = False
+        self._last_error[store] = None
+        replayer = getattr(self, "replayer", None)  # a probe may win the race with __init__
+        if replayer is not None:
+            replayer.kick(store)
+
+    def is_down(self, store: str) -> bool:
+        """Known down right now (breaker open): skip work whose result would only be queued."""
+        return self._breakers[store].is_open
+
+    def breaker_state(self) -> dict[str, Any]:
+        return {name: b.state() for name, b in self._breakers.items()}
 
     def ensure_schema(self, store: str) -> bool:
         """Create schema once per process; False (and retried later) while the store is down."""
@@ -252,6 +281,7 @@ class DatabaseManager:
             "stores": {k: v.to_dict() for k, v in stores.items()},
             "outbox": outbox,
             "replayer": self.replayer_state(),
+            "breakers": self.breaker_state(),
             "embedded": self.embedded.describe() if self.embedded is not None else None,
             "checked_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         }
@@ -265,7 +295,9 @@ class DatabaseManager:
         return bool(self.replayer.drain(timeout))
 
     def close(self) -> None:
-        for step in (self.replayer.stop, self.graph.close, self.vectors.close, self.outbox.close):
+        for breaker in self._breakers.values():
+            breaker.stop()
+        for step in (self.replayer.stop, self._graph.close, self._vectors.close, self.outbox.close):
             with contextlib.suppress(Exception):
                 step()
         if self.embedded is not None:

@@ -225,7 +225,8 @@ class Memory:
             "issue": issue, "solution": solution, "success": success, "agent": agent,
             "service": service, "namespace": namespace, "severity": severity,
             "root_cause": root_cause, "confidence": confidence,
-            "tags": list(tags) if tags is not None else None, "metadata": metadata, "id": id,
+            "tags": list(tags) if isinstance(tags, list | tuple) else tags,  # else: a clear error
+            "metadata": metadata, "id": id,
         }  # fmt: skip
         return self._remember_batch([self._prepare(item)])[0]
 
@@ -279,22 +280,31 @@ class Memory:
         return out
 
     def _write_vectors(self, writes: list[FixWrite]) -> bool:
-        """Embed now only if Postgres can take the rows now; a queued write embeds on replay."""
+        """Embed now, always; a queued write carries its embedding.
+
+        Queueing without embedding made a write 10x cheaper while Postgres had a
+        backlog, so under load writers filled the queue faster than the replayer
+        (which then had to embed) could drain it: recovery never finished. Paying the
+        embedding up front keeps writers at their normal pace and replay cheap.
+        """
         mgr = self.manager
-        if mgr.outbox.has_pending(VECTORS) or not mgr.ensure_schema(VECTORS):
-            return mgr.write(VECTORS, "fix", [w.to_dict() for w in writes])
         rows = mgr.vector_rows(writes)
+        payloads = lambda: [  # noqa: E731
+            {**w.to_dict(), "_embedding": [float(x) for x in r.embedding]}
+            for w, r in zip(writes, rows, strict=True)
+        ]
+        if mgr.outbox.has_pending(VECTORS) or mgr.is_down(VECTORS) or not mgr.ensure_schema(VECTORS):
+            return mgr.write(VECTORS, "fix", payloads())  # queues behind the backlog
         try:
             mgr.vectors.upsert(rows)
             return True
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
-            payloads = [
-                {**w.to_dict(), "_embedding": [float(x) for x in r.embedding]}
-                for w, r in zip(writes, rows, strict=True)
-            ]
-            return mgr.write(VECTORS, "fix", payloads)
+            log.warning("vectors unavailable, queueing %d fix write(s): %s", len(writes), exc)
+        mgr.outbox.append_many(VECTORS, "fix", payloads())
+        mgr.replayer.kick()
+        return False
 
     def feedback(self, fix_id: str, success: bool, agent: str | None = None) -> dict[str, Any]:
         fix_id = m.clean_fix_id(fix_id, "fix_id")
