@@ -251,6 +251,10 @@ class Memory:
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
+        if self.manager.outbox.has_pending(VECTORS):
+            # Down or catching up: asking would cost a full pool timeout per write during an
+            # outage of both stores, for an answer the backlog makes stale anyway.
+            return set()
         try:
             return set(self.manager.vectors.get_rows(ids))
         except Exception as exc:
