@@ -16,6 +16,7 @@ import os
 import platform
 import random
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -52,6 +53,10 @@ def items(n: int, seed: int = 7) -> list[dict[str, Any]]:
     return out
 
 
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, round(q * (len(values) - 1)))]
@@ -75,7 +80,14 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--data-dir", type=Path, default=None,
                     help="reuse a data dir (kept); default: a temp dir, removed afterwards")
+    ap.add_argument("--start-timeout", type=float, default=180.0,
+                    help="seconds the embedded FalkorDB may take to replay its AOF on a reused "
+                         "data dir (obsmem's default of 20 s is too short at 10k fixes)")
     args = ap.parse_args()
+
+    import obsmem.embedded
+
+    obsmem.embedded.START_TIMEOUT_S = max(obsmem.embedded.START_TIMEOUT_S, args.start_timeout)
 
     import requests
 
@@ -95,7 +107,11 @@ def main() -> None:
         load_s = 0.0
         if have < args.fixes:
             t0 = time.perf_counter()
-            memory.remember_many(items(args.fixes)[have:], batch_size=256)
+            todo = items(args.fixes)[have:]
+            for start in range(0, len(todo), 1000):
+                memory.remember_many(todo[start:start + 1000], batch_size=256)
+                log(f"loaded {have + start + len(todo[start:start + 1000])}/{args.fixes} "
+                    f"({time.perf_counter() - t0:.0f} s)")
             memory.drain(120)
             load_s = time.perf_counter() - t0
         for a in AGENTS:
@@ -103,6 +119,7 @@ def main() -> None:
         total = memory.count_fixes()
         running = start_in_thread(create_app(memory), "127.0.0.1", 0, threads=4)
         try:
+            log(f"{total} fixes; timing requests against {running.url}")
             with requests.Session() as s:
                 base = running.url
                 results = {
