@@ -114,8 +114,12 @@ class DatabaseManager:
 
             old = self._graph
             self._graph = open_graph(self.settings, falkordb_url=self.embedded.falkordb_url())
-            with contextlib.suppress(Exception):
-                old.close()
+            # Close the old client only once calls already inside it are done: closing it under
+            # a running query raised "I/O operation on closed file" (a ValueError, so not an
+            # outage) out of remember() in another thread.
+            timer = threading.Timer(2 * self.settings.store_timeout_s + 5, old.close)
+            timer.daemon = True
+            timer.start()
         self._schema_ready[GRAPH if name == "falkordb" else VECTORS] = False
         with contextlib.suppress(Exception):
             self.replayer.kick()

@@ -24,6 +24,7 @@ from obsmem.outbox import Outbox, OutboxError
 from tests.dashboard.tcpproxy import TcpProxy
 
 
+@pytest.mark.timeout(600)
 def test_crash_suite_short_mode(tmp_path: Path, embedder) -> None:
     report = run(Plan(), tmp_path / "crash", embedder=embedder)
     print(table(report))  # shown with -s and in the failure output
