@@ -11,7 +11,7 @@
 
   function search(q) {
     var data = new FormData(form);
-    var params = new URLSearchParams({ q: q, k: "25" });
+    var params = new URLSearchParams({ q: q, k: "15" });
     ["service", "agent"].forEach(function (k) { if (data.get(k)) { params.set(k, data.get(k)); } });
     var wanted = data.get("success");
     if (wanted === "true") { params.set("only_successful", "true"); }

@@ -89,6 +89,7 @@ def test_overview_search_open_fix_and_register(page, base_url, seeded, tmp_path)
     first = page.locator("[data-testid=fix-list] [data-testid=fix-row]").first
     assert first.get_attribute("data-fix-id") == seeded["orders-db"]
     assert "served by" in page.inner_text("[data-testid=result-summary]")
+    assert page.locator("[data-testid=pager]").is_hidden()  # ranked hits have no pages
     page.screenshot(path=str(tmp_path / "search.png"), full_page=True)
 
     # open it: text, evidence and the drawn neighbourhood
