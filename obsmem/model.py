@@ -153,8 +153,11 @@ def clean_confidence(value: Any) -> float | None:
 def clean_int(value: Any, field: str, *, default: int, lo: int, hi: int) -> int:
     if value is None:
         return default
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
+    if isinstance(value, str):
+        try:
+            value = int(value.strip(), 10)
+        except ValueError:
+            raise ValidationError(field, "must be a whole number") from None
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError(field, "must be a whole number")
     if not lo <= value <= hi:

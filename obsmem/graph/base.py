@@ -245,11 +245,12 @@ class CypherGraph(ABC):
         if limit <= 0:
             return []
         params = {**C.filter_params(flt), "limit": int(limit), "offset": max(0, int(offset))}
-        rows = self._read(C.RECENT_FIXES, params)
+        rows = self._read(C.recent_fixes_query(params), params)
         return [C.fix_from_props(r["f"], r["agents_count"]) for r in rows]
 
     def count_fixes(self, flt: FixFilter | None = None) -> int:
-        rows = self._read(C.COUNT_FIXES, C.filter_params(flt))
+        params = C.filter_params(flt)
+        rows = self._read(C.count_fixes_query(params), params)
         return int(rows[0]["n"]) if rows else 0
 
     def _ft_query(self, text: str) -> str | None:

@@ -225,15 +225,42 @@ GET_FIXES = (
     + "RETURN properties(f) AS f, agents_count"
 )
 
-RECENT_FIXES = (
-    "MATCH (f:Fix) "
-    + filtered("f")
-    + "WITH f ORDER BY f.ts DESC, f.id SKIP $offset LIMIT $limit"
-    + _WITH_AGENTS
-    + "RETURN properties(f) AS f, agents_count ORDER BY f.ts DESC, f.id"
+# Listing and counting touch every Fix node, so they only carry the clauses of the
+# filters that are set (each a constant fragment; values stay parameters): an
+# unfiltered count never evaluates a pattern comprehension per node.
+_SIMPLE_CONDITIONS = {
+    "service": "f.service = $service",
+    "success": "f.success = $success",
+    "since": "f.ts >= $since",
+    "until": "f.ts < $until",
+    "root_cause": "f.root_cause = $root_cause",
+}
+_AGENT_CONDITION = (
+    "WITH f, size([(f)<-[:APPLIED]-(x:Agent {name: $agent}) | 1]) AS applied "
+    "WHERE f.agent = $agent OR applied > 0 "
 )
 
-COUNT_FIXES = "MATCH (f:Fix) " + filtered("f") + "RETURN count(f) AS n"
+
+def _match_filtered(params: Mapping[str, Any]) -> str:
+    conds = [c for key, c in _SIMPLE_CONDITIONS.items() if params.get(key) is not None]
+    head = "MATCH (f:Fix) " + ("WHERE " + " AND ".join(conds) + " " if conds else "")
+    if params.get("agent") is not None:
+        head += _AGENT_CONDITION
+    return head
+
+
+def recent_fixes_query(params: Mapping[str, Any]) -> str:
+    return (
+        _match_filtered(params)
+        + "WITH f ORDER BY f.ts DESC, f.id SKIP $offset LIMIT $limit"
+        + _WITH_AGENTS
+        + "RETURN properties(f) AS f, agents_count ORDER BY f.ts DESC, f.id"
+    )
+
+
+def count_fixes_query(params: Mapping[str, Any]) -> str:
+    return _match_filtered(params) + "RETURN count(f) AS n"
+
 
 FIXES_BY_AGENT = (
     "MATCH (:Agent {name: $name})-[:APPLIED]->(f:Fix) WITH DISTINCT f"
