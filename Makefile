@@ -33,9 +33,12 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: run 'sudo apt-get install -y chromium' (browser tests will skip)"; fi; }
 
+# Its own temp root: concurrent pytest runs on one machine prune each other's
+# /tmp/pytest-of-$USER dirs, data dirs of running servers included.
 test: $(DEV_STAMP) browser
 	$(BIN)/ruff check obsmem dashboard scripts tests bench
-	$(BIN)/python -m pytest
+	@tmp=$$(mktemp -d /tmp/obsmem-test.XXXXXX); \
+	$(BIN)/python -m pytest --basetemp="$$tmp"; rc=$$?; rm -rf "$$tmp"; exit $$rc
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check obsmem dashboard scripts tests bench
