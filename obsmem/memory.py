@@ -182,8 +182,9 @@ class Memory:
             root_cause, k3 = redact(root_cause)
             kinds |= set(k3)
         metadata, k4 = _redact_tree(m.clean_metadata(item.get("metadata")))
-        tags = tuple(redact(t)[0] for t in m.clean_tags(item.get("tags")))
-        kinds |= k4 | {k for t in m.clean_tags(item.get("tags")) for k in redact(t)[1]}
+        redacted_tags = [redact(t) for t in m.clean_tags(item.get("tags"))]
+        tags = tuple(text for text, _ in redacted_tags)
+        kinds |= k4 | {k for _, found in redacted_tags for k in found}
         fix_id = item.get("id")
         fix_id = m.clean_fix_id(fix_id) if fix_id is not None else m.fix_id_for(issue, solution)
         write = FixWrite(
