@@ -21,10 +21,6 @@ from obsmem.config import Settings
 log = logging.getLogger("obsmem.server")
 
 
-class _Stop(Exception):
-    """Raised in the main thread by the signal handler to leave waitress's loop."""
-
-
 @dataclass
 class RunningServer:
     """A waitress server on a background thread (tests, benchmarks, embedding)."""
@@ -78,23 +74,25 @@ def serve(settings: Settings | None = None) -> int:
     memory = Memory.open(settings)
     try:
         app = create_app(memory, settings)
-        server = _make_server(app, settings.host, settings.port, settings.threads)
+        # The signal handler only sets an event: an exception raised into waitress's
+        # loop can land inside a channel handler, which swallows it and serves on.
+        stop = threading.Event()
 
         def _on_signal(signum: int, _frame: FrameType | None) -> None:
-            raise _Stop(signal.Signals(signum).name)
+            log.info("stopping on %s", signal.Signals(signum).name)
+            stop.set()
 
         previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-        url = f"http://{server.effective_host}:{server.effective_port}"
-        log.info("obsmem serving on %s (%d threads)", url, settings.threads)
-        print(f"obsmem serving on {url}", flush=True)
+        running = start_in_thread(app, settings.host, settings.port, settings.threads)
+        log.info("obsmem serving on %s (%d threads)", running.url, settings.threads)
+        print(f"obsmem serving on {running.url}", flush=True)
         try:
-            server.run()
-        except _Stop as stop:
-            log.info("stopping on %s", stop)
+            while not stop.wait(1.0) and running.thread.is_alive():
+                pass
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            _shutdown(server)
+            running.stop()
     finally:
         memory.close()
     print("obsmem stopped", flush=True)

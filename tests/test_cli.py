@@ -206,14 +206,16 @@ def test_serve_refuses_an_open_bind_without_token(store: Settings) -> None:
     assert result.exit_code == 2 and "OBSMEM_API_TOKEN" in one_line_error(result)
 
 
-def test_serve_subprocess_answers_health_and_stops_on_sigterm(store: Settings) -> None:
+def test_serve_subprocess_answers_health_and_stops_on_sigterm(store: Settings, tmp_path: Path) -> None:
     """A real `obsmem` process: serve, GET /health, SIGTERM, exit 0."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, **env_for(store)}
+    # Output to a file, not an unread pipe: a full pipe would block the server's logging.
+    log = (tmp_path / "serve.log").open("w+")
     proc = subprocess.Popen([OBSMEM, "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stdout=log, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 90
         status = None
@@ -223,12 +225,14 @@ def test_serve_subprocess_answers_health_and_stops_on_sigterm(store: Settings) -
                 break
             except requests.ConnectionError:
                 time.sleep(0.5)
-        assert status == 200, proc.stderr.read() if proc.poll() is not None else status
+        assert status == 200, (tmp_path / "serve.log").read_text() if proc.poll() is not None else status
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
             code = proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
-            raise
+            raise AssertionError((tmp_path / "serve.log").read_text()[-3000:]) from None
+        finally:
+            log.close()
     assert code == 0
