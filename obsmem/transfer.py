@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from obsmem import model as m
+from obsmem.graph import cypher as C
 from obsmem.model import AgentWrite, Fix, FixWrite
 
 FORMAT = "obsmem-export"
@@ -183,40 +184,6 @@ def _check_header(record: dict[str, Any], where: str) -> None:
 
 # ------------------------------------------------------------------ import
 
-# Restores a fix node exactly as exported. Constant statement, values are parameters.
-# success_ts and recent_events are the graph's own bookkeeping (see graph/cypher.py).
-RESTORE_FIXES = """
-UNWIND $rows AS r
-MERGE (f:Fix {id: r.id})
-ON CREATE SET f.recent_events = []
-SET f.issue = r.issue, f.solution = r.solution, f.signature = r.signature, f.ts = r.ts,
-    f.last_seen = r.last_seen, f.success = r.success, f.success_ts = r.success_ts,
-    f.agent = r.agent, f.service = r.service, f.namespace = r.namespace,
-    f.severity = r.severity, f.root_cause = r.root_cause, f.confidence = r.confidence,
-    f.tags = r.tags, f.metadata = r.metadata, f.occurrences = r.occurrences,
-    f.successes = r.successes, f.failures = r.failures
-WITH f, r
-MERGE (i:Issue {signature: r.signature})
-ON CREATE SET i.issue = r.issue
-MERGE (f)-[:RESOLVES]->(i)
-WITH f, r
-FOREACH (_ IN CASE WHEN r.service IS NULL THEN [] ELSE [1] END |
-  MERGE (s:Service {name: r.service})
-  MERGE (f)-[:AFFECTS]->(s)
-)
-"""
-
-RESTORE_APPLIED = """
-UNWIND $rows AS r
-MATCH (f:Fix {id: r.fix_id})
-MERGE (a:Agent {name: r.agent})
-ON CREATE SET a.registered_at = r.ts, a.last_seen = r.ts, a.status = 'active'
-MERGE (a)-[e:APPLIED {event_id: r.event_id}]->(f)
-ON CREATE SET e.ts = r.ts, e.success = r.success
-RETURN count(e) AS n
-"""
-
-RECENT_EVENTS = 32
 
 
 def _int(value: Any, field: str, where: str, *, default: int | None = None) -> int:
@@ -342,7 +309,7 @@ class Importer:
             row["metadata"] = json.dumps(f["metadata"] or {}, ensure_ascii=False, sort_keys=True)
             row["success_ts"] = f["last_seen"] if f["success"] is not None else None
             rows.append(row)
-        mgr.graph._write([(RESTORE_FIXES, {"rows": rows})])
+        mgr.graph.restore_fixes(rows)
         self._restore_vectors(fixes)
         self.summary["fixes"] += len(fixes)
         if self.on_fix:
@@ -380,7 +347,7 @@ class Importer:
         copy_figures(mgr.vectors, [_as_fix(f) for f in fixes])
 
     def _flush_outcomes(self, outcomes: list[dict[str, Any]]) -> None:
-        self.manager.graph._write([(RESTORE_APPLIED, {"rows": outcomes})])
+        self.manager.graph.restore_outcomes(outcomes)
         self.summary["outcomes"] += len(outcomes)
         # The graph's replay guard: the newest event ids of each fix.
         by_fix: dict[str, list[tuple[int, str]]] = {}
@@ -389,17 +356,9 @@ class Importer:
         self._recent(by_fix)
 
     def _recent(self, by_fix: dict[str, list[tuple[int, str]]]) -> None:
-        rows = [{"id": fid, "events": [e for _, e in sorted(evs)][-RECENT_EVENTS:]}
+        rows = [{"id": fid, "events": [e for _, e in sorted(evs)][-C.RECENT_EVENTS:]}
                 for fid, evs in by_fix.items()]  # fmt: skip
-        self.manager.graph._write([(SET_RECENT_EVENTS, {"rows": rows})])
-
-
-SET_RECENT_EVENTS = """
-UNWIND $rows AS r
-MATCH (f:Fix {id: r.id})
-SET f.recent_events = (coalesce(f.recent_events, [])
-                       + [e IN r.events WHERE NOT e IN coalesce(f.recent_events, [])])[-32..]
-"""
+        self.manager.graph.set_recent_events(rows)
 
 
 def _as_fix(f: dict[str, Any]) -> Fix:

@@ -65,6 +65,12 @@ class GraphStore(Protocol):
     def upsert_fixes(self, writes: Sequence[FixWrite]) -> None: ...
     def record_outcomes(self, outcomes: Sequence[Outcome]) -> None: ...
     def upsert_agents(self, agents: Sequence[AgentWrite]) -> None: ...
+    def restore_fixes(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Import: fix nodes exactly as exported (figures included), linked to Issue/Service."""
+        ...
+
+    def restore_outcomes(self, rows: Sequence[dict[str, Any]]) -> None: ...
+    def set_recent_events(self, rows: Sequence[dict[str, Any]]) -> None: ...
     def _known_events(self, rows: list[dict[str, Any]], key: str) -> set[str]:
         """Event ids already recorded as APPLIED edges: a replay must not count them again."""
         probe = [{"fix": r[key], "event_id": r["event_id"]} for r in rows if r.get("agent")]
@@ -168,6 +174,18 @@ class CypherGraph(ABC):
         rows = C.agent_rows(agents)
         if rows:
             self._write([(C.UPSERT_AGENTS, {"rows": rows})])
+
+    def restore_fixes(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self._write([(C.RESTORE_FIXES, {"rows": list(rows)})])
+
+    def restore_outcomes(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self._write([(C.RESTORE_APPLIED, {"rows": list(rows)})])
+
+    def set_recent_events(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self._write([(C.SET_RECENT_EVENTS, {"rows": list(rows)})])
 
     def upsert_fixes(self, writes: Sequence[FixWrite]) -> None:
         if not writes:

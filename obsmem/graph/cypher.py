@@ -107,13 +107,8 @@ RETURN count(*) AS n
 """
 )
 
-LINK_FIXES = (
-    """
-UNWIND $rows AS r
-MATCH (f:Fix {id: r.id})
-"""
-    + _APPLIED
-    + """
+# Every fix hangs off its Issue signature and, when it has one, its Service.
+_LINK_ISSUE_AND_SERVICE = """
 WITH f, r
 MERGE (i:Issue {signature: r.signature})
 ON CREATE SET i.issue = r.issue
@@ -123,8 +118,16 @@ FOREACH (_ IN CASE WHEN r.service IS NULL THEN [] ELSE [1] END |
   MERGE (s:Service {name: r.service})
   MERGE (f)-[:AFFECTS]->(s)
 )
-RETURN count(*) AS n
 """
+
+LINK_FIXES = (
+    """
+UNWIND $rows AS r
+MATCH (f:Fix {id: r.id})
+"""
+    + _APPLIED
+    + _LINK_ISSUE_AND_SERVICE
+    + "RETURN count(*) AS n"
 )
 
 RECORD_OUTCOMES = (
@@ -164,6 +167,45 @@ def _consts(query: str) -> str:
 
 UPSERT_FIXES = _consts(UPSERT_FIXES)
 RECORD_OUTCOMES = _consts(RECORD_OUTCOMES)
+
+# ---------------------------------------------------------------- restore (import)
+
+# Restores a fix node exactly as exported. Constant statement, values are parameters.
+# success_ts and recent_events are the graph's own bookkeeping (see graph/cypher.py).
+RESTORE_FIXES = (
+    """
+UNWIND $rows AS r
+MERGE (f:Fix {id: r.id})
+ON CREATE SET f.recent_events = []
+SET f.issue = r.issue, f.solution = r.solution, f.signature = r.signature, f.ts = r.ts,
+    f.last_seen = r.last_seen, f.success = r.success, f.success_ts = r.success_ts,
+    f.agent = r.agent, f.service = r.service, f.namespace = r.namespace,
+    f.severity = r.severity, f.root_cause = r.root_cause, f.confidence = r.confidence,
+    f.tags = r.tags, f.metadata = r.metadata, f.occurrences = r.occurrences,
+    f.successes = r.successes, f.failures = r.failures
+"""
+    + _LINK_ISSUE_AND_SERVICE
+    + "RETURN count(*) AS n"
+)
+
+RESTORE_APPLIED = """
+UNWIND $rows AS r
+MATCH (f:Fix {id: r.fix_id})
+MERGE (a:Agent {name: r.agent})
+ON CREATE SET a.registered_at = r.ts, a.last_seen = r.ts, a.status = 'active'
+MERGE (a)-[e:APPLIED {event_id: r.event_id}]->(f)
+ON CREATE SET e.ts = r.ts, e.success = r.success
+RETURN count(e) AS n
+"""
+
+SET_RECENT_EVENTS = """
+UNWIND $rows AS r
+MATCH (f:Fix {id: r.id})
+SET f.recent_events = (coalesce(f.recent_events, [])
+                       + [e IN r.events WHERE NOT e IN coalesce(f.recent_events, [])])[-__RECENT__..]
+RETURN count(*) AS n
+"""
+SET_RECENT_EVENTS = _consts(SET_RECENT_EVENTS)
 
 DELETE_FIXES = """
 UNWIND $ids AS id
