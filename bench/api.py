@@ -1,7 +1,7 @@
-"""The API as agents and the dashboard meet it: a real `python -m obsmem.server` subprocess.
+"""The API as agents and the dashboard meet it: a real `python -m dashboard.serve` subprocess.
 
 The server shares the benchmark's data dir, so it attaches to the embedded stores
-the benchmark already filled (obsmem.embedded shares servers between processes).
+the benchmark already filled (obsmem.stores.embedded shares servers between processes).
 Clients use keep-alive sessions, as obsmem.client does.
 """
 
@@ -33,7 +33,7 @@ def _free_port() -> int:
 
 
 class Server:
-    """obsmem.server on 127.0.0.1 in a child process; always stopped by `stop`."""
+    """dashboard.serve on 127.0.0.1 in a child process; always stopped by `stop`."""
 
     def __init__(self, data_dir: Path, log_path: Path, threads: int = 8):
         self.port = _free_port()
@@ -50,21 +50,21 @@ class Server:
             "TRANSFORMERS_OFFLINE": "1",
         }
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "-m", "obsmem.server"], env=env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "dashboard.serve"], env=env,
                                      stdout=self._log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 300.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"obsmem.server exited with {self.proc.returncode}; see {self._log.name}")
+                raise RuntimeError(f"dashboard.serve exited with {self.proc.returncode}; see {self._log.name}")
             try:
                 if requests.get(self.url + "/health", timeout=10).status_code == 200:
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.3)
-        raise TimeoutError(f"obsmem.server not ready after {timeout}s; see {self._log.name}")
+        raise TimeoutError(f"dashboard.serve not ready after {timeout}s; see {self._log.name}")
 
     def rss_mb(self) -> float:
         return rss_mb([self.proc.pid])

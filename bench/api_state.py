@@ -85,16 +85,16 @@ def main() -> None:
                          "data dir (obsmem's default of 20 s is too short at 10k fixes)")
     args = ap.parse_args()
 
-    import obsmem.embedded
+    import obsmem.stores.embedded
 
-    obsmem.embedded.START_TIMEOUT_S = max(obsmem.embedded.START_TIMEOUT_S, args.start_timeout)
+    obsmem.stores.embedded.START_TIMEOUT_S = max(obsmem.stores.embedded.START_TIMEOUT_S, args.start_timeout)
 
     import requests
 
-    from dashboard import create_app
+    from dashboard.app import create_app
+    from dashboard.serve import start_in_thread
     from obsmem.config import Settings
     from obsmem.memory import Memory
-    from obsmem.server import start_in_thread
 
     tmp = None
     data_dir = args.data_dir

@@ -85,7 +85,7 @@ def load_synthetic(
     mem: Memory, start: int, stop: int, seed: int, pool: Pool, batch: int = 2000, log: Any = print
 ) -> dict[str, float]:
     """Rows start..stop with synthetic embeddings; returns seconds spent per store."""
-    from obsmem.vectors import VectorRow
+    from obsmem.stores.pgvector import VectorRow
 
     mgr = mem.manager
     rng = np.random.default_rng(seed + 11)

@@ -1,7 +1,7 @@
 """Crash suite: concurrent writers while the stores and the API server are SIGKILLed.
 
 Writers (threads and separate processes through `Memory`, threads through the
-HTTP `Client` against a real `python -m obsmem.server` subprocess) remember
+HTTP `Client` against a real `python -m dashboard.serve` subprocess) remember
 known, unique fixes while a chaos step SIGKILLs and restarts FalkorDB, then
 Postgres, then both, then the obsmem server itself (restarted on the same data
 dir and port). Afterwards every acknowledged write (a call that returned
@@ -167,7 +167,7 @@ def free_port() -> int:
 
 
 class ServerProc:
-    """`python -m obsmem.server` on the data dir, always on the same loopback port."""
+    """`python -m dashboard.serve` on the data dir, always on the same loopback port."""
 
     def __init__(self, data_dir: Path, port: int, store_timeout_s: float = 5.0):
         self.data_dir, self.port, self.timeout = data_dir, port, store_timeout_s
@@ -182,7 +182,7 @@ class ServerProc:
                "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
         env.pop("OBSMEM_API_TOKEN", None)
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "obsmem.server"], env=env, cwd=ROOT,
+            self.proc = subprocess.Popen([sys.executable, "-m", "dashboard.serve"], env=env, cwd=ROOT,
                                          stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL)
         if wait:
@@ -194,12 +194,12 @@ class ServerProc:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"obsmem.server exited {self.proc.returncode}; see {self.log}")
+                raise RuntimeError(f"dashboard.serve exited {self.proc.returncode}; see {self.log}")
             with contextlib.suppress(requests.RequestException):
                 if requests.get(self.url + "/health", timeout=2).status_code in (200, 503):
                     return
             time.sleep(0.1)
-        raise RuntimeError(f"obsmem.server did not answer within {timeout:.0f} s; see {self.log}")
+        raise RuntimeError(f"dashboard.serve did not answer within {timeout:.0f} s; see {self.log}")
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -12,9 +12,9 @@ import time
 import uuid
 from pathlib import Path
 
-from obsmem.embedded import EmbeddedServers
-from obsmem.graph.falkor import FalkorGraph
 from obsmem.model import FixWrite, fix_id_for, issue_signature
+from obsmem.stores.embedded import EmbeddedServers
+from obsmem.stores.graph.falkor import FalkorGraph
 
 OUT = Path(__file__).resolve().parent / "out" / "graph_write.json"
 

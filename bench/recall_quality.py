@@ -79,7 +79,7 @@ def database(pg_url: str | None) -> Iterator[str]:
 
     with contextlib.ExitStack() as stack:
         if pg_url is None:
-            from obsmem.embedded import EmbeddedServers
+            from obsmem.stores.embedded import EmbeddedServers
 
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="obsmem-rq-"))
             servers = EmbeddedServers(Path(tmp), want_graph=False).start(supervise=False)
@@ -100,7 +100,7 @@ def database(pg_url: str | None) -> Iterator[str]:
 def run(pg_url: str | None, with_vector: bool = True) -> dict[str, Any]:
     import numpy as np
 
-    from obsmem.vectors import PgVectorStore, VectorRow
+    from obsmem.stores.pgvector import PgVectorStore, VectorRow
 
     fixes, queries = load()
     timings: dict[str, float] = {}

@@ -61,7 +61,7 @@ def bench_embedder() -> dict[str, Any]:
 def bench_store(url: str, rows: int, seed: int = 0) -> dict[str, Any]:
     from bench import generate
     from obsmem.model import FixFilter
-    from obsmem.vectors import PgVectorStore, VectorRow
+    from obsmem.stores.pgvector import PgVectorStore, VectorRow
 
     rng = np.random.default_rng(seed)
     centers = rng.standard_normal((200, 384)).astype(np.float32)

@@ -68,7 +68,7 @@ def error_response(status: int, message: str, *, code: str | None = None,
 
 def register_error_handlers(app: Flask) -> None:
     from obsmem.memory import NotFound, Unavailable
-    from obsmem.outbox import OutboxError
+    from obsmem.stores.outbox import OutboxError
 
     @app.errorhandler(ApiError)
     def _api_error(e: ApiError) -> Response:

@@ -203,7 +203,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, demo: bool | N
         with Memory.open(settings, replay=False) as memory:
             summary = seed_demo(memory)
         click.echo(f"demo: {summary['fixes']} fixes, {summary['agents']} agents", err=True)
-    from obsmem.server import serve as run_server
+    from dashboard.serve import serve as run_server
 
     ctx.exit(run_server(settings))
 
@@ -212,7 +212,7 @@ def _pending_migrations(url: str) -> list[str]:
     """Migration files not yet recorded in schema_migrations (all of them on a new database)."""
     import psycopg
 
-    from obsmem.vectors import _MIGRATION_FILE, MIGRATIONS_DIR
+    from obsmem.stores.pgvector import _MIGRATION_FILE, MIGRATIONS_DIR
 
     files = {int(mt.group(1)): p.stem for p in sorted(MIGRATIONS_DIR.glob("*.sql"))
              if (mt := _MIGRATION_FILE.match(p.name))}  # fmt: skip
@@ -228,13 +228,13 @@ def init_stores(settings: Settings, dry_run: bool = False) -> dict[str, Any]:
     """Graph schema + Postgres migrations, opened directly (Memory.open would already apply them)."""
     import psycopg
 
-    from obsmem.graph import open_graph
-    from obsmem.graph.admin import init_schema
-    from obsmem.vectors import PgVectorStore, VectorUnavailable
+    from obsmem.stores.graph import open_graph
+    from obsmem.stores.graph.admin import init_schema
+    from obsmem.stores.pgvector import PgVectorStore, VectorUnavailable
 
     embedded = None
     if settings.graph_embedded or settings.vectors_embedded:
-        from obsmem.embedded import EmbeddedServers
+        from obsmem.stores.embedded import EmbeddedServers
 
         embedded = EmbeddedServers(Path(settings.data_dir), want_graph=settings.graph_embedded,
                                    want_vectors=settings.vectors_embedded).start(supervise=False)  # fmt: skip
@@ -299,7 +299,7 @@ def init(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
 @click.pass_context
 def health(ctx: click.Context, as_json: bool) -> None:
     """Check both stores and the outbox; exit 1 when unhealthy (no store answers)."""
-    from obsmem.manager import is_unavailable
+    from obsmem.stores.router import is_unavailable
 
     try:
         with _memory(ctx) as memory:

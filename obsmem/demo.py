@@ -55,7 +55,7 @@ def events(now: int | None = None) -> tuple[list[AgentWrite], list[FixWrite]]:
 
 def seed(memory: Any, now: int | None = None) -> dict[str, Any]:
     """Write the demo set into both stores (idempotent); returns what the set holds."""
-    from obsmem.manager import GRAPH, VECTORS
+    from obsmem.stores.router import GRAPH, VECTORS
 
     mgr = memory.manager
     agents, writes = events(now)

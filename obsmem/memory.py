@@ -16,7 +16,6 @@ from typing import Any
 
 from obsmem import model as m
 from obsmem.config import Settings
-from obsmem.manager import GRAPH, VECTORS, DatabaseManager, is_unavailable
 from obsmem.model import (
     Agent,
     AgentWrite,
@@ -30,8 +29,9 @@ from obsmem.model import (
     RememberResult,
     ValidationError,
 )
-from obsmem.outbox import OutboxError
 from obsmem.ranking import DEFAULT_PARAMS, RankParams, fuse, rerank
+from obsmem.stores.outbox import OutboxError
+from obsmem.stores.router import GRAPH, VECTORS, DatabaseManager, is_unavailable
 
 log = logging.getLogger("obsmem.memory")
 

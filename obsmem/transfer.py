@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from obsmem import model as m
-from obsmem.graph import cypher as C
 from obsmem.model import AgentWrite, Fix, FixWrite
+from obsmem.stores.graph import cypher as C
 
 FORMAT = "obsmem-export"
 VERSION = 1

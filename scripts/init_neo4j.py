@@ -18,8 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from obsmem.config import ConfigError, Settings
-from obsmem.graph import GraphAuthError, GraphUnavailable, open_graph
-from obsmem.graph.admin import format_report, init_schema
+from obsmem.stores.graph import GraphAuthError, GraphUnavailable, open_graph
+from obsmem.stores.graph.admin import format_report, init_schema
 
 
 def _fail(code: int, message: str) -> int:
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         url = None
         if settings.graph_embedded:
-            from obsmem.embedded import EmbeddedServers
+            from obsmem.stores.embedded import EmbeddedServers
 
             embedded = EmbeddedServers(settings.data_dir, want_vectors=False).start(supervise=False)
             url = embedded.falkordb_url()

@@ -17,7 +17,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("OBSMEM_DEMO", "0")
 
-from obsmem.embedded import EmbeddedServers
+from obsmem.stores.embedded import EmbeddedServers
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -20,7 +20,7 @@ import pytest
 from bench.crash import Plan, run, table
 from obsmem.config import Settings
 from obsmem.memory import Memory
-from obsmem.outbox import Outbox, OutboxError
+from obsmem.stores.outbox import Outbox, OutboxError
 from tests.dashboard.tcpproxy import TcpProxy
 
 
@@ -118,7 +118,7 @@ def test_disk_full_is_a_clear_error_and_keeps_what_was_queued(small_disk: Path, 
 
         assert mem.manager.vectors.get_rows([fix_id_for("one write too many", "cannot be queued")]) == {}
         # The API says 503 with that message, not a bare 500.
-        from dashboard import create_app
+        from dashboard.app import create_app
 
         resp = create_app(mem).test_client().post("/api/remember", json={"issue": "x2", "solution": "y2"})
         assert resp.status_code == 503, resp.get_data(as_text=True)

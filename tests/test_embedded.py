@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from falkordb import FalkorDB
 
-from obsmem.embedded import EmbeddedServers
+from obsmem.stores.embedded import EmbeddedServers
 
 
 def _wait_gone(pid: int, timeout: float = 10.0) -> None:
@@ -125,7 +125,7 @@ def test_paused_supervision_keeps_a_dead_server_down(data_dir: Path) -> None:
 _CHILD = textwrap.dedent(
     """
     import sys, time
-    from obsmem.embedded import EmbeddedServers
+    from obsmem.stores.embedded import EmbeddedServers
     s = EmbeddedServers(sys.argv[1]).start(supervise=False)
     print(s.falkor.pid(), s.postgres.pid(), flush=True)
     sys.stdin.readline()

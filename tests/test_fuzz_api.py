@@ -28,10 +28,10 @@ FUZZ = settings(max_examples=25, deadline=None, database=None, derandomize=True,
 
 @pytest.fixture(scope="module")
 def api(embedded, embedder, tmp_path_factory) -> Iterator[dict[str, Any]]:
-    from dashboard import create_app
+    from dashboard.app import create_app
+    from dashboard.serve import start_in_thread
     from obsmem.config import Settings
     from obsmem.memory import Memory
-    from obsmem.server import start_in_thread
     from tests.conftest import _fresh_db
 
     s = Settings(data_dir=tmp_path_factory.mktemp("fuzzapi"), falkordb_url=embedded.falkordb_url(),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from obsmem.outbox import Outbox, OutboxError
+from obsmem.stores.outbox import Outbox, OutboxError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,7 +111,7 @@ def test_two_processes_append_at_once(tmp_path: Path) -> None:
     path = tmp_path / "outbox.sqlite3"
     Outbox(path).close()  # create it first; both children then race on appends only
     code = (
-        "from obsmem.outbox import Outbox\n"
+        "from obsmem.stores.outbox import Outbox\n"
         f"ob = Outbox({str(path)!r})\n"
         "p = sys.argv[1]\n"
         "for i in range(150):\n"
@@ -132,7 +132,7 @@ def test_two_processes_append_at_once(tmp_path: Path) -> None:
 def test_sigkill_right_after_append_keeps_the_entry(tmp_path: Path) -> None:
     path = tmp_path / "outbox.sqlite3"
     code = (
-        "from obsmem.outbox import Outbox\n"
+        "from obsmem.stores.outbox import Outbox\n"
         f"ob = Outbox({str(path)!r})\n"
         "i = 0\n"
         "while True:\n"

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from obsmem.outbox import Outbox
-from obsmem.replay import Replayer
+from obsmem.stores.outbox import Outbox
+from obsmem.stores.replay import Replayer
 
 
 class Unavailable(ConnectionError):

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from obsmem import model as m
-from obsmem.manager import GRAPH, VECTORS
 from obsmem.memory import Memory
 from obsmem.model import FixWrite, ValidationError
 from obsmem.retention import parse_duration, prune
+from obsmem.stores.router import GRAPH, VECTORS
 from tests.test_transfer import store_settings
 
 DAY = 86_400_000

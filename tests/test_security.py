@@ -1,7 +1,7 @@
 """Security end to end: secrets never stored, hostile text is inert, the doors are locked.
 
 Everything runs against the session's real FalkorDB and Postgres and, for the
-HTTP side, a real `python -m obsmem.server` process on 127.0.0.1.
+HTTP side, a real `python -m dashboard.serve` process on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ TOKEN = "sectest-" + uuid.uuid4().hex
 
 @pytest.fixture(scope="module")
 def token_server(embedded, tmp_path_factory) -> Iterator[dict[str, Any]]:
-    """A real obsmem.server subprocess with OBSMEM_API_TOKEN and DEBUG logging; yields url and log."""
+    """A real dashboard.serve subprocess with OBSMEM_API_TOKEN and DEBUG logging; yields url and log."""
     from bench.crash import free_port
     from tests.conftest import _fresh_db
 
@@ -205,7 +205,7 @@ def token_server(embedded, tmp_path_factory) -> Iterator[dict[str, Any]]:
            "DATABASE_URL": _fresh_db(embedded.postgres_url(), "tok_"), "OBSMEM_THREADS": "2",
            "OBSMEM_API_TOKEN": TOKEN, "OBSMEM_LOG_LEVEL": "DEBUG"}
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "obsmem.server"], env=env, cwd=ROOT,
+        proc = subprocess.Popen([sys.executable, "-m", "dashboard.serve"], env=env, cwd=ROOT,
                                 stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -231,7 +231,7 @@ def token_server(embedded, tmp_path_factory) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def url_map_routes(memory) -> list[tuple[str, str]]:
-    from dashboard import create_app
+    from dashboard.app import create_app
 
     app = create_app(memory)
     routes = []

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from obsmem.model import FixFilter, Outcome
-from obsmem.vectors import ModelMismatch, PgVectorStore, VectorRow, VectorUnavailable
+from obsmem.stores.pgvector import ModelMismatch, PgVectorStore, VectorRow, VectorUnavailable
 
 DIM = 384
 ALL_MIGRATIONS = ["001_fixes", "002_keyword_impact"]

@@ -84,7 +84,7 @@ def seeded(dash_memory) -> dict[str, str]:
 
 @pytest.fixture(scope="package")
 def app(dash_memory, seeded):
-    from dashboard import create_app
+    from dashboard.app import create_app
 
     return create_app(dash_memory)
 
@@ -97,7 +97,7 @@ def client(app):
 @pytest.fixture(scope="package")
 def token_app(dash_memory, seeded):
     """Same memory, writes need the token."""
-    from dashboard import create_app
+    from dashboard.app import create_app
 
     return create_app(dash_memory, settings=dash_memory.settings.with_(api_token=TOKEN))
 
@@ -105,7 +105,7 @@ def token_app(dash_memory, seeded):
 @pytest.fixture(scope="package")
 def locked_app(dash_memory, seeded):
     """Same memory, reads need the token too."""
-    from dashboard import create_app
+    from dashboard.app import create_app
 
     return create_app(dash_memory, settings=dash_memory.settings.with_(api_token=TOKEN,
                                                                         auth_reads=True))

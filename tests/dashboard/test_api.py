@@ -312,7 +312,7 @@ def test_metrics_exposes_latency_stores_outbox_and_counts(client):
 
 
 def test_two_apps_in_one_process_keep_separate_metrics(dash_memory, seeded):
-    from dashboard import create_app
+    from dashboard.app import create_app
 
     a, b = create_app(dash_memory), create_app(dash_memory)
     a.test_client().get("/api/agents")

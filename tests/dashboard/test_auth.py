@@ -86,8 +86,8 @@ def test_token_is_never_logged(token_app, caplog):
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3"])
 def test_serving_beyond_loopback_without_a_token_is_refused(dash_settings, host):
+    from dashboard.serve import serve
     from obsmem.config import ConfigError
-    from obsmem.server import serve
 
     with pytest.raises(ConfigError, match="OBSMEM_API_TOKEN"):
         serve(dash_settings.with_(host=host))

@@ -32,7 +32,7 @@ def browser() -> Iterator:
 
 
 def _serve(app) -> Iterator[str]:
-    from obsmem.server import start_in_thread
+    from dashboard.serve import start_in_thread
 
     running = start_in_thread(app, "127.0.0.1", 0, threads=4)
     try:

@@ -12,7 +12,7 @@ from tests.dashboard.tcpproxy import TcpProxy
 @pytest.fixture(scope="module")
 def dead_client(embedded, embedder, tmp_path_factory):
     """A Memory whose stores sit behind proxies that are cut once it is open."""
-    from dashboard import create_app
+    from dashboard.app import create_app
     from obsmem.config import Settings
     from obsmem.memory import Memory
     from tests.conftest import _fresh_db

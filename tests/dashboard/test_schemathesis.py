@@ -18,7 +18,7 @@ def api_schema(embedded, embedder, tmp_path_factory):
     """Its own memory: fuzzed writes must not change what the other dashboard tests count."""
     import uuid
 
-    from dashboard import create_app
+    from dashboard.app import create_app
     from obsmem.config import Settings
     from obsmem.memory import Memory
     from tests.conftest import _fresh_db

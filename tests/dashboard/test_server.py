@@ -1,4 +1,4 @@
-"""`obsmem.server.serve` in a real subprocess: it serves, and SIGTERM stops it cleanly."""
+"""`dashboard.serve.serve` in a real subprocess: it serves, and SIGTERM stops it cleanly."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def test_serve_answers_then_stops_on_sigterm(dash_settings, seeded, tmp_path):
            "OBSMEM_GRAPH": dash_settings.falkordb_graph,
            "DATABASE_URL": dash_settings.database_url, "OBSMEM_DEMO": "0",
            "OBSMEM_THREADS": "2"}
-    proc = subprocess.Popen([sys.executable, "-m", "obsmem.server"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "dashboard.serve"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             cwd=Path(__file__).resolve().parents[2])
     try:

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from obsmem.graph import CypherGraph
 from obsmem.model import FixWrite, fix_id_for, issue_signature
+from obsmem.stores.graph import CypherGraph
 
 
 def _docker_engine() -> bool:
@@ -50,7 +50,7 @@ def neo4j_settings() -> Iterator[dict[str, str]]:
 @pytest.fixture(params=["falkordb", pytest.param("neo4j", marks=pytest.mark.neo4j)])
 def store(request: pytest.FixtureRequest) -> Iterator[CypherGraph]:
     if request.param == "falkordb":
-        from obsmem.graph.falkor import FalkorGraph
+        from obsmem.stores.graph.falkor import FalkorGraph
 
         url = request.getfixturevalue("falkor_url")
         graph = FalkorGraph(url, graph="t_" + uuid.uuid4().hex[:12])
@@ -59,7 +59,7 @@ def store(request: pytest.FixtureRequest) -> Iterator[CypherGraph]:
         graph.drop()
         graph.close()
     else:
-        from obsmem.graph.neo4j import Neo4jGraph
+        from obsmem.stores.graph.neo4j import Neo4jGraph
 
         cfg = request.getfixturevalue("neo4j_settings")
         graph = Neo4jGraph(cfg["uri"], user=cfg["user"], password=cfg["password"],

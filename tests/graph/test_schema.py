@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from obsmem.graph.admin import init_schema
+from obsmem.stores.graph.admin import init_schema
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "init_neo4j.py"
 WANTED = {"fix_id", "agent_name", "issue_signature", "service_name", "fix_timestamp",

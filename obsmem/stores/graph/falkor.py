@@ -17,8 +17,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from obsmem.graph.base import CypherGraph, GraphAuthError, GraphUnavailable, SchemaItem
-from obsmem.graph.cypher import search_terms
+from obsmem.stores.graph.base import CypherGraph, GraphAuthError, GraphUnavailable, SchemaItem
+from obsmem.stores.graph.cypher import search_terms
 
 # (name, kind, label, property) -- the names are obsmem's, FalkorDB indexes have none.
 _WANTED: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (

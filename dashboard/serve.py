@@ -18,7 +18,7 @@ from typing import Any
 
 from obsmem.config import Settings
 
-log = logging.getLogger("obsmem.server")
+log = logging.getLogger("dashboard.serve")
 
 
 @dataclass
@@ -68,7 +68,7 @@ def serve(settings: Settings | None = None) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit code."""
     settings = settings or Settings.from_env()
     settings.check_serve()
-    from dashboard import create_app
+    from dashboard.app import create_app
     from obsmem.memory import Memory
 
     memory = Memory.open(settings)
@@ -99,7 +99,7 @@ def serve(settings: Settings | None = None) -> int:
     return 0
 
 
-def main() -> None:  # `python -m obsmem.server`
+def main() -> None:  # `python -m dashboard.serve`
     logging.basicConfig(level=Settings.from_env().log_level)
     raise SystemExit(serve())
 

@@ -13,8 +13,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from obsmem.graph import cypher as C
 from obsmem.model import Agent, AgentWrite, Fix, FixFilter, FixWrite, IssueGroup, Outcome
+from obsmem.stores.graph import cypher as C
 
 
 class GraphUnavailable(RuntimeError):

@@ -25,7 +25,7 @@ from psycopg_pool import ConnectionPool
 from obsmem import text
 from obsmem.model import FixFilter, FixWrite, Outcome
 
-log = logging.getLogger("obsmem.vectors")
+log = logging.getLogger("obsmem.stores.pgvector")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATE_LOCK = 0x6F62736D656D  # "obsmem": advisory lock key for migrate()

@@ -33,9 +33,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from obsmem.outbox import Entry, Outbox
+from obsmem.stores.outbox import Entry, Outbox
 
-log = logging.getLogger("obsmem.replay")
+log = logging.getLogger("obsmem.stores.replay")
 
 Applier = Callable[[str, list[dict[str, Any]]], None]
 

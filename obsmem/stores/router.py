@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from obsmem.breaker import Breaker, Guarded
 from obsmem.config import Settings
-from obsmem.graph.base import GraphStore, GraphUnavailable
 from obsmem.model import AgentWrite, FixWrite, Outcome, StoreHealth
+from obsmem.stores.breaker import Breaker, Guarded
+from obsmem.stores.graph.base import GraphStore, GraphUnavailable
 
-log = logging.getLogger("obsmem.manager")
+log = logging.getLogger("obsmem.stores.router")
 
 GRAPH = "graph"
 VECTORS = "vectors"
@@ -30,13 +30,13 @@ STORES = (GRAPH, VECTORS)
 
 def is_unavailable(exc: BaseException) -> bool:
     """Outage errors (queue and retry) as opposed to bugs or bad data (dead-letter)."""
-    from obsmem.vectors import VectorUnavailable
+    from obsmem.stores.pgvector import VectorUnavailable
 
     return isinstance(exc, GraphUnavailable | VectorUnavailable | ConnectionError | TimeoutError)
 
 
 def _vector_unavailable(message: str) -> Exception:
-    from obsmem.vectors import VectorUnavailable
+    from obsmem.stores.pgvector import VectorUnavailable
 
     return VectorUnavailable(message)
 
@@ -74,8 +74,8 @@ class DatabaseManager:
         for store in STORES:
             self.ensure_schema(store)
 
-        from obsmem.outbox import Outbox
-        from obsmem.replay import Replayer
+        from obsmem.stores.outbox import Outbox
+        from obsmem.stores.replay import Replayer
 
         self.outbox = Outbox(self.data_dir / "outbox.sqlite3")
         self.replayer = Replayer(
@@ -88,12 +88,12 @@ class DatabaseManager:
 
     # ------------------------------------------------------------ opening
     def _open_stores(self) -> None:
-        from obsmem.graph import open_graph
-        from obsmem.vectors import PgVectorStore
+        from obsmem.stores.graph import open_graph
+        from obsmem.stores.pgvector import PgVectorStore
 
         s = self.settings
         if s.graph_embedded or s.vectors_embedded:
-            from obsmem.embedded import EmbeddedServers
+            from obsmem.stores.embedded import EmbeddedServers
 
             self.embedded = EmbeddedServers(
                 self.data_dir, want_graph=s.graph_embedded, want_vectors=s.vectors_embedded
@@ -110,7 +110,7 @@ class DatabaseManager:
     def _on_embedded_restart(self, name: str) -> None:
         """A restarted FalkorDB may sit on a new port: reconnect, then let the queue drain."""
         if name == "falkordb" and self.embedded is not None:
-            from obsmem.graph import open_graph
+            from obsmem.stores.graph import open_graph
 
             old = self._graph
             self._graph = open_graph(self.settings, falkordb_url=self.embedded.falkordb_url())
@@ -220,7 +220,7 @@ class DatabaseManager:
             raise ValueError(f"unknown graph write kind {kind!r}")
 
     def _apply_vectors(self, kind: str, payloads: list[dict[str, Any]]) -> None:
-        from obsmem.vectors import VectorUnavailable
+        from obsmem.stores.pgvector import VectorUnavailable
 
         if not self.ensure_schema(VECTORS):
             raise VectorUnavailable(self._last_error[VECTORS] or "vectors not ready")
@@ -242,7 +242,7 @@ class DatabaseManager:
         import numpy as np
 
         from obsmem.ranking import embedding_text
-        from obsmem.vectors import VectorRow
+        from obsmem.stores.pgvector import VectorRow
 
         embs: list[Any] = list(embeddings) if embeddings is not None else [None] * len(writes)
         missing = [i for i, e in enumerate(embs) if e is None]

@@ -15,8 +15,8 @@ import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from obsmem.graph.base import CypherGraph, GraphAuthError, GraphUnavailable, SchemaItem
-from obsmem.graph.cypher import search_terms
+from obsmem.stores.graph.base import CypherGraph, GraphAuthError, GraphUnavailable, SchemaItem
+from obsmem.stores.graph.cypher import search_terms
 
 T = TypeVar("T")
 

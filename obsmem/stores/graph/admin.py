@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from obsmem.graph.base import GraphStats, GraphStore, SchemaItem
+from obsmem.stores.graph.base import GraphStats, GraphStore, SchemaItem
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-log = logging.getLogger("obsmem.breaker")
+log = logging.getLogger("obsmem.stores.breaker")
 
 PROBE_INTERVAL_S = 0.5
 

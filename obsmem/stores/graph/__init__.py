@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from obsmem.graph.base import (
+from obsmem.stores.graph.base import (
     CypherGraph,
     GraphAuthError,
     GraphStats,
@@ -35,7 +35,7 @@ def open_graph(settings: Settings, falkordb_url: str | None = None) -> GraphStor
     """Neo4j when NEO4J_URI is set; else FalkorDB at `falkordb_url` (the embedded
     server's) or FALKORDB_URL. Connecting is lazy: errors surface on first use."""
     if settings.neo4j_uri:
-        from obsmem.graph.neo4j import Neo4jGraph
+        from obsmem.stores.graph.neo4j import Neo4jGraph
 
         return Neo4jGraph(
             settings.neo4j_uri,
@@ -50,6 +50,6 @@ def open_graph(settings: Settings, falkordb_url: str | None = None) -> GraphStor
         raise GraphUnavailable(
             "no graph configured: set NEO4J_URI or FALKORDB_URL, or start the embedded FalkorDB"
         )
-    from obsmem.graph.falkor import FalkorGraph
+    from obsmem.stores.graph.falkor import FalkorGraph
 
     return FalkorGraph(url, graph=settings.falkordb_graph, timeout_s=settings.store_timeout_s)

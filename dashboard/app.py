@@ -1,0 +1,79 @@
+"""The obsmem dashboard and JSON API: a Flask app factory (same layout as Flask's tutorial).
+
+`create_app(memory=...)` wraps a Memory someone else owns (tests, dashboard.serve);
+`create_app()` opens one from the environment and closes it with the app's
+`close_memory()` (registered in app.extensions) when the caller is done.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response
+
+from obsmem.config import Settings
+
+MAX_BODY_BYTES = 2 * 1024 * 1024
+
+SECURITY_HEADERS = {
+    # No inline script or style anywhere: every asset is a file under /static.
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+def _security_headers(resp: Response) -> Response:
+    for k, v in SECURITY_HEADERS.items():
+        resp.headers.setdefault(k, v)
+    if resp.mimetype == "application/json":
+        resp.headers.setdefault("Cache-Control", "no-store")
+    return resp
+
+
+def create_app(memory: Any = None, settings: Settings | None = None) -> Flask:
+    """Build the app over `memory`; open one from `settings` (or the env) when none is given."""
+    if settings is None:
+        settings = memory.settings if memory is not None else Settings.from_env()
+    owns_memory = memory is None
+    if memory is None:
+        from obsmem import Memory
+
+        memory = Memory.open(settings)
+
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        OBSMEM_SETTINGS=settings,
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["obsmem.memory"] = memory
+    app.extensions["obsmem.owns_memory"] = owns_memory
+
+    from dashboard import api, errors, health, metrics, openapi, pages
+    from dashboard.auth import init_auth
+
+    errors.register_error_handlers(app)
+    metrics.init_metrics(app, memory)
+    init_auth(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(metrics.bp)
+    app.register_blueprint(openapi.bp)
+    app.register_blueprint(pages.bp)
+    app.after_request(_security_headers)
+    return app
+
+
+def close_app(app: Flask) -> None:
+    """Close the Memory if this app opened it (idempotent)."""
+    if app.extensions.pop("obsmem.owns_memory", False):
+        app.extensions["obsmem.memory"].close()
