@@ -156,10 +156,10 @@ class DatabaseManager:
 
         def read(b: Any) -> list[dict[str, Any]]:
             if _remote(b):
-                return [
-                    compat.issue_item(i, i.get("solution"))
-                    for i in b.find_similar_issues(issue, limit)
-                ]
+                found = b.find_similar_issues(issue, limit)
+                if isinstance(found, dict):  # a server older than the `issues` key: groups only
+                    found = found.get("groups", [])
+                return [compat.issue_item(i, i.get("solution")) for i in found]
             return compat.similar_issue_items(b, issue, limit=limit)
 
         return self._safe("find_similar_issues", [], read)
