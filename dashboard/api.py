@@ -25,6 +25,7 @@ from dashboard.params import (
     json_body,
     unknown_keys,
 )
+from obsmem import compat
 from obsmem.model import clean_fix_id, clean_name, ms_to_iso
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -62,12 +63,20 @@ def state() -> Response:
         "outbox": health.get("outbox", {}),
         "checks": health.get("checks", {}),
         "disk": health.get("checks", {}).get("disk"),
+        "disk_usage": _disk_usage(health.get("checks", {}).get("disk")),  # the ops guide's name
         "last_check": health.get("checked_at"),
         "counts": m.stats(),
         "agents": [a.to_dict() for a in agents],
         "recent_fixes": [f.to_dict() for f in recent],
         "generated_at": _now_iso(),
     })
+
+
+def _disk_usage(disk: dict[str, Any] | None) -> str | None:
+    """The ops guide's one-line `disk_usage`, e.g. "45.2% used"."""
+    if not disk or disk.get("usage_percent") is None:
+        return None
+    return f"{disk['usage_percent']}% used"
 
 
 @bp.get("/stats")
@@ -110,7 +119,8 @@ def register_agent() -> tuple[Response, int]:
     name = clean_name(body.get("name"), "name", required=True)
     server = clean_name(body.get("server"), "server")
     agent = memory().register_agent(name, server=server)
-    return jsonify({"agent": agent.to_dict()}), 201
+    # The guide's {"status": "registered", "name", "server"} beside obsmem's {"agent"}.
+    return jsonify(compat.registered(agent.to_dict())), 201
 
 
 @bp.post("/agents/<path:name>/heartbeat")
@@ -139,12 +149,15 @@ def fixes() -> Response:
                 if filters["success"] is None or h.fix.success == filters["success"]]
         page = hits[offset:offset + limit]
         return jsonify({
-            "fixes": [{**h.fix.to_dict(), "score": h.score, "why": h.why} for h in page],
-            "total": len(hits), "limit": limit, "offset": offset, "q": q,
+            "fixes": compat.fix_items({**h.fix.to_dict(), "score": h.score, "why": h.why}
+                                      for h in page),
+            "total": len(hits), "count": len(page), "limit": limit, "offset": offset, "q": q,
             "served_by": list(result.served_by), "degraded": result.degraded,
         })
     found = m.get_recent_fixes(limit=limit, offset=offset, **filters)
-    return jsonify({"fixes": [f.to_dict() for f in found], "total": m.count_fixes(**filters),
+    # `count` (this page) and items' `timestamp` are the guide's names, beside `total` and `ts`.
+    return jsonify({"fixes": compat.fix_items(f.to_dict() for f in found),
+                    "total": m.count_fixes(**filters), "count": len(found),
                     "limit": limit, "offset": offset})
 
 
@@ -219,5 +232,8 @@ def recall() -> Response:
 @bp.get("/similar")
 def similar() -> Response:
     q = arg_query()
-    groups = memory().find_similar_issues(q, limit=arg_limit(default=5))
-    return jsonify({"groups": [g.to_dict() for g in groups], "query": q})
+    limit = arg_limit(default=5)
+    # `issues` (groups with the guide's `solution`) is what the Python client reads.
+    issues = compat.similar_issue_items(memory(), q, limit=limit)
+    groups = [{k: v for k, v in i.items() if k != "solution"} for i in issues]
+    return jsonify({"groups": groups, "issues": issues, "query": q})

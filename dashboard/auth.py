@@ -1,6 +1,7 @@
 """Bearer-token access control, when OBSMEM_API_TOKEN is set.
 
-Writes always need the token; reads need it too when OBSMEM_AUTH_READS=1.
+Writes always need the token; reads (GETs, and POST /api/recall, which only reads)
+need it too when OBSMEM_AUTH_READS=1.
 Tokens travel only in the Authorization header (pages keep a pasted token in
 sessionStorage), so no cookie carries authority and there is no CSRF surface.
 The token is compared in constant time and never logged.
@@ -16,6 +17,8 @@ from dashboard.errors import ApiError
 from obsmem.config import Settings
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# POSTs that only read (a query too large or structured for a URL): they follow the read rule.
+READ_POSTS = frozenset({"/api/recall"})
 # Always open: load balancers probe /health (it reveals only the status when
 # reads are protected), static assets and the API description hold no data.
 OPEN_PREFIXES = ("/health", "/static/", "/openapi.json")
@@ -42,6 +45,11 @@ def reads_protected() -> bool:
     return bool(s.api_token and s.auth_reads)
 
 
+def is_read(method: str, path: str) -> bool:
+    """Whether a request only reads: GET-like methods, and the POSTs listed in READ_POSTS."""
+    return method in READ_METHODS or (method == "POST" and path in READ_POSTS)
+
+
 def _is_page(path: str) -> bool:
     return not path.startswith(("/api/", "/metrics"))
 
@@ -52,7 +60,7 @@ def _check() -> None:
         return
     path = request.path
     open_read = path.startswith(OPEN_PREFIXES) or _is_page(path) or not s.auth_reads
-    if request.method in READ_METHODS and open_read:
+    if is_read(request.method, path) and open_read:
         return  # pages render a locked shell themselves when reads are protected
     if not token_ok():
         raise ApiError(401, "this request needs 'Authorization: Bearer <OBSMEM_API_TOKEN>'",

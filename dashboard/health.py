@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,10 @@ DISK_UNHEALTHY_BYTES = 64 * 1024 * 1024
 RAM_DEGRADED_PCT = 95.0
 _DIR_SIZE_TTL_S = 30.0
 _dir_size_cache: dict[str, tuple[float, int]] = {}
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 def worst(*statuses: str) -> str:
@@ -74,6 +79,7 @@ def disk_check(data_dir: Path) -> dict[str, Any]:
         "used_bytes": usage.used,
         "free_bytes": usage.free,
         "free_pct": round(free_frac * 100, 2),
+        "usage_percent": round(usage.used / usage.total * 100, 1) if usage.total else 0.0,
         "data_dir_bytes": dir_size(where) if where == data_dir.resolve() else 0,
     }
 
@@ -84,6 +90,7 @@ def ram_check() -> dict[str, Any]:
     return {
         "status": "degraded" if vm.percent >= RAM_DEGRADED_PCT else "healthy",
         "used_pct": vm.percent,
+        "usage_percent": float(vm.percent),  # the ops guide's name
         "available_bytes": vm.available,
         "process_rss_bytes": rss,
     }
@@ -109,6 +116,21 @@ def store_status(report: dict[str, Any]) -> str:
     return "degraded" if up else "unhealthy"
 
 
+def database_check(report: dict[str, Any]) -> dict[str, Any]:
+    """The ops guide's `checks.database`: `connected` when a store answers (reads are served).
+
+    `status` is "ok" with every store up, "degraded" with some, "error" with none.
+    """
+    up = {name: bool(s.get("ok")) for name, s in (report.get("stores") or {}).items()}
+    if up and all(up.values()):
+        status = "ok"
+    elif any(up.values()):
+        status = "degraded"
+    else:
+        status = "error"
+    return {"status": status, "connected": any(up.values()), "stores": up}
+
+
 def full_health() -> dict[str, Any]:
     """Memory.health() plus this host's disk and RAM, folded into one status."""
     memory = current_app.extensions["obsmem.memory"]
@@ -120,7 +142,8 @@ def full_health() -> dict[str, Any]:
                   "error": type(e).__name__}
     disk = disk_check(Path(settings.data_dir))
     ram = ram_check()
-    report["checks"] = {"disk": disk, "memory": ram}
+    report["checks"] = {"disk": disk, "memory": ram, "database": database_check(report)}
+    report["timestamp"] = report.get("checked_at") or _now_iso()  # the ops guide's name
     report["status"] = worst(store_status(report), disk["status"], ram["status"])
     return report
 

@@ -95,6 +95,71 @@ RECALL_BODY = {
         "since": {"type": ["string", "integer"]},
     },
 }
+
+# Response shapes that agents written against the original ops guide rely on. The guide's
+# names (timestamp, count, status/name/server, issues, checks.database) sit beside obsmem's
+# own; other fields may be present (additionalProperties stays open).
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+NULLABLE_STR = {"type": ["string", "null"]}
+SCHEMAS: dict[str, Any] = {
+    "Fix": {"type": "object", "required": ["id", "issue", "solution", "ts", "timestamp", "success"],
+            "properties": {"id": {"type": "string"}, "issue": {"type": "string"},
+                           "solution": {"type": "string"},
+                           "ts": {"type": "integer", "description": "first seen, epoch ms"},
+                           "timestamp": {"type": "integer",
+                                         "description": "the ops guide's name for ts (epoch ms)"},
+                           "success": {"type": ["boolean", "null"]}}},
+    "FixPage": {"type": "object", "required": ["fixes", "total", "count", "limit", "offset"],
+                "properties": {"fixes": {"type": "array", "items": _ref("Fix")},
+                               "total": {"type": "integer", "description": "all matching fixes"},
+                               "count": {"type": "integer", "description": "fixes on this page"},
+                               "limit": {"type": "integer"}, "offset": {"type": "integer"}}},
+    "Agent": {"type": "object", "required": ["name", "server", "status", "last_seen"],
+              "properties": {"name": {"type": "string"}, "server": NULLABLE_STR,
+                             "status": {"type": "string"},
+                             "last_seen": {"type": ["integer", "null"],
+                                           "description": "epoch ms"},
+                             "last_seen_at": NULLABLE_STR}},
+    "Registered": {"type": "object", "required": ["agent", "status", "name", "server"],
+                   "properties": {"agent": _ref("Agent"),
+                                  "status": {"type": "string", "const": "registered"},
+                                  "name": {"type": "string"}, "server": NULLABLE_STR}},
+    "IssueGroup": {"type": "object", "required": ["signature", "issue", "occurrence_count"],
+                   "properties": {"signature": {"type": "string"}, "issue": {"type": "string"},
+                                  "occurrence_count": {"type": "integer"},
+                                  "fixes": {"type": "integer"},
+                                  "fix_ids": {"type": "array", "items": {"type": "string"}}}},
+    "SimilarIssue": {"allOf": [_ref("IssueGroup"), {
+        "type": "object", "required": ["solution"],
+        "properties": {"solution": {"type": "string",
+                                    "description": "solution of the group's most applied fix"}}}]},
+    "Similar": {"type": "object", "required": ["groups", "issues", "query"],
+                "properties": {"groups": {"type": "array", "items": _ref("IssueGroup")},
+                               "issues": {"type": "array", "items": _ref("SimilarIssue")},
+                               "query": {"type": "string"}}},
+    "Health": {"type": "object", "required": ["status"], "properties": {
+        "status": {"type": "string", "enum": ["healthy", "degraded", "unhealthy"]},
+        "timestamp": {"type": "string", "description": "ISO-8601 UTC (the ops guide's name)"},
+        "checked_at": {"type": "string"},
+        "checks": {"type": "object", "required": ["disk", "memory", "database"], "properties": {
+            "disk": {"type": "object", "required": ["status", "usage_percent"],
+                     "properties": {"status": {"type": "string"},
+                                    "usage_percent": {"type": "number"}}},
+            "memory": {"type": "object", "required": ["status", "usage_percent"],
+                       "properties": {"status": {"type": "string"},
+                                      "usage_percent": {"type": "number"}}},
+            "database": {"type": "object", "required": ["status", "connected"],
+                         "properties": {"status": {"type": "string",
+                                                   "enum": ["ok", "degraded", "error"]},
+                                        "connected": {"type": "boolean"},
+                                        "stores": {"type": "object", "additionalProperties":
+                                                   {"type": "boolean"}}}}}},
+    }, "description": "with protected reads and no token, only status"},
+}
+
 RECALL_PARAMS = [_q("q", TEXT, "what went wrong", True), K, _q("service", NAME, "filter"),
                  _q("agent", NAME, "filter"),
                  _q("only_successful", {"type": "boolean"}, "only fixes that worked"), SINCE]
@@ -104,8 +169,8 @@ def spec() -> dict[str, Any]:
     ok = "200"
     paths: dict[str, Any] = {
         "/health": {"get": _op("Overall status with disk, memory, graph, vectors and outbox checks",
-                               {ok: _json(OBJ, "healthy or degraded"),
-                                "503": _json(OBJ, "unhealthy")}, tag="ops")},
+                               {ok: _json(_ref("Health"), "healthy or degraded"),
+                                "503": _json(_ref("Health"), "unhealthy")}, tag="ops")},
         "/metrics": {"get": _op("Prometheus metrics", {ok: {
             "description": "text exposition format",
             "content": {"text/plain": {"schema": {"type": "string"}}}}}, tag="ops")},
@@ -117,16 +182,21 @@ def spec() -> dict[str, Any]:
                                   {ok: _json(OBJ, "stats")},
                                   params=[LIMIT, _q("days", {"type": "integer", "minimum": 1,
                                                              "maximum": 366}, "window")])},
-        "/api/agents": {"get": _op("All agents", {ok: _json(OBJ, "agents and total")})},
+        "/api/agents": {"get": _op("All agents", {ok: _json(
+            {"type": "object", "required": ["agents", "total"],
+             "properties": {"agents": {"type": "array", "items": _ref("Agent")},
+                            "total": {"type": "integer"}}}, "agents and total")})},
         "/api/register-agent": {"post": _op(
-            "Register (or re-register) an agent", {"201": _json(OBJ, "the agent")},
+            "Register (or re-register) an agent",
+            {"201": _json(_ref("Registered"), "the agent, and the ops guide's status/name/server")},
             body={"type": "object", "required": ["name"], "additionalProperties": False,
                   "properties": {"name": NAME, "server": NAME}}, write=True)},
         "/api/agents/{name}/heartbeat": {"post": _op(
             "Mark an agent as alive now", {ok: _json(OBJ, "the agent"), "404": ERROR},
             params=[_path("name", "agent name")], write=True)},
         "/api/fixes": {"get": _op(
-            "Fixes, newest first, filtered; with q ranked by recall", {ok: _json(OBJ, "page")},
+            "Fixes, newest first, filtered; with q ranked by recall",
+            {ok: _json(_ref("FixPage"), "page")},
             params=[LIMIT, OFFSET, _q("agent", NAME, "filter"), _q("service", NAME, "filter"),
                     _q("success", {"type": "boolean"}, "filter"), _q("q", TEXT, "search"),
                     SINCE])},
@@ -153,11 +223,12 @@ def spec() -> dict[str, Any]:
         "/api/recall": {
             "get": _op("Fixes for a problem, best first, each with why",
                        {ok: _json(OBJ, "hits")}, params=RECALL_PARAMS),
-            "post": _op("Same as GET, parameters in a JSON body", {ok: _json(OBJ, "hits")},
+            "post": _op("Same as GET, parameters in a JSON body (a read: the token is needed "
+                        "only when reads are protected)", {ok: _json(OBJ, "hits")},
                         body=RECALL_BODY),
         },
-        "/api/similar": {"get": _op("Issue groups like the text",
-                                    {ok: _json(OBJ, "groups")},
+        "/api/similar": {"get": _op("Issue groups like the text; `issues` adds each group's solution",
+                                    {ok: _json(_ref("Similar"), "groups and issues")},
                                     params=[_q("q", TEXT, "issue text", True), LIMIT])},
         "/": {"get": _op("Overview page", {ok: _html("page")}, tag="pages")},
         "/fixes": {"get": _op("Fixes page", {ok: _html("page")}, tag="pages",
@@ -182,7 +253,7 @@ def spec() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": {
+            "schemas": {**SCHEMAS, "Error": {
                 "type": "object", "required": ["error"],
                 "properties": {"error": {
                     "type": "object", "required": ["code", "message"],

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from obsmem.config import ConfigError, Settings
+from obsmem.config import ConfigError, Settings, env_log_level
 
 if TYPE_CHECKING:
     from obsmem.memory import Memory
@@ -161,12 +161,15 @@ def cli(ctx: click.Context, data_dir: Path | None, verbose: int) -> None:
     Settings come from the environment (NEO4J_URI, DATABASE_URL, OBSMEM_*);
     with none set, obsmem runs embedded FalkorDB + Postgres in the data dir.
     """
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         settings = Settings.from_env()
+        # -v wins; else OBSMEM_LOG_LEVEL / OBS_AGENT_LOG_LEVEL; else warnings only.
+        level: int | str = env_log_level() or logging.WARNING
     except ConfigError as exc:
         raise Failure(str(exc), exit_code=2) from None
+    if verbose:
+        level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if data_dir is not None:
         settings = settings.with_(data_dir=data_dir)
     ctx.obj = settings

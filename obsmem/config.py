@@ -7,6 +7,7 @@ in the data dir.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -57,6 +58,19 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
 def _opt(env: Mapping[str, str], name: str) -> str | None:
     raw = env.get(name, "").strip()
     return raw or None
+
+
+def env_log_level(env: Mapping[str, str] | None = None) -> str | None:
+    """The log level the environment asks for, if any: OBSMEM_LOG_LEVEL, else the
+    ops guide's OBS_AGENT_LOG_LEVEL (agents and scripts written against it set that)."""
+    env = os.environ if env is None else env
+    for name in ("OBSMEM_LOG_LEVEL", "OBS_AGENT_LOG_LEVEL"):
+        raw = env.get(name, "").strip().upper()
+        if raw:
+            if raw not in logging.getLevelNamesMapping():
+                raise ConfigError(f"{name}={raw!r} is not a log level (DEBUG, INFO, WARNING, ERROR)")
+            return raw
+    return None
 
 
 def is_loopback(host: str) -> bool:
@@ -112,7 +126,7 @@ class Settings:
             store_timeout_s=_float(env, "OBSMEM_STORE_TIMEOUT", 5.0),
             threads=_int(env, "OBSMEM_THREADS", 8, 1, 256),
             demo=_flag(env, "OBSMEM_DEMO", True),
-            log_level=(env.get("OBSMEM_LOG_LEVEL", "").strip() or "INFO").upper(),
+            log_level=env_log_level(env) or "INFO",
         )
 
     def with_(self, **changes: object) -> Settings:

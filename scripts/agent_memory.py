@@ -11,8 +11,6 @@ Results are plain dicts, as the old module returned.
 
 from __future__ import annotations
 
-import atexit
-import os
 import sys
 import threading
 from pathlib import Path
@@ -23,22 +21,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 _FIELDS = ("success", "agent", "service", "namespace", "severity", "root_cause", "confidence", "tags")
 _lock = threading.Lock()
 _backend: Any = None
+_manager: Any = None
 
 
 def _get() -> Any:
     global _backend
     with _lock:
         if _backend is None:
-            url = os.environ.get("OBSMEM_URL")
-            if url:
-                from obsmem.client import Client
+            # One backend per process, shared with the guide's db_manager: the same
+            # OBSMEM_URL / in-process choice, opened once (closed at exit).
+            from scripts.database_helpers import db_manager
 
-                _backend = Client(url, os.environ.get("OBSMEM_API_TOKEN"))
-            else:
-                from obsmem import Memory
-
-                _backend = Memory.open()
-                atexit.register(_backend.close)
+            _backend = db_manager.backend
         return _backend
 
 
@@ -60,20 +54,37 @@ def recall(query: str, limit: int = 5) -> list[dict[str, Any]]:
     return [{**h["fix"], "score": h["score"], "why": h["why"]} for h in hits]
 
 
+def _db() -> Any:
+    """The guide's DatabaseManager over this module's backend (one backend per process)."""
+    from scripts.database_helpers import DatabaseManager
+
+    backend = _get()
+    global _manager
+    if _manager is None or _manager.backend is not backend:
+        _manager = DatabaseManager(backend)
+    return _manager
+
+
 def get_recent_fixes(limit: int = 10) -> list[dict[str, Any]]:
-    fixes = _get().get_recent_fixes(limit=limit)
-    if isinstance(fixes, dict):
-        return fixes.get("fixes", [])
-    return [f.to_dict() for f in fixes]
+    """Newest first, each with the guide's `timestamp` (epoch ms) beside `ts`; [] when down."""
+    return _db().get_recent_fixes(limit=limit)
 
 
 def get_all_agents() -> list[dict[str, Any]]:
-    return [_plain(a) for a in _get().get_all_agents()]
+    """Every agent with `last_seen` in epoch ms (the guide computes ages from it); [] when down."""
+    return _db().get_all_agents()
 
 
-def register_agent(name: str, server: str | None = None) -> dict[str, Any]:
-    return _plain(_get().register_agent(name, server))
+def register_agent(name: str, server: str | None = None) -> bool:
+    """The guide's success flag: True once obsmem has the agent, False (and a warning) if not."""
+    return _db().register_agent(name, server)
+
+
+def get_agent(name: str) -> dict[str, Any] | None:
+    """One agent's record (what register_agent returned before it became a success flag)."""
+    return _db().get_agent(name)
 
 
 def find_similar_issues(issue: str, limit: int = 5) -> list[dict[str, Any]]:
-    return [_plain(g) for g in _get().find_similar_issues(issue, limit)]
+    """Issues like `issue`: each with `issue`, `solution`, `occurrence_count`; [] when down."""
+    return _db().find_similar_issues(issue, limit=limit)

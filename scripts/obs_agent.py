@@ -18,6 +18,7 @@ whole loop; tune them for real use.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import socket
@@ -200,6 +201,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     try:
+        from obsmem.config import env_log_level
+
+        # OBS_AGENT_LOG_LEVEL (the ops guide's name) or OBSMEM_LOG_LEVEL; warnings by default.
+        logging.basicConfig(level=env_log_level() or "WARNING",
+                            format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
         loop(parse(argv))
     except KeyboardInterrupt:
         return 0

@@ -36,7 +36,8 @@ def test_old_api_round_trip(agent_memory) -> None:
 
     recent = agent_memory.get_recent_fixes(limit=5)
     assert [f["id"] for f in recent] == [out["id"]]
-    agent = agent_memory.register_agent("db-bot", "db-host-3")
+    assert agent_memory.register_agent("db-bot", "db-host-3") is True  # the guide's success flag
+    agent = agent_memory.get_agent("db-bot")
     assert agent["name"] == "db-bot" and agent["server"] == "db-host-3"
     assert [a["name"] for a in agent_memory.get_all_agents()] == ["db-bot"]
     similar = agent_memory.find_similar_issues("mysql replication duplicate entry", limit=3)

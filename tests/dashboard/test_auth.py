@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from dashboard.auth import is_read
 from tests.dashboard.conftest import TOKEN
 
 READS = {"GET", "HEAD", "OPTIONS"}
@@ -26,7 +27,7 @@ def _routes(app):
 
 def test_every_write_route_refuses_without_a_token(token_app):
     client = token_app.test_client()
-    writes = [(m, p) for m, p in _routes(token_app) if m not in READS]
+    writes = [(m, p) for m, p in _routes(token_app) if not is_read(m, p)]  # POST /api/recall reads
     assert len(writes) >= 5
     for method, path in writes:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN},
@@ -51,7 +52,7 @@ def test_every_read_route_needs_the_token_when_reads_are_protected(locked_app):
     client = locked_app.test_client()
     open_paths = {"/health", "/openapi.json"}
     for method, path in _routes(locked_app):
-        if method not in READS or path in open_paths or not path.startswith(("/api/", "/metrics")):
+        if not is_read(method, path) or path in open_paths or not path.startswith(("/api/", "/metrics")):
             continue
         assert client.open(path, method=method).status_code == 401, path
         assert client.open(path, method=method, headers=BEARER).status_code != 401, path
