@@ -14,13 +14,9 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from obsmem.errors import ObsmemError, ServiceError
 
-class ObsmemError(RuntimeError):
-    """The service answered with an error; `status`, `code` and `field` say which."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None):
-        super().__init__(f"{status} {code}: {message}")
-        self.status, self.code, self.message, self.field = status, code, message, field
+__all__ = ["Client", "ObsmemError", "ServiceError"]
 
 
 class Client:
@@ -59,7 +55,7 @@ class Client:
                 err = resp.json().get("error", {})
             except ValueError:
                 err = {}
-            raise ObsmemError(
+            raise ServiceError(
                 resp.status_code,
                 err.get("code", "http_error"),
                 err.get("message", resp.text[:200]),
@@ -88,7 +84,7 @@ class Client:
         try:
             self._call("DELETE", f"/api/fixes/{requests.utils.quote(fix_id, safe='')}")
             return True
-        except ObsmemError as exc:
+        except ServiceError as exc:
             if exc.status == 404:
                 return False
             raise
@@ -109,7 +105,7 @@ class Client:
     def get_fix(self, fix_id: str) -> dict[str, Any] | None:
         try:
             return self._call("GET", f"/api/fixes/{requests.utils.quote(fix_id, safe='')}")
-        except ObsmemError as exc:
+        except ServiceError as exc:
             if exc.status == 404:
                 return None
             raise

@@ -16,6 +16,8 @@ from typing import Any
 
 from obsmem import model as m
 from obsmem.config import Settings
+from obsmem.errors import NoStoreAvailable as Unavailable  # the old name, kept importable
+from obsmem.errors import NotFound as NotFound
 from obsmem.model import (
     Agent,
     AgentWrite,
@@ -37,17 +39,6 @@ log = logging.getLogger("obsmem.memory")
 
 CANDIDATES = 50  # per retriever; fusion needs depth, the final list is k
 ENRICH = 30  # how many fused candidates get graph evidence
-
-
-class Unavailable(RuntimeError):
-    """No store can answer this read right now."""
-
-
-class NotFound(KeyError):
-    """The fix (or agent) does not exist in any store."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "not found"
 
 
 def _filter(

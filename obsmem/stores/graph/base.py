@@ -13,17 +13,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from obsmem.errors import GraphAuthError as GraphAuthError  # re-exported: old import path
+from obsmem.errors import GraphUnavailable as GraphUnavailable
 from obsmem.model import Agent, AgentWrite, Fix, FixFilter, FixWrite, IssueGroup, Outcome
 from obsmem.stores.graph import cypher as C
-
-
-class GraphUnavailable(RuntimeError):
-    """The graph server cannot be reached (down, timed out, refused): the caller may queue."""
-
-
-class GraphAuthError(GraphUnavailable):
-    """Credentials were refused: retrying will not help, an operator must act."""
-
 
 # Only these relationship types ever appear in Cypher; nothing is built from input.
 RELATIONSHIP_TYPES = ("APPLIED", "RESOLVES", "AFFECTS")
