@@ -9,6 +9,7 @@ retry can never count an occurrence twice.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -72,17 +73,17 @@ class Client:
         body: dict[str, Any] = {"success": success}
         if agent:
             body["agent"] = agent
-        return self._call("POST", f"/api/fixes/{requests.utils.quote(fix_id, safe='')}/feedback", json=body)
+        return self._call("POST", f"/api/fixes/{quote(fix_id, safe='')}/feedback", json=body)
 
     def register_agent(self, name: str, server: str | None = None) -> dict[str, Any]:
         return self._call("POST", "/api/register-agent", json={"name": name, "server": server})
 
     def heartbeat(self, name: str) -> dict[str, Any]:
-        return self._call("POST", f"/api/agents/{requests.utils.quote(name, safe='')}/heartbeat")
+        return self._call("POST", f"/api/agents/{quote(name, safe='')}/heartbeat")
 
     def delete_fix(self, fix_id: str) -> bool:
         try:
-            self._call("DELETE", f"/api/fixes/{requests.utils.quote(fix_id, safe='')}")
+            self._call("DELETE", f"/api/fixes/{quote(fix_id, safe='')}")
             return True
         except ServiceError as exc:
             if exc.status == 404:
@@ -104,7 +105,7 @@ class Client:
 
     def get_fix(self, fix_id: str) -> dict[str, Any] | None:
         try:
-            return self._call("GET", f"/api/fixes/{requests.utils.quote(fix_id, safe='')}")
+            return self._call("GET", f"/api/fixes/{quote(fix_id, safe='')}")
         except ServiceError as exc:
             if exc.status == 404:
                 return None

@@ -57,38 +57,9 @@ def vector_figures(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# Sets a vector row to the graph's figures and attributes. Constant SQL; values are parameters.
-_COPY = """
-UPDATE fixes SET
-    success = %(success)s, successes = %(successes)s, failures = %(failures)s,
-    occurrences = %(occurrences)s,
-    created_at = to_timestamp(%(first_seen)s / 1000.0),
-    last_seen = to_timestamp(%(last_seen)s / 1000.0),
-    agent = %(agent)s, service = %(service)s, namespace = %(namespace)s,
-    severity = %(severity)s, root_cause = %(root_cause)s, signature = %(signature)s,
-    confidence = %(confidence)s, tags = %(tags)s, metadata = %(metadata)s
-WHERE id = %(id)s
-"""
-
-
 def copy_figures(vectors: Any, fixes: Sequence[Fix]) -> int:
     """Make the vector rows of `fixes` carry the graph's figures and filter columns."""
-    from psycopg.types.json import Jsonb
-
-    if not fixes:
-        return 0
-    params = [
-        {**graph_figures(f), "id": f.id, "agent": f.agent, "service": f.service,
-         "namespace": f.namespace, "severity": f.severity, "root_cause": f.root_cause,
-         "signature": f.signature, "confidence": f.confidence, "tags": list(f.tags),
-         "metadata": Jsonb(f.metadata or {})}
-        for f in fixes
-    ]  # fmt: skip
-    # PgVectorStore._conn maps outages to VectorUnavailable; the statement is ours.
-    with vectors._conn() as conn, conn.transaction():
-        cur = conn.cursor()
-        cur.executemany(_COPY, params)
-        return max(cur.rowcount, 0)
+    return int(vectors.set_figures(fixes))
 
 
 @dataclass

@@ -24,7 +24,6 @@ import json
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from obsmem.errors import OutboxError as OutboxError  # re-exported: old import path
+from obsmem.model import now_ms as _now_ms
 
 STORES = ("graph", "vectors")
 BUSY_TIMEOUT_S = 30.0
@@ -89,10 +89,6 @@ class DeadLetter:
     created_ms: int
     last_error: str | None
     dead_ms: int
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _recovery_hint(path: Path) -> str:
