@@ -133,16 +133,13 @@ class Memory:
         """Validate and redact one remember call; raises ValidationError naming the field."""
         from obsmem.redact import redact
 
-        known = {
-            "issue", "solution", "success", "agent", "service", "namespace", "severity",
-            "root_cause", "confidence", "tags", "metadata", "id",
-        }  # fmt: skip
+        known = set(m.REMEMBER_FIELDS)  # the one fix record
         extra = set(item) - known
         if extra:
             raise ValidationError(sorted(extra)[0], "is not a field of a fix")
         issue = m.clean_text(item.get("issue"), "issue", max_chars=m.MAX_ISSUE_CHARS)
         solution = m.clean_text(item.get("solution"), "solution", max_chars=m.MAX_SOLUTION_CHARS)
-        root_cause = m.clean_text(item.get("root_cause"), "root_cause", max_chars=2000, required=False)
+        root_cause = m.clean_text(item.get("root_cause"), "root_cause", max_chars=m.MAX_ROOT_CAUSE_CHARS, required=False)
         assert issue is not None and solution is not None
         issue, k1 = redact(issue)
         solution, k2 = redact(solution)

@@ -288,6 +288,17 @@ class FixWrite:
         return d
 
     @classmethod
+    def from_fix(cls, fix: Fix, event_id: str) -> FixWrite:
+        """A fix as read back, written again under `event_id` (reconcile's re-embed)."""
+        return cls(
+            id=fix.id, event_id=event_id, issue=fix.issue, solution=fix.solution,
+            signature=fix.signature or "", ts=fix.ts, success=fix.success, agent=fix.agent,
+            service=fix.service, namespace=fix.namespace, severity=fix.severity,
+            root_cause=fix.root_cause, confidence=fix.confidence, tags=fix.tags,
+            metadata=fix.metadata,
+        )  # fmt: skip
+
+    @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FixWrite:
         """Keys starting with "_" ride along in outbox payloads (e.g. a precomputed embedding)."""
         fields = {k: v for k, v in d.items() if not k.startswith("_")}

@@ -194,13 +194,7 @@ def _repair(manager: Any, report: Report, to_fix: dict[str, Fix]) -> dict[str, i
         missing = [f for f in to_fix.values() if f.id in set(report.only_in_graph)]
         for i in range(0, len(missing), BATCH):
             chunk = missing[i : i + BATCH]
-            writes = [FixWrite(
-                id=f.id, event_id="reconcile:" + f.id, issue=f.issue, solution=f.solution,
-                signature=f.signature or "", ts=f.ts, success=f.success, agent=f.agent,
-                service=f.service, namespace=f.namespace, severity=f.severity,
-                root_cause=f.root_cause, confidence=f.confidence, tags=f.tags,
-                metadata=f.metadata,
-            ) for f in chunk]  # fmt: skip
+            writes = [FixWrite.from_fix(f, "reconcile:" + f.id) for f in chunk]
             manager.vectors.upsert(manager.vector_rows(writes))
             done["embedded"] += len(chunk)
         for i in range(0, len(report.only_in_vectors), BATCH):
