@@ -51,6 +51,13 @@ def test_outages_are_the_store_unavailable_family() -> None:
     assert not any(is_unavailable(e) for e in not_outages)
 
 
+def test_the_family_is_exported_from_the_package() -> None:
+    import obsmem
+
+    assert obsmem.ObsmemError is ObsmemError and obsmem.StoreUnavailable is StoreUnavailable
+    assert obsmem.ValidationError is errors.ValidationError
+
+
 def test_old_builtin_bases_are_kept() -> None:
     """Callers that caught ValueError / KeyError / ConnectionError before still do."""
     assert isinstance(errors.ValidationError("f", "m"), ValueError)
