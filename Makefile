@@ -37,12 +37,15 @@ browser:
 # /tmp/pytest-of-$USER dirs, data dirs of running servers included.
 test: $(DEV_STAMP) browser
 	$(BIN)/ruff check obsmem dashboard scripts tests bench
+	$(BIN)/ruff format --check obsmem dashboard scripts tests bench
+	$(BIN)/mypy
 	@tmp=$$(mktemp -d /tmp/obsmem-test.XXXXXX); \
 	$(BIN)/python -m pytest --basetemp="$$tmp"; rc=$$?; rm -rf "$$tmp"; exit $$rc
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check obsmem dashboard scripts tests bench
 	$(BIN)/ruff format --check obsmem dashboard scripts tests bench
+	$(BIN)/mypy
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench

@@ -6,7 +6,6 @@ shape the answer. Errors are raised and turned into JSON by dashboard.errors.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -26,12 +25,11 @@ from dashboard.params import (
     unknown_keys,
 )
 from obsmem import compat
-from obsmem.model import clean_fix_id, clean_name, ms_to_iso
+from obsmem.model import REMEMBER_FIELDS, clean_fix_id, clean_name, ms_to_iso, now_iso
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-REMEMBER_KEYS = {"issue", "solution", "success", "agent", "service", "namespace", "severity",
-                 "root_cause", "confidence", "tags", "metadata", "id"}
+REMEMBER_KEYS = set(REMEMBER_FIELDS)  # the one fix record in obsmem.model
 RECALL_KEYS = {"q", "query", "k", "service", "agent", "only_successful", "since"}
 
 
@@ -39,8 +37,7 @@ def memory() -> Any:
     return current_app.extensions["obsmem.memory"]
 
 
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+_now_iso = now_iso
 
 
 def _fix_id(fix_id: str) -> str:

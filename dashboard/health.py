@@ -19,6 +19,7 @@ import psutil
 from flask import Blueprint, Response, current_app, jsonify
 
 from dashboard.auth import reads_protected, token_ok
+from obsmem.model import health_status
 
 bp = Blueprint("health", __name__)
 
@@ -96,24 +97,11 @@ def ram_check() -> dict[str, Any]:
     }
 
 
-def _total(value: Any) -> float:
-    if isinstance(value, dict):
-        return sum(float(v or 0) for v in value.values())
-    return float(value or 0)
-
-
 def store_status(report: dict[str, Any]) -> str:
     """Re-derived from the parts: all stores up and nothing queued or dead-lettered is healthy,
     some store up is degraded (writes queue, reads fall back), none up is unhealthy."""
-    stores = list((report.get("stores") or {}).values())
-    if not stores:
-        return "unhealthy"
-    up = [s for s in stores if s.get("ok")]
-    outbox = report.get("outbox") or {}
-    backlog = _total(outbox.get("depth")) + _total(outbox.get("dead_letters"))
-    if len(up) == len(stores) and not backlog:
-        return "healthy"
-    return "degraded" if up else "unhealthy"
+    stores = (report.get("stores") or {}).values()
+    return health_status([bool(s.get("ok")) for s in stores], report.get("outbox") or {})
 
 
 def database_check(report: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 import obsmem
-from obsmem.model import MAX_K, MAX_LIMIT, MAX_OFFSET, MAX_QUERY_CHARS
+from obsmem.model import MAX_K, MAX_LIMIT, MAX_OFFSET, MAX_QUERY_CHARS, remember_schema
 
 bp = Blueprint("openapi", __name__)
 
@@ -69,22 +69,7 @@ def _op(summary: str, responses: dict[str, Any], *, tag: str = "api",
     return op
 
 
-REMEMBER_BODY = {
-    "type": "object",
-    "required": ["issue", "solution"],
-    "additionalProperties": False,
-    "properties": {
-        "issue": {"type": "string", "maxLength": 20_000},
-        "solution": {"type": "string", "maxLength": 100_000},
-        "success": {"type": ["boolean", "null"]},
-        "agent": NAME, "service": NAME, "namespace": NAME, "severity": NAME,
-        "root_cause": NAME,
-        "confidence": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
-        "tags": {"type": "array", "items": NAME, "maxItems": 32},
-        "metadata": OBJ,
-        "id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,199}$"},
-    },
-}
+REMEMBER_BODY = remember_schema()  # derived from the one fix record in obsmem.model
 RECALL_BODY = {
     "type": "object",
     "required": ["q"],

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from obsmem.errors import ObsmemError, StoreUnavailable, ValidationError  # stdlib only: cheap
+
 __version__ = "0.1.0"
-__all__ = ["Memory", "__version__"]
+__all__ = ["Memory", "ObsmemError", "StoreUnavailable", "ValidationError", "__version__"]
 
 if TYPE_CHECKING:
     from obsmem.memory import Memory

@@ -32,7 +32,7 @@ class Failure(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = 1):
         super().__init__(" ".join(str(message).split()) or "failed")
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]  # click declares a class default
 
     def show(self, file: Any = None) -> None:
         click.echo(f"obsmem: error: {self.format_message()}", err=True)
@@ -211,29 +211,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None, demo: bool | N
     ctx.exit(run_server(settings))
 
 
-def _pending_migrations(url: str) -> list[str]:
-    """Migration files not yet recorded in schema_migrations (all of them on a new database)."""
-    import psycopg
-
-    from obsmem.stores.pgvector import _MIGRATION_FILE, MIGRATIONS_DIR
-
-    files = {int(mt.group(1)): p.stem for p in sorted(MIGRATIONS_DIR.glob("*.sql"))
-             if (mt := _MIGRATION_FILE.match(p.name))}  # fmt: skip
-    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-        exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
-        done = set()
-        if exists and exists[0]:
-            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
-    return [name for version, name in sorted(files.items()) if version not in done]
-
-
 def init_stores(settings: Settings, dry_run: bool = False) -> dict[str, Any]:
     """Graph schema + Postgres migrations, opened directly (Memory.open would already apply them)."""
-    import psycopg
-
     from obsmem.stores.graph import open_graph
     from obsmem.stores.graph.admin import init_schema
-    from obsmem.stores.pgvector import PgVectorStore, VectorUnavailable
+    from obsmem.stores.pgvector import PgVectorStore
 
     embedded = None
     if settings.graph_embedded or settings.vectors_embedded:
@@ -249,15 +231,12 @@ def init_stores(settings: Settings, dry_run: bool = False) -> dict[str, Any]:
         finally:
             graph.close()
         url = settings.database_url or embedded.postgres_url()  # type: ignore[union-attr]
-        try:
-            pending = _pending_migrations(url)
-            applied: list[str] = []
+        applied: list[str] = []
+        with PgVectorStore(url, pool_min=0, pool_max=1,
+                           timeout_s=settings.store_timeout_s) as store:  # fmt: skip
+            pending = store.pending_migrations()  # VectorUnavailable when Postgres is down
             if not dry_run:
-                with PgVectorStore(url, pool_min=0, pool_max=1,
-                                   timeout_s=settings.store_timeout_s) as store:  # fmt: skip
-                    applied = store.migrate()
-        except psycopg.OperationalError as exc:
-            raise VectorUnavailable(f"postgres: {exc}".strip()) from exc
+                applied = store.migrate()
         return {
             "dry_run": dry_run,
             "graph": graph_report,
@@ -438,6 +417,10 @@ def agents(ctx: click.Context, as_json: bool) -> None:
            ["name", "status", "server", "last seen", "applied"])  # fmt: skip
 
 
+def _yes_no(value: bool | None) -> str:
+    return "-" if value is None else "yes" if value else "no"
+
+
 def _iso(ms: int | None) -> str:
     from obsmem.model import ms_to_iso
 
@@ -462,7 +445,7 @@ def fixes(ctx: click.Context, limit: int, offset: int, agent: str | None, servic
     if as_json:
         _out([f.to_dict() for f in found])
         return
-    _table([(f.id, _iso(f.ts), f.service, {True: "yes", False: "no"}.get(f.success, "-"),  # type: ignore[call-overload]
+    _table([(f.id, _iso(f.ts), f.service, _yes_no(f.success),
              f.occurrences, _short(f.issue, 60)) for f in found],
            ["id", "first seen", "service", "worked", "seen", "issue"])  # fmt: skip
 

@@ -9,18 +9,15 @@ retry can never count an occurrence twice.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from obsmem.errors import ObsmemError, ServiceError
 
-class ObsmemError(RuntimeError):
-    """The service answered with an error; `status`, `code` and `field` say which."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None):
-        super().__init__(f"{status} {code}: {message}")
-        self.status, self.code, self.message, self.field = status, code, message, field
+__all__ = ["Client", "ObsmemError", "ServiceError"]
 
 
 class Client:
@@ -59,7 +56,7 @@ class Client:
                 err = resp.json().get("error", {})
             except ValueError:
                 err = {}
-            raise ObsmemError(
+            raise ServiceError(
                 resp.status_code,
                 err.get("code", "http_error"),
                 err.get("message", resp.text[:200]),
@@ -76,19 +73,19 @@ class Client:
         body: dict[str, Any] = {"success": success}
         if agent:
             body["agent"] = agent
-        return self._call("POST", f"/api/fixes/{requests.utils.quote(fix_id, safe='')}/feedback", json=body)
+        return self._call("POST", f"/api/fixes/{quote(fix_id, safe='')}/feedback", json=body)
 
     def register_agent(self, name: str, server: str | None = None) -> dict[str, Any]:
         return self._call("POST", "/api/register-agent", json={"name": name, "server": server})
 
     def heartbeat(self, name: str) -> dict[str, Any]:
-        return self._call("POST", f"/api/agents/{requests.utils.quote(name, safe='')}/heartbeat")
+        return self._call("POST", f"/api/agents/{quote(name, safe='')}/heartbeat")
 
     def delete_fix(self, fix_id: str) -> bool:
         try:
-            self._call("DELETE", f"/api/fixes/{requests.utils.quote(fix_id, safe='')}")
+            self._call("DELETE", f"/api/fixes/{quote(fix_id, safe='')}")
             return True
-        except ObsmemError as exc:
+        except ServiceError as exc:
             if exc.status == 404:
                 return False
             raise
@@ -108,8 +105,8 @@ class Client:
 
     def get_fix(self, fix_id: str) -> dict[str, Any] | None:
         try:
-            return self._call("GET", f"/api/fixes/{requests.utils.quote(fix_id, safe='')}")
-        except ObsmemError as exc:
+            return self._call("GET", f"/api/fixes/{quote(fix_id, safe='')}")
+        except ServiceError as exc:
             if exc.status == 404:
                 return None
             raise

@@ -13,9 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-
-class ConfigError(ValueError):
-    """A setting has a value obsmem cannot use; the message names the variable."""
+from obsmem.errors import ConfigError as ConfigError  # re-exported: old import path
 
 
 def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:

@@ -125,7 +125,7 @@ class Embedder:
             self._cache[text] = vec
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return vec
+        return np.asarray(vec)
 
     def embed_many(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """A (len(texts), 384) array; not cached (documents are embedded once)."""

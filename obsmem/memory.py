@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from obsmem import model as m
 from obsmem.config import Settings
+from obsmem.errors import NoStoreAvailable as Unavailable  # the old name, kept importable
+from obsmem.errors import NotFound as NotFound
 from obsmem.model import (
     Agent,
     AgentWrite,
@@ -31,23 +33,14 @@ from obsmem.model import (
 )
 from obsmem.ranking import DEFAULT_PARAMS, RankParams, fuse, rerank
 from obsmem.stores.outbox import OutboxError
+from obsmem.stores.protocols import GraphStore
 from obsmem.stores.router import GRAPH, VECTORS, DatabaseManager, is_unavailable
 
 log = logging.getLogger("obsmem.memory")
+T = TypeVar("T")
 
 CANDIDATES = 50  # per retriever; fusion needs depth, the final list is k
 ENRICH = 30  # how many fused candidates get graph evidence
-
-
-class Unavailable(RuntimeError):
-    """No store can answer this read right now."""
-
-
-class NotFound(KeyError):
-    """The fix (or agent) does not exist in any store."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "not found"
 
 
 def _filter(
@@ -104,31 +97,7 @@ def _redact_tree(node: Any) -> tuple[Any, set[str]]:
 
 def _row_to_fix(row: dict[str, Any]) -> Fix:
     """A vector-store row as a Fix, for answers while the graph is down."""
-
-    def ms(value: Any) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, int | float):
-            return int(value)
-        return int(value.timestamp() * 1000)
-
-    return Fix(
-        id=row["id"],
-        issue=row.get("issue") or "",
-        solution=row.get("solution") or "",
-        ts=ms(row.get("created_at")) or 0,
-        last_seen=ms(row.get("last_seen")),
-        success=row.get("success"),
-        agent=row.get("agent"),
-        service=row.get("service"),
-        namespace=row.get("namespace"),
-        severity=row.get("severity"),
-        root_cause=row.get("root_cause"),
-        metadata=row.get("metadata") or {},
-        occurrences=int(row.get("occurrences") or 1),
-        successes=int(row.get("successes") or 0),
-        failures=int(row.get("failures") or 0),
-    )
+    return Fix.from_record(row)
 
 
 class Memory:
@@ -164,16 +133,13 @@ class Memory:
         """Validate and redact one remember call; raises ValidationError naming the field."""
         from obsmem.redact import redact
 
-        known = {
-            "issue", "solution", "success", "agent", "service", "namespace", "severity",
-            "root_cause", "confidence", "tags", "metadata", "id",
-        }  # fmt: skip
+        known = set(m.REMEMBER_FIELDS)  # the one fix record
         extra = set(item) - known
         if extra:
             raise ValidationError(sorted(extra)[0], "is not a field of a fix")
         issue = m.clean_text(item.get("issue"), "issue", max_chars=m.MAX_ISSUE_CHARS)
         solution = m.clean_text(item.get("solution"), "solution", max_chars=m.MAX_SOLUTION_CHARS)
-        root_cause = m.clean_text(item.get("root_cause"), "root_cause", max_chars=2000, required=False)
+        root_cause = m.clean_text(item.get("root_cause"), "root_cause", max_chars=m.MAX_ROOT_CAUSE_CHARS, required=False)
         assert issue is not None and solution is not None
         issue, k1 = redact(issue)
         solution, k2 = redact(solution)
@@ -270,7 +236,7 @@ class Memory:
         stored: list[str] = []
         pending: list[str] = []
         try:
-            graph_ok = mgr.write(GRAPH, "fix", [w.to_dict() for w in writes])
+            graph_ok = mgr.write_fixes(GRAPH, writes)
             (stored if graph_ok else pending).append(GRAPH)
             vectors_ok = self._write_vectors(writes)
             (stored if vectors_ok else pending).append(VECTORS)
@@ -285,31 +251,8 @@ class Memory:
         return out
 
     def _write_vectors(self, writes: list[FixWrite]) -> bool:
-        """Embed now, always; a queued write carries its embedding.
-
-        Queueing without embedding made a write 10x cheaper while Postgres had a
-        backlog, so under load writers filled the queue faster than the replayer
-        (which then had to embed) could drain it: recovery never finished. Paying the
-        embedding up front keeps writers at their normal pace and replay cheap.
-        """
-        mgr = self.manager
-        rows = mgr.vector_rows(writes)
-        payloads = lambda: [  # noqa: E731
-            {**w.to_dict(), "_embedding": [float(x) for x in r.embedding]}
-            for w, r in zip(writes, rows, strict=True)
-        ]
-        if mgr.outbox.has_pending(VECTORS) or mgr.is_down(VECTORS) or not mgr.ensure_schema(VECTORS):
-            return mgr.write(VECTORS, "fix", payloads())  # queues behind the backlog
-        try:
-            mgr.vectors.upsert(rows)
-            return True
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
-            log.warning("vectors unavailable, queueing %d fix write(s): %s", len(writes), exc)
-        mgr.outbox.append_many(VECTORS, "fix", payloads())
-        mgr.replayer.kick()
-        return False
+        """Embed now and store or queue: `DatabaseManager.write_fixes` says why."""
+        return self.manager.write_fixes(VECTORS, writes)
 
     def feedback(self, fix_id: str, success: bool, agent: str | None = None) -> dict[str, Any]:
         fix_id = m.clean_fix_id(fix_id, "fix_id")
@@ -322,7 +265,8 @@ class Memory:
         return {"fix_id": fix_id, "success": success, "stored_in": stored, "pending": pending}
 
     def _write_both(self, kind: str, payloads: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
-        stored, pending = [], []
+        stored: list[str] = []
+        pending: list[str] = []
         for store in (GRAPH, VECTORS):
             (stored if self.manager.write(store, kind, payloads) else pending).append(store)
         return stored, pending
@@ -435,7 +379,7 @@ class Memory:
         return RecallResult(hits, served_by=served, degraded=degraded, timings_ms=timings)
 
     # ------------------------------------------------------------ reads
-    def _graph_read(self, fn: Any, default: Any = Unavailable) -> Any:
+    def _graph_read(self, fn: Callable[[GraphStore], T], default: Any = Unavailable) -> T:
         try:
             return fn(self.manager.graph)
         except Exception as exc:
@@ -443,7 +387,7 @@ class Memory:
                 raise
             if default is Unavailable:
                 raise Unavailable(f"the graph is unreachable: {exc}") from exc
-            return default
+            return cast(T, default)
 
     def get_fix(self, fix_id: str) -> Fix | None:
         fix_id = m.clean_fix_id(fix_id, "fix_id")

@@ -8,17 +8,22 @@ event id per call (so a replayed call never counts twice).
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import unicodedata
 import uuid
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
+
+from obsmem.errors import ValidationError as ValidationError  # re-exported: old import path
 
 MAX_ISSUE_CHARS = 20_000
 MAX_SOLUTION_CHARS = 100_000
 MAX_NAME_CHARS = 200
+MAX_ROOT_CAUSE_CHARS = 2000
 MAX_TAGS = 32
 MAX_METADATA_BYTES = 64_000
 MAX_METADATA_DEPTH = 8
@@ -26,23 +31,30 @@ MAX_QUERY_CHARS = 10_000
 MAX_K = 100
 MAX_LIMIT = 1000
 MAX_OFFSET = 10_000_000
+RECENT_EVENTS = 32  # event ids kept per fix (both stores) to recognise a replay
 
 _WS = re.compile(r"\s+")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,199}$")
 _CONTROL = {c for c in map(chr, range(32)) if c not in "\t\n\r"}
 
 
-class ValidationError(ValueError):
-    """Bad input: `field` names what was wrong, so an API can say 400 with the field."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-
 def now_ms() -> int:
+    """The clock of every stored timestamp: epoch milliseconds, UTC (the one "now" helper)."""
     return int(datetime.now(UTC).timestamp() * 1000)
+
+
+def now_iso() -> str:
+    """Now as the API speaks it: ISO-8601 UTC with a Z."""
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def to_ms(value: Any) -> int | None:
+    """Epoch ms from what a store hands back: ms already (graph) or a datetime (Postgres)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    return int(value)
 
 
 def ms_to_iso(ms: int | None) -> str | None:
@@ -147,7 +159,7 @@ def clean_confidence(value: Any) -> float | None:
     value = float(value)
     if not math.isfinite(value) or not 0.0 <= value <= 1.0:
         raise ValidationError("confidence", "must be a number between 0 and 1")
-    return value
+    return float(value)
 
 
 def clean_int(value: Any, field: str, *, default: int, lo: int, hi: int) -> int:
@@ -178,8 +190,6 @@ def clean_tags(value: Any) -> tuple[str, ...]:
 
 def clean_metadata(value: Any) -> dict[str, Any]:
     """JSON objects only, bounded in depth and size, strings free of NUL/surrogates."""
-    import json
-
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -213,6 +223,42 @@ def clean_metadata(value: Any) -> dict[str, Any]:
     return value
 
 
+# ---------------------------------------------------------------- the fix record
+
+_NAME_SCHEMA: dict[str, Any] = {"type": "string", "maxLength": MAX_NAME_CHARS}
+
+# What a caller may send to `remember`, each with the JSON schema of its value. The API's
+# accepted keys, its OpenAPI body, the agent helper's fields and the export fields derive
+# from this and from `Fix`, so a field is added (or a limit changed) here and only here.
+REMEMBER_FIELDS: dict[str, dict[str, Any]] = {
+    "issue": {"type": "string", "maxLength": MAX_ISSUE_CHARS},
+    "solution": {"type": "string", "maxLength": MAX_SOLUTION_CHARS},
+    "success": {"type": ["boolean", "null"]},
+    "agent": _NAME_SCHEMA,
+    "service": _NAME_SCHEMA,
+    "namespace": _NAME_SCHEMA,
+    "severity": _NAME_SCHEMA,
+    "root_cause": {"type": "string", "maxLength": MAX_ROOT_CAUSE_CHARS},
+    "confidence": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+    "tags": {"type": "array", "items": _NAME_SCHEMA, "maxItems": MAX_TAGS},
+    "metadata": {"type": "object"},
+    "id": {"type": "string", "pattern": _ID_RE.pattern},
+}
+REMEMBER_REQUIRED = ("issue", "solution")
+# The optional attributes of a fix (what an agent may put beside issue and solution).
+FIX_ATTRIBUTES = tuple(k for k in REMEMBER_FIELDS if k not in {*REMEMBER_REQUIRED, "metadata", "id"})
+
+
+def remember_schema() -> dict[str, Any]:
+    """The JSON schema of a `remember` body (the API's OpenAPI document uses it)."""
+    return {
+        "type": "object",
+        "required": list(REMEMBER_REQUIRED),
+        "additionalProperties": False,
+        "properties": {k: dict(v) for k, v in REMEMBER_FIELDS.items()},
+    }
+
+
 # ---------------------------------------------------------------- records
 
 
@@ -240,6 +286,17 @@ class FixWrite:
         d = asdict(self)
         d["tags"] = list(self.tags)
         return d
+
+    @classmethod
+    def from_fix(cls, fix: Fix, event_id: str) -> FixWrite:
+        """A fix as read back, written again under `event_id` (reconcile's re-embed)."""
+        return cls(
+            id=fix.id, event_id=event_id, issue=fix.issue, solution=fix.solution,
+            signature=fix.signature or "", ts=fix.ts, success=fix.success, agent=fix.agent,
+            service=fix.service, namespace=fix.namespace, severity=fix.severity,
+            root_cause=fix.root_cause, confidence=fix.confidence, tags=fix.tags,
+            metadata=fix.metadata,
+        )  # fmt: skip
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FixWrite:
@@ -302,6 +359,40 @@ class Fix:
         n = self.successes + self.failures
         return self.successes / n if n else None
 
+    @classmethod
+    def from_record(cls, rec: Mapping[str, Any], agents_count: int = 0) -> Fix:
+        """The one way a store's record becomes a Fix: graph node properties (epoch ms,
+        metadata as JSON text) or a Postgres row (datetimes, jsonb); unknown keys are ignored."""
+        metadata = rec.get("metadata") or {}
+        if isinstance(metadata, str | bytes):
+            try:
+                metadata = json.loads(metadata)
+            except ValueError:
+                metadata = {}
+        conf = rec.get("confidence")
+        ts = rec["ts"] if rec.get("ts") is not None else rec.get("created_at")
+        return cls(
+            id=rec["id"],
+            issue=rec.get("issue") or "",
+            solution=rec.get("solution") or "",
+            ts=to_ms(ts) or 0,
+            last_seen=to_ms(rec.get("last_seen")),
+            success=rec.get("success"),
+            agent=rec.get("agent"),
+            service=rec.get("service"),
+            namespace=rec.get("namespace"),
+            severity=rec.get("severity"),
+            root_cause=rec.get("root_cause"),
+            confidence=float(conf) if conf is not None else None,
+            tags=tuple(rec.get("tags") or ()),
+            metadata=metadata if isinstance(metadata, dict) else {},
+            signature=rec.get("signature"),
+            occurrences=int(rec.get("occurrences") or 0),
+            successes=int(rec.get("successes") or 0),
+            failures=int(rec.get("failures") or 0),
+            agents_count=int(agents_count or 0),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["tags"] = list(self.tags)
@@ -309,6 +400,10 @@ class Fix:
         d["last_seen_at"] = ms_to_iso(self.last_seen)
         d["success_rate"] = self.success_rate
         return d
+
+
+# Export/import carries every stored attribute of a fix (agents_count is derived on read).
+FIX_FIELDS = tuple(f.name for f in fields(Fix) if f.name != "agents_count")
 
 
 @dataclass(frozen=True)
@@ -366,14 +461,20 @@ class RecallHit:
 
 
 @dataclass
-class RecallResult(list[RecallHit]):  # type: ignore[misc]
+class RecallResult(list[RecallHit]):
     """A list of hits that also says who answered (a plain list for old callers)."""
 
     served_by: tuple[str, ...] = ()
     degraded: bool = False
     timings_ms: dict[str, float] = field(default_factory=dict)
 
-    def __init__(self, hits=(), served_by=(), degraded=False, timings_ms=None):
+    def __init__(
+        self,
+        hits: Iterable[RecallHit] = (),
+        served_by: Iterable[str] = (),
+        degraded: bool = False,
+        timings_ms: dict[str, float] | None = None,
+    ) -> None:
         list.__init__(self, hits)
         self.served_by = tuple(served_by)
         self.degraded = degraded
@@ -412,3 +513,20 @@ class StoreHealth:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _total(value: Any) -> float:
+    if isinstance(value, Mapping):
+        return sum(float(v or 0) for v in value.values())
+    return float(value or 0)
+
+
+def health_status(stores_ok: Sequence[bool], outbox: Mapping[str, Any]) -> str:
+    """healthy: every store up and nothing queued or dead-lettered; degraded: some store up
+    (writes queue, reads fall back); unhealthy: none up. The one place this is decided."""
+    if not stores_ok:
+        return "unhealthy"
+    backlog = _total(outbox.get("depth")) + _total(outbox.get("dead_letters"))
+    if all(stores_ok) and not backlog:
+        return "healthy"
+    return "degraded" if any(stores_ok) else "unhealthy"

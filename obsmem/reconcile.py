@@ -19,15 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from obsmem.errors import ReconcileError as ReconcileError  # re-exported: old import path
 from obsmem.model import Fix, FixWrite
 
 BATCH = 500
 LIST_LIMIT = 1000  # ids kept per kind of drift in the report (counts are always exact)
 FIGURES = ("success", "successes", "failures", "occurrences", "first_seen", "last_seen")
-
-
-class ReconcileError(RuntimeError):
-    """Reconcile cannot run safely now (the message says why and what to do)."""
 
 
 def _ms(value: Any) -> int | None:
@@ -60,38 +57,9 @@ def vector_figures(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# Sets a vector row to the graph's figures and attributes. Constant SQL; values are parameters.
-_COPY = """
-UPDATE fixes SET
-    success = %(success)s, successes = %(successes)s, failures = %(failures)s,
-    occurrences = %(occurrences)s,
-    created_at = to_timestamp(%(first_seen)s / 1000.0),
-    last_seen = to_timestamp(%(last_seen)s / 1000.0),
-    agent = %(agent)s, service = %(service)s, namespace = %(namespace)s,
-    severity = %(severity)s, root_cause = %(root_cause)s, signature = %(signature)s,
-    confidence = %(confidence)s, tags = %(tags)s, metadata = %(metadata)s
-WHERE id = %(id)s
-"""
-
-
 def copy_figures(vectors: Any, fixes: Sequence[Fix]) -> int:
     """Make the vector rows of `fixes` carry the graph's figures and filter columns."""
-    from psycopg.types.json import Jsonb
-
-    if not fixes:
-        return 0
-    params = [
-        {**graph_figures(f), "id": f.id, "agent": f.agent, "service": f.service,
-         "namespace": f.namespace, "severity": f.severity, "root_cause": f.root_cause,
-         "signature": f.signature, "confidence": f.confidence, "tags": list(f.tags),
-         "metadata": Jsonb(f.metadata or {})}
-        for f in fixes
-    ]  # fmt: skip
-    # PgVectorStore._conn maps outages to VectorUnavailable; the statement is ours.
-    with vectors._conn() as conn, conn.transaction():
-        cur = conn.cursor()
-        cur.executemany(_COPY, params)
-        return max(cur.rowcount, 0)
+    return int(vectors.set_figures(fixes))
 
 
 @dataclass
@@ -226,13 +194,7 @@ def _repair(manager: Any, report: Report, to_fix: dict[str, Fix]) -> dict[str, i
         missing = [f for f in to_fix.values() if f.id in set(report.only_in_graph)]
         for i in range(0, len(missing), BATCH):
             chunk = missing[i : i + BATCH]
-            writes = [FixWrite(
-                id=f.id, event_id="reconcile:" + f.id, issue=f.issue, solution=f.solution,
-                signature=f.signature or "", ts=f.ts, success=f.success, agent=f.agent,
-                service=f.service, namespace=f.namespace, severity=f.severity,
-                root_cause=f.root_cause, confidence=f.confidence, tags=f.tags,
-                metadata=f.metadata,
-            ) for f in chunk]  # fmt: skip
+            writes = [FixWrite.from_fix(f, "reconcile:" + f.id) for f in chunk]
             manager.vectors.upsert(manager.vector_rows(writes))
             done["embedded"] += len(chunk)
         for i in range(0, len(report.only_in_vectors), BATCH):

@@ -70,11 +70,6 @@ def query_terms(text: str, max_terms: int = 64) -> list[str]:
     return list(dict.fromkeys(tokens(text)))[:max_terms]
 
 
-def search_text(text: str) -> str:
-    """Tokens joined by spaces: what the `tsvector` column is generated from."""
-    return " ".join(tokens(text))
-
-
 # BM25F-style: a word in the issue counts this many times. The issue says what
 # the problem is; boilerplate runbook steps ("check the logs") say little.
 # Changing it needs a re-index (the weighted counts are stored).

@@ -34,22 +34,14 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from obsmem import model as m
+from obsmem.errors import TransferError as TransferError  # re-exported: old import path
 from obsmem.model import AgentWrite, Fix, FixWrite
-from obsmem.stores.graph import cypher as C
 
 FORMAT = "obsmem-export"
 VERSION = 1
 T = TypeVar("T")
 
-FIX_FIELDS = (
-    "id", "issue", "solution", "signature", "ts", "last_seen", "success", "agent", "service",
-    "namespace", "severity", "root_cause", "confidence", "tags", "metadata", "occurrences",
-    "successes", "failures",
-)  # fmt: skip
-
-
-class TransferError(ValueError):
-    """The file is not an obsmem export this version can read (the message says where)."""
+FIX_FIELDS = m.FIX_FIELDS  # the one fix record: every stored attribute of `Fix`
 
 
 def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -159,7 +151,7 @@ def read_records(path: Path | str) -> Iterator[dict[str, Any]]:
             try:
                 record = json.loads(raw)
             except ValueError as exc:
-                raise TransferError(f"{path}:{n}: not JSON ({exc.msg})") from None
+                raise TransferError(f"{path}:{n}: not JSON ({getattr(exc, 'msg', exc)})") from None
             if not isinstance(record, dict) or "type" not in record:
                 raise TransferError(f"{path}:{n}: a record must be an object with a 'type'")
             if first:
@@ -208,7 +200,7 @@ def _clean_fix(rec: dict[str, Any], where: str) -> dict[str, Any]:
             "service": m.clean_name(rec.get("service"), "service"),
             "namespace": m.clean_name(rec.get("namespace"), "namespace"),
             "severity": m.clean_name(rec.get("severity"), "severity"),
-            "root_cause": m.clean_text(rec.get("root_cause"), "root_cause", max_chars=2000,
+            "root_cause": m.clean_text(rec.get("root_cause"), "root_cause", max_chars=m.MAX_ROOT_CAUSE_CHARS,
                                        required=False),
             "confidence": m.clean_confidence(rec.get("confidence")),
             "tags": list(m.clean_tags(rec.get("tags"))),
@@ -284,6 +276,7 @@ class Importer:
             server = m.clean_name(rec.get("server"), "server")
         except m.ValidationError as exc:
             raise TransferError(f"{where}: {exc}") from None
+        assert name is not None  # required=True
         last_seen = _int(rec.get("last_seen"), "last_seen", where, default=0)
         registered = _int(rec.get("registered_at"), "registered_at", where, default=last_seen)
         # Two writes (one batch would fold them): the earliest ts sets registered_at,
@@ -356,20 +349,13 @@ class Importer:
         self._recent(by_fix)
 
     def _recent(self, by_fix: dict[str, list[tuple[int, str]]]) -> None:
-        rows = [{"id": fid, "events": [e for _, e in sorted(evs)][-C.RECENT_EVENTS:]}
+        rows = [{"id": fid, "events": [e for _, e in sorted(evs)][-m.RECENT_EVENTS:]}
                 for fid, evs in by_fix.items()]  # fmt: skip
         self.manager.graph.set_recent_events(rows)
 
 
 def _as_fix(f: dict[str, Any]) -> Fix:
-    return Fix(
-        id=f["id"], issue=f["issue"], solution=f["solution"], ts=f["ts"],
-        last_seen=f["last_seen"], success=f["success"], agent=f["agent"], service=f["service"],
-        namespace=f["namespace"], severity=f["severity"], root_cause=f["root_cause"],
-        confidence=f["confidence"], tags=tuple(f["tags"]), metadata=f["metadata"],
-        signature=f["signature"], occurrences=f["occurrences"], successes=f["successes"],
-        failures=f["failures"],
-    )  # fmt: skip
+    return Fix.from_record(f)
 
 
 def import_records(

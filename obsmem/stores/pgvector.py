@@ -23,13 +23,15 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from obsmem import text
-from obsmem.model import FixFilter, FixWrite, Outcome
+from obsmem.errors import ModelMismatch as ModelMismatch  # re-exported: old import path
+from obsmem.errors import VectorUnavailable as VectorUnavailable
+from obsmem.model import RECENT_EVENTS, Fix, FixFilter, FixWrite, Outcome
+from obsmem.stores import batching
 
 log = logging.getLogger("obsmem.stores.pgvector")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATE_LOCK = 0x6F62736D656D  # "obsmem": advisory lock key for migrate()
-RECENT_EVENTS = 32
 
 # BM25 (Lucene's IDF, never negative). k1/b as in rank-bm25 / Lucene.
 BM25_K1 = 1.2
@@ -46,14 +48,6 @@ UPSERT_CHUNK = 250
 EF_SEARCH = 100  # HNSW candidate list; raised per query when k is larger
 
 _MIGRATION_FILE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
-
-
-class VectorUnavailable(ConnectionError):
-    """Postgres could not be reached or did not answer in time."""
-
-
-class ModelMismatch(RuntimeError):
-    """The database holds embeddings of another model or dimension than this process makes."""
 
 
 @dataclass(frozen=True)
@@ -177,11 +171,11 @@ kw AS (
 _UPSERT = """
 WITH up AS (
     INSERT INTO fixes AS f (
-        id, issue, solution, issue_terms, search_text, doc_len, embedding,
+        id, issue, solution, doc_len, embedding,
         success, successes, failures, occurrences, recent_events,
         agent, service, namespace, severity, root_cause, signature, confidence, tags,
         created_at, last_seen, metadata)
-    SELECT id, issue, solution, issue_terms, search_text, doc_len, embedding,
+    SELECT id, issue, solution, doc_len, embedding,
            success, (success IS TRUE)::int, (success IS FALSE)::int, 1, ARRAY[event_id],
            agent, service, namespace, severity, root_cause, signature, confidence, tags,
            ts, ts, metadata
@@ -248,13 +242,26 @@ UPDATE keyword_stats SET
 RETURNING (SELECT count(*) FROM del)
 """
 
+# Sets a row to the graph's figures and attributes (reconcile: the graph wins).
+_SET_FIGURES = """
+UPDATE fixes SET
+    success = %(success)s, successes = %(successes)s, failures = %(failures)s,
+    occurrences = %(occurrences)s,
+    created_at = to_timestamp(%(first_seen)s / 1000.0),
+    last_seen = to_timestamp(%(last_seen)s / 1000.0),
+    agent = %(agent)s, service = %(service)s, namespace = %(namespace)s,
+    severity = %(severity)s, root_cause = %(root_cause)s, signature = %(signature)s,
+    confidence = %(confidence)s, tags = %(tags)s, metadata = %(metadata)s
+WHERE id = %(id)s
+"""
+
 _ROW_COLUMNS = """id, issue, solution, success, successes, failures, occurrences, agent,
     service, namespace, severity, root_cause, signature, confidence, tags,
     created_at, last_seen, metadata"""
 
 _TEMP = """
 CREATE TEMP TABLE IF NOT EXISTS _obsmem_in (
-    id text, event_id text, issue text, solution text, issue_terms text, search_text text,
+    id text, event_id text, issue text, solution text,
     doc_len real, embedding vector(384), success boolean, agent text, service text,
     namespace text, severity text, root_cause text, signature text, confidence real,
     tags text[], ts timestamptz, metadata jsonb
@@ -262,27 +269,26 @@ CREATE TEMP TABLE IF NOT EXISTS _obsmem_in (
 CREATE TEMP TABLE IF NOT EXISTS _obsmem_terms (id text, term text, tf real) ON COMMIT DELETE ROWS;
 """
 _IN_COLUMNS = (
-    "id", "event_id", "issue", "solution", "issue_terms", "search_text", "doc_len",
+    "id", "event_id", "issue", "solution", "doc_len",
     "embedding", "success", "agent", "service", "namespace", "severity", "root_cause",
     "signature", "confidence", "tags", "ts", "metadata",
 )  # fmt: skip
 
 
+def migration_files(directory: Path | None = None) -> list[tuple[int, str, Path]]:
+    """(version, name, path) of the numbered migrations, in version order; gaps are fine
+    (each version is applied or not on its own, whatever came before it)."""
+    found = []
+    for path in (directory or MIGRATIONS_DIR).glob("*.sql"):
+        m = _MIGRATION_FILE.match(path.name)
+        if m:
+            found.append((int(m.group(1)), path.stem, path))
+    return sorted(found)
+
+
 def _rounds(rows: Sequence[VectorRow]) -> list[list[VectorRow]]:
     """Split so that no id occurs twice in one INSERT ... ON CONFLICT (Postgres refuses that)."""
-    seen_events: set[tuple[str, str]] = set()
-    rounds: list[list[VectorRow]] = []
-    depth: dict[str, int] = {}
-    for row in rows:
-        if (row.id, row.event_id) in seen_events:
-            continue
-        seen_events.add((row.id, row.event_id))
-        n = depth.get(row.id, 0)
-        depth[row.id] = n + 1
-        if n == len(rounds):
-            rounds.append([])
-        rounds[n].append(row)
-    return rounds
+    return batching.rounds(rows, lambda r: r.id, lambda r: r.event_id)
 
 
 class PgVectorStore:
@@ -348,13 +354,26 @@ class PgVectorStore:
             raise VectorUnavailable(f"postgres: {exc}".strip()) from exc
 
     # ------------------------------------------------------------ schema
+    def pending_migrations(self, directory: Path | None = None) -> list[str]:
+        """Migration names not yet recorded in schema_migrations (all of them on a new database)."""
+        try:
+            with psycopg.connect(
+                self.url, autocommit=True, connect_timeout=max(1, round(self.timeout_s))
+            ) as conn:
+                got = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+                done: set[int] = set()
+                if got and got[0]:
+                    done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+        except psycopg.OperationalError as exc:
+            raise VectorUnavailable(f"postgres: {exc}".strip()) from exc
+        return [name for version, name, _ in migration_files(directory) if version not in done]
+
     def migrate(self, directory: Path | None = None) -> list[str]:
         """Apply pending numbered migrations, each in one transaction; returns the names applied."""
-        files = []
-        for path in sorted((directory or MIGRATIONS_DIR).glob("*.sql")):
-            m = _MIGRATION_FILE.match(path.name)
-            if m:
-                files.append((int(m.group(1)), path.stem, path.read_text(encoding="utf-8")))
+        files = [
+            (version, name, path.read_text(encoding="utf-8"))
+            for version, name, path in migration_files(directory)
+        ]
         applied: list[str] = []
         try:
             with psycopg.connect(
@@ -447,8 +466,7 @@ class PgVectorStore:
             with cur.copy(f"COPY _obsmem_in ({', '.join(_IN_COLUMNS)}) FROM STDIN") as cp:
                 for r, emb, _tf, doc_len in prepared:
                     cp.write_row((
-                        r.id, r.event_id, r.issue, r.solution,
-                        text.search_text(r.issue), text.search_text(r.solution), doc_len,
+                        r.id, r.event_id, r.issue, r.solution, doc_len,
                         emb, r.success, r.agent, r.service, r.namespace, r.severity,
                         r.root_cause, r.signature, r.confidence, list(r.tags), _ts(r.ts),
                         Jsonb(r.metadata or {}),
@@ -482,6 +500,29 @@ class PgVectorStore:
             with self._conn() as conn, conn.transaction():
                 cur = conn.cursor()
                 cur.executemany(sql, params, returning=False)
+                return max(cur.rowcount, 0)
+
+        return int(self._retry(run))
+
+    def set_figures(self, fixes: Sequence[Fix]) -> int:
+        """Overwrite the figures and filter columns of existing rows with these fixes' values
+        (reconcile's repair: the graph wins); returns rows changed. Text and embedding stay."""
+        if not fixes:
+            return 0
+        params = [
+            {"id": f.id, "success": f.success, "successes": f.successes, "failures": f.failures,
+             "occurrences": f.occurrences, "first_seen": f.ts,
+             "last_seen": f.last_seen if f.last_seen is not None else f.ts,
+             "agent": f.agent, "service": f.service, "namespace": f.namespace,
+             "severity": f.severity, "root_cause": f.root_cause, "signature": f.signature,
+             "confidence": f.confidence, "tags": list(f.tags), "metadata": Jsonb(f.metadata or {})}
+            for f in fixes
+        ]  # fmt: skip
+
+        def run() -> int:
+            with self._conn() as conn, conn.transaction():
+                cur = conn.cursor()
+                cur.executemany(_SET_FIGURES, params)
                 return max(cur.rowcount, 0)
 
         return int(self._retry(run))

@@ -253,7 +253,7 @@ class Replayer:
         delay *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not crypto
         st.failures += 1
         st.due = time.monotonic() + delay
-        return delay
+        return float(delay)
 
 
 def _runs_of_same_kind(entries: list[Entry]) -> list[list[Entry]]:

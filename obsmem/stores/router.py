@@ -11,34 +11,25 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from obsmem.config import Settings
-from obsmem.model import AgentWrite, FixWrite, Outcome, StoreHealth
-from obsmem.stores.breaker import Breaker, Guarded
-from obsmem.stores.graph.base import GraphStore, GraphUnavailable
+from obsmem.errors import GraphUnavailable, VectorUnavailable
+from obsmem.errors import is_unavailable as is_unavailable  # re-exported: old import path
+from obsmem.model import AgentWrite, FixWrite, Outcome, StoreHealth, health_status, now_iso
+from obsmem.stores.breaker import Breaker, guarded
+from obsmem.stores.protocols import GraphStore, VectorStore
+
+if TYPE_CHECKING:
+    from obsmem.stores.embedded import EmbeddedServers
 
 log = logging.getLogger("obsmem.stores.router")
 
 GRAPH = "graph"
 VECTORS = "vectors"
 STORES = (GRAPH, VECTORS)
-
-
-def is_unavailable(exc: BaseException) -> bool:
-    """Outage errors (queue and retry) as opposed to bugs or bad data (dead-letter)."""
-    from obsmem.stores.pgvector import VectorUnavailable
-
-    return isinstance(exc, GraphUnavailable | VectorUnavailable | ConnectionError | TimeoutError)
-
-
-def _vector_unavailable(message: str) -> Exception:
-    from obsmem.stores.pgvector import VectorUnavailable
-
-    return VectorUnavailable(message)
 
 
 class DatabaseManager:
@@ -59,18 +50,19 @@ class DatabaseManager:
         self._lock = threading.RLock()
         self._schema_ready = {GRAPH: False, VECTORS: False}
         self._last_error: dict[str, str | None] = {GRAPH: None, VECTORS: None}
-        self.embedded = None
+        self.embedded: EmbeddedServers | None = None
         self._graph: GraphStore
-        self._vectors: Any
+        self._vectors: VectorStore
         self._open_stores()
         self._breakers = {
             GRAPH: Breaker("graph", lambda: self._graph, is_outage=is_unavailable,
                            make_error=GraphUnavailable, on_close=lambda: self._store_back(GRAPH)),
             VECTORS: Breaker("vectors", lambda: self._vectors, is_outage=is_unavailable,
-                             make_error=_vector_unavailable, on_close=lambda: self._store_back(VECTORS)),
+                             make_error=VectorUnavailable, on_close=lambda: self._store_back(VECTORS)),
         }  # fmt: skip
-        self.graph: Any = Guarded(self._breakers[GRAPH], lambda: self._graph)
-        self.vectors: Any = Guarded(self._breakers[VECTORS], lambda: self._vectors)
+        # The stores as callers use them: typed, and failing fast while their breaker is open.
+        self.graph: GraphStore = guarded(self._breakers[GRAPH], lambda: self._graph)
+        self.vectors: VectorStore = guarded(self._breakers[VECTORS], lambda: self._vectors)
         for store in STORES:
             self.ensure_schema(store)
 
@@ -185,24 +177,60 @@ class DatabaseManager:
         return MODEL_DIM
 
     # ------------------------------------------------------------ writes
-    def write(self, store: str, kind: str, payloads: Sequence[dict[str, Any]]) -> bool:
-        """Apply now, or queue durably. True when the store took it now."""
-        if not payloads:
-            return True
-        if not self.outbox.has_pending(store) and self.ensure_schema(store):
-            apply = self._apply_graph if store == GRAPH else self._apply_vectors
+    def _route(
+        self,
+        store: str,
+        kind: str,
+        apply_now: Callable[[], object],
+        payloads: Callable[[], list[dict[str, Any]]],
+    ) -> bool:
+        """The write route, the one place it is decided: apply now when the store is up and has
+        nothing queued, else (or when it fails with an outage) queue durably and kick the
+        replayer. `payloads` is only called when the write is queued. True when applied now."""
+        if not self.outbox.has_pending(store) and not self.is_down(store) and self.ensure_schema(store):
             try:
-                apply(kind, list(payloads))
+                apply_now()
                 self._last_error[store] = None
                 return True
             except Exception as exc:
                 if not is_unavailable(exc):
                     raise
                 self._last_error[store] = f"{type(exc).__name__}: {exc}"
-                log.warning("%s unavailable, queueing %d %s write(s): %s", store, len(payloads), kind, exc)
-        self.outbox.append_many(store, kind, list(payloads))
+                log.warning("%s unavailable, queueing %s write(s): %s", store, kind, exc)
+        self.outbox.append_many(store, kind, payloads())
         self.replayer.kick()
         return False
+
+    def write(self, store: str, kind: str, payloads: Sequence[dict[str, Any]]) -> bool:
+        """Apply now, or queue durably. True when the store took it now."""
+        if not payloads:
+            return True
+        items = list(payloads)
+        apply = self._apply_graph if store == GRAPH else self._apply_vectors
+        return self._route(store, kind, lambda: apply(kind, items), lambda: items)
+
+    def write_fixes(self, store: str, writes: Sequence[FixWrite]) -> bool:
+        """`remember` calls to one store, applied as records (no dict round trip) or queued.
+
+        The vector side embeds now, always, and a queued write carries its embedding.
+        Queueing without embedding made a write 10x cheaper while Postgres had a backlog,
+        so under load writers filled the queue faster than the replayer (which then had
+        to embed) could drain it: recovery never finished. Paying the embedding up front
+        keeps writers at their normal pace and replay cheap.
+        """
+        if not writes:
+            return True
+        if store == GRAPH:
+            return self._route(
+                GRAPH, "fix", lambda: self.graph.upsert_fixes(writes),
+                lambda: [w.to_dict() for w in writes],
+            )  # fmt: skip
+        rows = self.vector_rows(writes)
+        return self._route(
+            VECTORS, "fix", lambda: self.vectors.upsert(rows),
+            lambda: [{**w.to_dict(), "_embedding": [float(x) for x in r.embedding]}
+                     for w, r in zip(writes, rows, strict=True)],
+        )  # fmt: skip
 
     def _apply_graph(self, kind: str, payloads: list[dict[str, Any]]) -> None:
         if not self.ensure_schema(GRAPH):
@@ -220,8 +248,6 @@ class DatabaseManager:
             raise ValueError(f"unknown graph write kind {kind!r}")
 
     def _apply_vectors(self, kind: str, payloads: list[dict[str, Any]]) -> None:
-        from obsmem.stores.pgvector import VectorUnavailable
-
         if not self.ensure_schema(VECTORS):
             raise VectorUnavailable(self._last_error[VECTORS] or "vectors not ready")
         v = self.vectors
@@ -273,13 +299,7 @@ class DatabaseManager:
     def health(self) -> dict[str, Any]:
         stores = {name: self.store_health(name) for name in STORES}
         outbox = self.outbox.stats()
-        up = [s for s in stores.values() if s.ok]
-        if len(up) == len(stores) and not outbox.get("total") and not outbox.get("dead_letters_total"):
-            status = "healthy"
-        elif up:
-            status = "degraded"
-        else:
-            status = "unhealthy"
+        status = health_status([s.ok for s in stores.values()], outbox)
         return {
             "status": status,
             "stores": {k: v.to_dict() for k, v in stores.items()},
@@ -287,7 +307,7 @@ class DatabaseManager:
             "replayer": self.replayer_state(),
             "breakers": self.breaker_state(),
             "embedded": self.embedded.describe() if self.embedded is not None else None,
-            "checked_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "checked_at": now_iso(),
         }
 
     def replayer_state(self) -> dict[str, Any]:

@@ -123,4 +123,24 @@ def test_neighbourhood_and_analytics(store, make_fix):
     outs = list(store.iter_outcomes(batch=1))
     assert {(o.fix_id, o.success, o.agent) for o in outs} == {(a.id, True, "ag1"),
                                                              (b.id, False, "ag2")}
-    assert store.ping() >= 0
+
+
+def test_ping_measures_a_round_trip_and_fails_when_unreachable(store):
+    """A latency in ms (a float above zero), and the store's own outage error when nobody answers."""
+    from obsmem.errors import GraphUnavailable
+
+    ms = store.ping()
+    assert isinstance(ms, float) and 0 < ms < 30_000
+    if store.backend == "neo4j":
+        from obsmem.stores.graph.neo4j import Neo4jGraph
+
+        dead = Neo4jGraph("bolt://127.0.0.1:9", user="neo4j", password="unused", timeout_s=1)
+    else:
+        from obsmem.stores.graph.falkor import FalkorGraph
+
+        dead = FalkorGraph("redis://127.0.0.1:9", graph="unreachable", timeout_s=1)
+    try:
+        with pytest.raises(GraphUnavailable):
+            dead.ping()
+    finally:
+        dead.close()

@@ -13,13 +13,13 @@ per name before they are written.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from obsmem.model import Agent, AgentWrite, Fix, FixWrite, Outcome
+from obsmem.model import RECENT_EVENTS, Agent, AgentWrite, Fix, FixWrite, Outcome
+from obsmem.stores import batching
+from obsmem.text import query_terms
 
-RECENT_EVENTS = 32  # event ids kept per fix to recognise a replay
 MAX_TAGS_PER_FIX = 64
 ACTIVE_MS = 5 * 60 * 1000  # agent seen within 5 min: active
 STALE_MS = 60 * 60 * 1000  # within an hour: stale; older: inactive
@@ -424,18 +424,15 @@ ORDER BY score DESC, signature
 
 # ---------------------------------------------------------------- search text
 
-_TERM = re.compile(r"\w+", re.UNICODE)
-
-
 def search_terms(text: str) -> list[str]:
     """Words of user text, lower-cased and de-duplicated: nothing else reaches a query parser.
 
-    Keeping only word characters makes any input safe for both Lucene (Neo4j) and
-    RediSearch (FalkorDB) syntax, instead of chasing each dialect's escape rules;
+    The one tokeniser (`obsmem.text`, the same as the BM25 side) yields only letters,
+    digits and inner underscores, which makes any input safe for both Lucene (Neo4j)
+    and RediSearch (FalkorDB) syntax instead of chasing each dialect's escape rules;
     lower-casing keeps Lucene's AND/OR/NOT from acting as operators.
     """
-    terms = dict.fromkeys(t.casefold() for t in _TERM.findall(text or ""))
-    return [t for t in terms if t.strip("_")][:MAX_SEARCH_TERMS]
+    return query_terms(text or "", MAX_SEARCH_TERMS)
 
 
 # ---------------------------------------------------------------- rows
@@ -497,23 +494,8 @@ def outcome_row(o: Outcome) -> dict[str, Any]:
 
 
 def rounds(rows: Sequence[dict[str, Any]], key: str) -> list[list[dict[str, Any]]]:
-    """Split rows so no `key` repeats within a round; order per key is kept, and a
-    repeated event id (same key) is dropped: it could only count once anyway."""
-    out: list[list[dict[str, Any]]] = []
-    depth: dict[Any, int] = {}
-    seen: set[tuple[Any, Any]] = set()
-    for row in rows:
-        k = row[key]
-        ev = (k, row["event_id"])
-        if ev in seen:
-            continue
-        seen.add(ev)
-        n = depth.get(k, 0)
-        depth[k] = n + 1
-        if n == len(out):
-            out.append([])
-        out[n].append(row)
-    return out
+    """Split rows so no `key` repeats within a round (see `obsmem.stores.batching`)."""
+    return batching.rounds(rows, lambda r: r[key], lambda r: r["event_id"])
 
 
 def filter_params(flt: Any) -> dict[str, Any]:
@@ -531,34 +513,8 @@ def filter_params(flt: Any) -> dict[str, Any]:
 
 
 def fix_from_props(props: Mapping[str, Any], agents_count: int = 0) -> Fix:
-    """The read model from node properties: metadata back to a dict, tags to a tuple."""
-    p = {k: v for k, v in dict(props).items() if k not in INTERNAL_FIX_PROPS}
-    try:
-        metadata = json.loads(p.get("metadata") or "{}")
-    except (TypeError, ValueError):
-        metadata = {}
-    conf = p.get("confidence")
-    return Fix(
-        id=p["id"],
-        issue=p.get("issue") or "",
-        solution=p.get("solution") or "",
-        ts=int(p.get("ts") or 0),
-        last_seen=_int_or_none(p.get("last_seen")),
-        success=p.get("success"),
-        agent=p.get("agent"),
-        service=p.get("service"),
-        namespace=p.get("namespace"),
-        severity=p.get("severity"),
-        root_cause=p.get("root_cause"),
-        confidence=float(conf) if conf is not None else None,
-        tags=tuple(p.get("tags") or ()),
-        metadata=metadata if isinstance(metadata, dict) else {},
-        signature=p.get("signature"),
-        occurrences=int(p.get("occurrences") or 0),
-        successes=int(p.get("successes") or 0),
-        failures=int(p.get("failures") or 0),
-        agents_count=int(agents_count or 0),
-    )
+    """The read model from node properties (`Fix.from_record`: metadata from JSON text)."""
+    return Fix.from_record(props, agents_count)
 
 
 def _int_or_none(v: Any) -> int | None:

@@ -110,7 +110,7 @@ class Neo4jGraph(CypherGraph):
 
         def run() -> list[dict[str, Any]]:
             with self._session(read=True) as session:
-                return session.execute_read(work)
+                return list(session.execute_read(work))
 
         return self._guard(run)
 
@@ -121,7 +121,7 @@ class Neo4jGraph(CypherGraph):
 
         def run() -> list[list[dict[str, Any]]]:
             with self._session(read=False) as session:
-                return session.execute_write(work)
+                return list(session.execute_write(work))
 
         return self._guard(run)
 
