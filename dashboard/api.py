@@ -25,7 +25,7 @@ from dashboard.params import (
     json_body,
     unknown_keys,
 )
-from obsmem.model import clean_fix_id, clean_name, ms_to_iso
+from obsmem.model import clean_fix_id, clean_idempotency_key, clean_name, ms_to_iso
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -44,6 +44,11 @@ def _now_iso() -> str:
 
 def _fix_id(fix_id: str) -> str:
     return clean_fix_id(fix_id, "fix_id")
+
+
+def _idempotency_key() -> str | None:
+    """The `Idempotency-Key` header: a client's retry of the same write counts once."""
+    return clean_idempotency_key(request.headers.get("Idempotency-Key"), "Idempotency-Key")
 
 
 # ---------------------------------------------------------------- overview
@@ -109,7 +114,7 @@ def register_agent() -> tuple[Response, int]:
     unknown_keys(body, {"name", "server"})
     name = clean_name(body.get("name"), "name", required=True)
     server = clean_name(body.get("server"), "server")
-    agent = memory().register_agent(name, server=server)
+    agent = memory().register_agent(name, server=server, idempotency_key=_idempotency_key())
     return jsonify({"agent": agent.to_dict()}), 201
 
 
@@ -117,7 +122,7 @@ def register_agent() -> tuple[Response, int]:
 def heartbeat(name: str) -> Response:
     json_body(required=False)
     clean = clean_name(name, "name", required=True)
-    return jsonify({"agent": memory().heartbeat(clean).to_dict()})
+    return jsonify({"agent": memory().heartbeat(clean, idempotency_key=_idempotency_key()).to_dict()})
 
 
 # ---------------------------------------------------------------- fixes
@@ -174,7 +179,7 @@ def feedback(fix_id: str) -> Response:
         raise ApiError(400, "success (true or false) is required", code="invalid",
                        field="success")
     agent = clean_name(body.get("agent"), "agent")
-    return jsonify(memory().feedback(fid, success, agent=agent))
+    return jsonify(memory().feedback(fid, success, agent=agent, idempotency_key=_idempotency_key()))
 
 
 @bp.get("/graph/<path:fix_id>")
@@ -194,7 +199,8 @@ def remember() -> tuple[Response, int]:
     body = json_body()
     unknown_keys(body, REMEMBER_KEYS)
     args = {k: body.get(k) for k in REMEMBER_KEYS - {"issue", "solution"}}
-    result = memory().remember(body.get("issue"), body.get("solution"), **args)
+    result = memory().remember(body.get("issue"), body.get("solution"), **args,
+                               idempotency_key=_idempotency_key())
     return jsonify(result.to_dict()), (200 if result.duplicate_of else 201)
 
 

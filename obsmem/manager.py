@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from obsmem.breaker import Breaker, Guarded
+from obsmem.breaker import Breaker, Guarded, outage_kind
 from obsmem.config import Settings
 from obsmem.graph.base import GraphStore, GraphUnavailable
 from obsmem.model import AgentWrite, FixWrite, Outcome, StoreHealth
@@ -26,6 +26,25 @@ log = logging.getLogger("obsmem.manager")
 GRAPH = "graph"
 VECTORS = "vectors"
 STORES = (GRAPH, VECTORS)
+
+# Interactive reads: bounded by Settings.read_timeout_s (see obsmem.breaker). Writes,
+# schema and bulk walks (export, reconcile) keep the longer store_timeout_s.
+GRAPH_READS = frozenset({
+    "ping", "get_fix", "get_fixes", "recent_fixes", "count_fixes", "text_search", "similar_issues",
+    "agents", "get_agent", "fixes_by_agent", "outcomes_for_fix", "neighbourhood",
+    "success_by_root_cause", "success_by_signature", "fixes_over_time", "stats",
+})  # fmt: skip
+VECTOR_READS = frozenset({
+    "ping", "get_rows", "get_embeddings", "count", "candidates", "knn", "keyword", "recent_rows",
+    "success_by_root_cause", "success_by_signature", "fixes_over_time",
+})  # fmt: skip
+SLOW_PING_MS = 250.0  # a ping slower than this reports the store as "slow" (still serving)
+
+
+def _iso(epoch_s: float | None) -> str | None:
+    if epoch_s is None:
+        return None
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -69,9 +88,13 @@ class DatabaseManager:
             VECTORS: Breaker("vectors", lambda: self._vectors, is_outage=is_unavailable,
                              make_error=_vector_unavailable, on_close=lambda: self._store_back(VECTORS)),
         }  # fmt: skip
-        self.graph: Any = Guarded(self._breakers[GRAPH], lambda: self._graph)
-        self.vectors: Any = Guarded(self._breakers[VECTORS], lambda: self._vectors)
+        read_timeout = lambda: self.settings.read_timeout_s  # noqa: E731
+        self.graph: Any = Guarded(self._breakers[GRAPH], lambda: self._graph,
+                                  reads=GRAPH_READS, read_timeout=read_timeout)
+        self.vectors: Any = Guarded(self._breakers[VECTORS], lambda: self._vectors,
+                                    reads=VECTOR_READS, read_timeout=read_timeout)
         for store in STORES:
+            self._learn(store)
             self.ensure_schema(store)
 
         from obsmem.outbox import Outbox
@@ -123,6 +146,16 @@ class DatabaseManager:
         self._schema_ready[GRAPH if name == "falkordb" else VECTORS] = False
         with contextlib.suppress(Exception):
             self.replayer.kick()
+
+    def _learn(self, store: str) -> None:
+        """One ping under the read timeout: a fresh process whose store hangs opens its breaker
+        in read_timeout_s, instead of spending the write timeout on schema setup (and then again
+        on the first request)."""
+        try:
+            (self.graph if store == GRAPH else self.vectors).ping()
+        except Exception as exc:  # not an outage (e.g. no schema yet): ensure_schema deals with it
+            if is_unavailable(exc):
+                self._last_error[store] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
 
     def _store_back(self, store: str) -> None:
         self._schema_ready[store] = False
@@ -261,14 +294,26 @@ class DatabaseManager:
         restarts = 0
         if embedded and self.embedded is not None:
             restarts = self.embedded.state["falkordb" if store == GRAPH else "postgres"].restarts
+        breaker = self._breakers[store]
+        last = {"last_error": breaker.last_error, "last_error_at": _iso(breaker.last_error_at)}
+        if breaker.is_open:  # known down or hanging: say so without waiting on it again
+            err = breaker.last_error or self._last_error[store]
+            return StoreHealth(store, backend, False, None, err, embedded, restarts,
+                               state=breaker.kind or "down", since=_iso(breaker.opened_at), **last)
         try:
             latency = self.graph.ping() if store == GRAPH else self.vectors.ping()
             self.ensure_schema(store)
-            return StoreHealth(store, backend, True, round(latency, 3), None, embedded, restarts)
+            state = "slow" if latency > SLOW_PING_MS else "up"
+            return StoreHealth(store, backend, True, round(latency, 3), None, embedded, restarts,
+                               state=state, **last)
         except Exception as exc:
             err = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
             self._last_error[store] = err
-            return StoreHealth(store, backend, False, None, err, embedded, restarts)
+            last = {"last_error": breaker.last_error or err,
+                    "last_error_at": _iso(breaker.last_error_at)}
+            return StoreHealth(store, backend, False, None, err, embedded, restarts,
+                               state=breaker.kind or outage_kind(exc), since=_iso(breaker.opened_at),
+                               **last)
 
     def health(self) -> dict[str, Any]:
         stores = {name: self.store_health(name) for name in STORES}
@@ -301,6 +346,8 @@ class DatabaseManager:
     def close(self) -> None:
         for breaker in self._breakers.values():
             breaker.stop()
+        for guarded in (self.graph, self.vectors):
+            guarded.stop_reads()
         for step in (self.replayer.stop, self._graph.close, self._vectors.close, self.outbox.close):
             with contextlib.suppress(Exception):
                 step()
