@@ -28,6 +28,20 @@ def _close_trace(_exc: BaseException | None = None) -> None:
         served.stop(token)
 
 
+def _with_open_breakers(trace: served.ReadTrace) -> served.ReadTrace:
+    """A store known to be out (its breaker is open) makes the answer degraded even when this
+    request's reads did not need it: the service as a whole is running on one store."""
+    try:
+        states = current_app.extensions["obsmem.memory"].manager.breaker_state()
+    except Exception:  # a Memory without a manager (or one being closed): nothing to add
+        return trace
+    for store, state in states.items():
+        if state.get("open"):
+            kind = state.get("kind") or "down"
+            trace.missing.setdefault(store, f"{kind}: {state.get('last_error')}")
+    return trace
+
+
 def _is_read() -> bool:
     if not request.path.startswith("/api/"):
         return False
@@ -39,6 +53,7 @@ def _annotate(resp: Response) -> Response:
     trace = g.get("obsmem_trace")
     if trace is None or resp.status_code != 200 or not resp.is_json or not _is_read():
         return resp
+    _with_open_breakers(trace)
     if not trace.served and not trace.missing:
         return resp  # no store was asked (e.g. the OpenAPI document)
     body = resp.get_json(silent=True)
@@ -56,7 +71,12 @@ def _dumps(body: dict[str, Any]) -> str:
 
 def _page_context() -> dict[str, Any]:
     trace = g.get("obsmem_trace")
-    return {"degraded": bool(trace and trace.degraded), "degraded_reason": trace.reason if trace else None}
+    if trace is not None:
+        _with_open_breakers(trace)
+    return {
+        "degraded": bool(trace and trace.degraded),
+        "degraded_reason": trace.reason if trace else None,
+    }
 
 
 def install(app: Flask) -> None:

@@ -106,7 +106,8 @@ class Breaker:
     def _probe(self) -> None:
         while not self._stopped.wait(PROBE_INTERVAL_S):
             try:
-                self._target().ping()
+                target = self._target()
+                getattr(target, "probe", target.ping)()  # a store's own fresh-connection check, if any
             except Exception as exc:
                 if not self._is_outage(exc):
                     log.exception("%s probe failed unexpectedly", self.name)

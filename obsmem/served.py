@@ -16,7 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-_CURRENT: contextvars.ContextVar[ReadTrace | None] = contextvars.ContextVar("obsmem_read_trace", default=None)
+_CURRENT: contextvars.ContextVar[ReadTrace | None] = contextvars.ContextVar(
+    "obsmem_read_trace", default=None
+)
 
 
 @dataclass
@@ -50,7 +52,10 @@ class ReadTrace:
         out: dict[str, Any] = {"served_by": self.served_by, "degraded": self.degraded}
         if self.degraded:
             out["degraded_reason"] = self.reason
-            out["unavailable"] = {**{s: {"message": w} for s, w in self.missing.items()}, **self.unavailable}
+            out["unavailable"] = {
+                **{s: {"message": w} for s, w in self.missing.items()},
+                **self.unavailable,
+            }
         return out
 
 

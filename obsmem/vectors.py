@@ -690,6 +690,17 @@ class PgVectorStore:
             conn.execute("SELECT 1")
         return (time.perf_counter() - t0) * 1000
 
+    def probe(self) -> float:
+        """Ping over a fresh connection, not the pool's: the pool turns a refused connection into
+        a wait for its timeout, so only a direct connect tells "down" (refused) from "hanging"."""
+        t0 = time.perf_counter()
+        try:
+            with psycopg.connect(self.url, autocommit=True, connect_timeout=max(1, round(self.timeout_s))) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.OperationalError as exc:
+            raise VectorUnavailable(f"postgres: {exc}".strip()) from exc
+        return (time.perf_counter() - t0) * 1000
+
     def close(self) -> None:
         self._pool.close()
 
