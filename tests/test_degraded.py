@@ -338,3 +338,41 @@ def test_without_a_key_a_resent_write_counts_twice(owned: Memory) -> None:
     assert owned.drain(30)
     assert a.id == k.id
     assert _counts(owned, a.id)[0][0] == 3 and _counts(owned, a.id)[1][0] == 3
+
+
+# ---------------------------------------------------------------- the banner in a browser
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing: apt-get install -y chromium"
+)
+def test_chromium_shows_the_banner_and_the_fix_list_then_drops_it(owned: Memory) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from dashboard import create_app
+    from obsmem.server import start_in_thread
+
+    running = start_in_thread(create_app(owned), "127.0.0.1", 0, threads=4)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
+            page = browser.new_page()
+            page.set_default_timeout(15_000)
+            with outage(owned, "graph", signal.SIGSTOP):
+                page.goto(running.url + "/")
+                banner = page.get_by_test_id("degraded-banner")
+                assert banner.is_visible()
+                assert "graph" in banner.inner_text()
+                assert page.get_by_test_id("recent-fixes").locator("li").count() >= 5
+            page.reload()
+            assert page.get_by_test_id("degraded-banner").count() == 0
+            assert page.get_by_test_id("recent-fixes").locator("li").count() >= 5
+            browser.close()
+    finally:
+        running.stop()
