@@ -24,7 +24,7 @@ from typing import Any
 log = logging.getLogger("obsmem.breaker")
 
 PROBE_INTERVAL_S = 0.5
-READ_WORKERS = 32  # concurrent reads per store; stuck ones free up when the store answers
+READ_WORKERS = 64  # reads in flight per store; stuck ones free up when the store answers
 
 
 def outage_kind(exc: BaseException) -> str:
@@ -156,32 +156,34 @@ class Guarded:
         self._target = target
         self._reads = frozenset(reads)
         self._read_timeout = read_timeout
-        self._pool: cf.ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
-
-    def _executor(self) -> cf.ThreadPoolExecutor:
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = cf.ThreadPoolExecutor(READ_WORKERS, thread_name_prefix=f"obsmem-read-{self._breaker.name}")
-            return self._pool
+        self._slots = threading.BoundedSemaphore(READ_WORKERS)
 
     def _bounded(self, name: str, attr: Callable[..., Any], args: Any, kwargs: Any) -> Any:
         timeout = self._read_timeout() if name in self._reads else None
         if not timeout:
             return attr(*args, **kwargs)
-        future = self._executor().submit(attr, *args, **kwargs)
+        # Daemon threads, not a ThreadPoolExecutor: an executor's workers are joined at
+        # interpreter exit, so one read stuck on a SIGSTOPped server would hang the exit.
+        if not self._slots.acquire(blocking=False):
+            raise TimeoutError(f"{self._breaker.name}: {READ_WORKERS} reads already waiting on it")
+        future: cf.Future[Any] = cf.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(attr(*args, **kwargs))
+            except BaseException as exc:  # handed to the caller, who decides
+                future.set_exception(exc)
+            finally:
+                self._slots.release()
+
+        threading.Thread(target=run, name=f"obsmem-read-{self._breaker.name}", daemon=True).start()
         try:
             return future.result(timeout=timeout)
         except cf.TimeoutError:
-            future.cancel()
             raise TimeoutError(f"{self._breaker.name}: no answer to {name} within {timeout:g} s (read timeout)") from None
 
     def stop_reads(self) -> None:
-        """Stop the read workers (threads stuck on a hung store are left to finish on their own)."""
-        with self._pool_lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = None
+        """Nothing to stop: a read still waiting on a hung store is a daemon thread and ends with it."""
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._target(), name)
