@@ -9,6 +9,7 @@ store comes back nothing written meanwhile is missing and the banner is gone.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -376,3 +377,38 @@ def test_chromium_shows_the_banner_and_the_fix_list_then_drops_it(owned: Memory)
             browser.close()
     finally:
         running.stop()
+
+
+# ---------------------------------------------------------------- obsmem health
+
+
+@pytest.mark.parametrize("graph_state", ["down", "hanging"])
+def test_cli_health_says_down_or_hanging_since_when(
+    graph_state: str, embedded: Any, tmp_path: Any
+) -> None:
+    """A graph that refuses (nothing listens) or hangs (listens, never answers), Postgres up."""
+    from click.testing import CliRunner
+
+    from obsmem.cli import cli
+    from tests.conftest import _fresh_db
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts (backlog), never answers
+        port = silent.getsockname()[1]
+        if graph_state == "down":
+            silent.close()
+        env = {"OBSMEM_DATA_DIR": str(tmp_path / "d"), "FALKORDB_URL": f"redis://127.0.0.1:{port}",
+               "DATABASE_URL": _fresh_db(embedded.postgres_url(), "clih_"), "OBSMEM_READ_TIMEOUT": "0.5",
+               "OBSMEM_STORE_TIMEOUT": "1", "OBSMEM_DEMO": "0"}  # fmt: skip
+        result = CliRunner().invoke(cli, ["health"], env=env, catch_exceptions=False)
+        as_json = CliRunner().invoke(cli, ["health", "--json"], env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output  # degraded, not unhealthy: Postgres answers
+    graph_line = next(
+        line for line in result.stdout.splitlines() if line.strip().startswith("graph")
+    )
+    assert f"{graph_state.upper()} since " in graph_line, result.stdout
+    vectors_line = next(
+        line for line in result.stdout.splitlines() if line.strip().startswith("vectors")
+    )
+    assert " ms" in vectors_line and ("up" in vectors_line or "slow" in vectors_line), result.stdout
+    report = json.loads(as_json.stdout)["stores"]["graph"]
+    assert report["state"] == graph_state and report["since"] and report["error"]
