@@ -32,7 +32,9 @@ def outage_kind(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError | cf.TimeoutError):
         return "hanging"
     text = f"{type(exc).__name__} {exc}".lower()
-    return "hanging" if ("timeout" in text or "timed out" in text) else "down"
+    # EAGAIN: a stopped server's listen queue is full; it exists but does not accept.
+    hung = ("timeout", "timed out", "temporarily unavailable")
+    return "hanging" if any(h in text for h in hung) else "down"
 
 
 class Breaker:

@@ -331,7 +331,7 @@ class DatabaseManager:
             "outbox": outbox,
             "replayer": self.replayer_state(),
             "breakers": self.breaker_state(),
-            "embedded": self.embedded.describe() if self.embedded is not None else None,
+            "embedded": self.embedded.describe(ping=False) if self.embedded is not None else None,
             "checked_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         }
 
