@@ -234,8 +234,15 @@ class DatabaseManager:
                 self._last_error[store] = f"{type(exc).__name__}: {exc}"
                 log.warning("%s unavailable, queueing %d %s write(s): %s", store, len(payloads), kind, exc)
         self.outbox.append_many(store, kind, list(payloads))
-        self.replayer.kick()
+        self.kick(store)
         return False
+
+    def kick(self, store: str) -> None:
+        """Wake the store's replayer, unless its breaker is open: then the probe kicks it when
+        the store answers, and a kick per queued write would only add the replayer's lease
+        write (an fsync) to every write made during the outage."""
+        if not self.is_down(store):
+            self.replayer.kick(store)
 
     def _apply_graph(self, kind: str, payloads: list[dict[str, Any]]) -> None:
         if not self.ensure_schema(GRAPH):

@@ -322,7 +322,7 @@ class Memory:
                 raise
             log.warning("vectors unavailable, queueing %d fix write(s): %s", len(writes), exc)
         mgr.outbox.append_many(VECTORS, "fix", payloads())
-        mgr.replayer.kick()
+        mgr.kick(VECTORS)
         return False
 
     def feedback(
