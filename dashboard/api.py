@@ -25,7 +25,14 @@ from dashboard.params import (
     unknown_keys,
 )
 from obsmem import compat
-from obsmem.model import REMEMBER_FIELDS, clean_fix_id, clean_name, ms_to_iso, now_iso
+from obsmem.model import (
+    REMEMBER_FIELDS,
+    clean_fix_id,
+    clean_idempotency_key,
+    clean_name,
+    ms_to_iso,
+    now_iso,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -42,6 +49,11 @@ _now_iso = now_iso
 
 def _fix_id(fix_id: str) -> str:
     return clean_fix_id(fix_id, "fix_id")
+
+
+def _idempotency_key() -> str | None:
+    """The `Idempotency-Key` header: a client's retry of the same write counts once."""
+    return clean_idempotency_key(request.headers.get("Idempotency-Key"), "Idempotency-Key")
 
 
 # ---------------------------------------------------------------- overview
@@ -115,7 +127,7 @@ def register_agent() -> tuple[Response, int]:
     unknown_keys(body, {"name", "server"})
     name = clean_name(body.get("name"), "name", required=True)
     server = clean_name(body.get("server"), "server")
-    agent = memory().register_agent(name, server=server)
+    agent = memory().register_agent(name, server=server, idempotency_key=_idempotency_key())
     # The guide's {"status": "registered", "name", "server"} beside obsmem's {"agent"}.
     return jsonify(compat.registered(agent.to_dict())), 201
 
@@ -124,7 +136,7 @@ def register_agent() -> tuple[Response, int]:
 def heartbeat(name: str) -> Response:
     json_body(required=False)
     clean = clean_name(name, "name", required=True)
-    return jsonify({"agent": memory().heartbeat(clean).to_dict()})
+    return jsonify({"agent": memory().heartbeat(clean, idempotency_key=_idempotency_key()).to_dict()})
 
 
 # ---------------------------------------------------------------- fixes
@@ -184,7 +196,7 @@ def feedback(fix_id: str) -> Response:
         raise ApiError(400, "success (true or false) is required", code="invalid",
                        field="success")
     agent = clean_name(body.get("agent"), "agent")
-    return jsonify(memory().feedback(fid, success, agent=agent))
+    return jsonify(memory().feedback(fid, success, agent=agent, idempotency_key=_idempotency_key()))
 
 
 @bp.get("/graph/<path:fix_id>")
@@ -204,7 +216,8 @@ def remember() -> tuple[Response, int]:
     body = json_body()
     unknown_keys(body, REMEMBER_KEYS)
     args = {k: body.get(k) for k in REMEMBER_KEYS - {"issue", "solution"}}
-    result = memory().remember(body.get("issue"), body.get("solution"), **args)
+    result = memory().remember(body.get("issue"), body.get("solution"), **args,
+                               idempotency_key=_idempotency_key())
     return jsonify(result.to_dict()), (200 if result.duplicate_of else 201)
 
 

@@ -62,6 +62,9 @@ def create_app(memory: Any = None, settings: Settings | None = None) -> Flask:
     from dashboard.auth import init_auth
 
     errors.register_error_handlers(app)
+    from dashboard import degraded
+
+    degraded.install(app)  # served_by / degraded on read answers, the banner on pages
     metrics.init_metrics(app, memory)
     init_auth(app)
     app.register_blueprint(health.bp)

@@ -150,6 +150,15 @@ RECALL_PARAMS = [_q("q", TEXT, "what went wrong", True), K, _q("service", NAME, 
                  _q("only_successful", {"type": "boolean"}, "only fixes that worked"), SINCE]
 
 
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+    "description": "one per logical write; resend it on a retry and the write counts once",
+}  # fmt: skip
+IDEMPOTENT_WRITES = ("/api/remember", "/api/fixes/{fix_id}/feedback", "/api/register-agent",
+                     "/api/agents/{name}/heartbeat")  # fmt: skip
+
+
 def spec() -> dict[str, Any]:
     ok = "200"
     paths: dict[str, Any] = {
@@ -229,6 +238,8 @@ def spec() -> dict[str, Any]:
         "/charts": {"get": _op("Fixes and success rate over time", {ok: _html("page")},
                                tag="pages")},
     }
+    for path in IDEMPOTENT_WRITES:  # retried writes count once (the event id derives from the key)
+        paths[path]["post"].setdefault("parameters", []).append(IDEMPOTENCY_KEY)
     return {
         "openapi": "3.1.0",
         "info": {"title": "obsmem", "version": obsmem.__version__,

@@ -296,12 +296,25 @@ def health(ctx: click.Context, as_json: bool) -> None:
     else:
         click.echo(f"status: {report['status']}" + (f" ({report['error']})" if "error" in report else ""))
         for name, s in report["stores"].items():
-            state = f"ok {s.get('latency_ms')} ms" if s.get("ok") else f"DOWN {s.get('error')}"
-            click.echo(f"  {name:8} {s.get('backend', ''):9} {state}")
+            click.echo(f"  {name:8} {s.get('backend', ''):9} {_store_line(s)}")
         if "outbox" in report:
             click.echo(f"  outbox   {_outbox(report['outbox'])}")
     if report["status"] == "unhealthy":
         ctx.exit(1)
+
+
+def _store_line(s: dict[str, Any]) -> str:
+    """up / slow with the ping; DOWN / HANGING with since when and the error; the last error seen."""
+    state = s.get("state") or ("up" if s.get("ok") else "down")
+    if s.get("ok"):
+        line = f"{state} {s.get('latency_ms')} ms"
+        if s.get("last_error"):
+            line += f" (last error {s.get('last_error_at')}: {s['last_error']})"
+        return line
+    line = state.upper()
+    if s.get("since"):
+        line += f" since {s['since']}"
+    return line + f": {s.get('error') or s.get('last_error')}"
 
 
 # ------------------------------------------------------------------ agents' verbs

@@ -2,12 +2,15 @@
 
 Depends on `requests` only: importing it pulls in neither torch nor database
 drivers. Reads and other idempotent calls are retried on connection errors and
-503s; writes are retried only when the request never reached the server, so a
-retry can never count an occurrence twice.
+503s. Writes carry an `Idempotency-Key` (one per logical call) and are retried on
+lost responses (timeout, dropped connection, 502/503/504) with the same key: the
+server derives the write's event id from it, so a retry never counts twice.
 """
 
 from __future__ import annotations
 
+import time
+import uuid
 from typing import Any
 from urllib.parse import quote
 
@@ -33,6 +36,7 @@ class Client:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.retries = retries
         self.session = requests.Session()
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
@@ -51,6 +55,10 @@ class Client:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         resp = self.session.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
+        return self._answer(resp)
+
+    @staticmethod
+    def _answer(resp: requests.Response) -> Any:
         if resp.status_code >= 400:
             try:
                 err = resp.json().get("error", {})
@@ -64,22 +72,40 @@ class Client:
             )
         return resp.json() if resp.content else None
 
-    # --- writes
-    def remember(self, issue: str, solution: str, **fields: Any) -> dict[str, Any]:
-        body = {"issue": issue, "solution": solution, **{k: v for k, v in fields.items() if v is not None}}
-        return self._call("POST", "/api/remember", json=body)
+    def _write(self, path: str, body: dict[str, Any] | None = None, key: str | None = None) -> Any:
+        """POST with one idempotency key for this logical call, retried (same key) on a lost answer."""
+        headers = {"Idempotency-Key": key or uuid.uuid4().hex}
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                resp = self.session.post(self.base_url + path, json=body, headers=headers, timeout=self.timeout)
+            except (requests.ConnectionError, requests.Timeout):
+                if last:
+                    raise
+            else:
+                if resp.status_code not in (502, 503, 504) or last:
+                    return self._answer(resp)
+            time.sleep(0.2 * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
-    def feedback(self, fix_id: str, success: bool, agent: str | None = None) -> dict[str, Any]:
+    # --- writes
+    def remember(self, issue: str, solution: str, *, idempotency_key: str | None = None, **fields: Any) -> dict[str, Any]:
+        body = {"issue": issue, "solution": solution, **{k: v for k, v in fields.items() if v is not None}}
+        return self._write("/api/remember", body, idempotency_key)
+
+    def feedback(
+        self, fix_id: str, success: bool, agent: str | None = None, *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"success": success}
         if agent:
             body["agent"] = agent
-        return self._call("POST", f"/api/fixes/{quote(fix_id, safe='')}/feedback", json=body)
+        return self._write(f"/api/fixes/{quote(fix_id, safe='')}/feedback", body, idempotency_key)
 
     def register_agent(self, name: str, server: str | None = None) -> dict[str, Any]:
-        return self._call("POST", "/api/register-agent", json={"name": name, "server": server})
+        return self._write("/api/register-agent", {"name": name, "server": server})
 
     def heartbeat(self, name: str) -> dict[str, Any]:
-        return self._call("POST", f"/api/agents/{quote(name, safe='')}/heartbeat")
+        return self._write(f"/api/agents/{quote(name, safe='')}/heartbeat")
 
     def delete_fix(self, fix_id: str) -> bool:
         try:

@@ -97,7 +97,8 @@ class Settings:
     pg_pool_max: int = 10
     api_token: str | None = field(default=None, repr=False)
     auth_reads: bool = False
-    store_timeout_s: float = 5.0
+    store_timeout_s: float = 5.0  # writes, schema and bulk walks (the driver's own timeout)
+    read_timeout_s: float = 2.0  # interactive reads: past it the store counts as hanging
     threads: int = 8
     demo: bool = True
     log_level: str = "INFO"
@@ -122,6 +123,7 @@ class Settings:
             api_token=_opt(env, "OBSMEM_API_TOKEN"),
             auth_reads=_flag(env, "OBSMEM_AUTH_READS", False),
             store_timeout_s=_float(env, "OBSMEM_STORE_TIMEOUT", 5.0),
+            read_timeout_s=_float(env, "OBSMEM_READ_TIMEOUT", 2.0),
             threads=_int(env, "OBSMEM_THREADS", 8, 1, 256),
             demo=_flag(env, "OBSMEM_DEMO", True),
             log_level=env_log_level(env) or "INFO",

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any, TypeVar, cast
 
 from obsmem import model as m
+from obsmem import served as trace
 from obsmem.config import Settings
 from obsmem.errors import NoStoreAvailable as Unavailable  # the old name, kept importable
 from obsmem.errors import NotFound as NotFound
@@ -33,7 +34,7 @@ from obsmem.model import (
 )
 from obsmem.ranking import DEFAULT_PARAMS, RankParams, fuse, rerank
 from obsmem.stores.outbox import OutboxError
-from obsmem.stores.protocols import GraphStore
+from obsmem.stores.protocols import GraphStore, VectorStore
 from obsmem.stores.router import GRAPH, VECTORS, DatabaseManager, is_unavailable
 
 log = logging.getLogger("obsmem.memory")
@@ -107,6 +108,10 @@ class Memory:
         self.manager = manager
         self.settings = manager.settings
         self.params = params
+        # Agents live in the graph only: the last list it gave, shown (labelled with its
+        # age) while the graph is down, and when the graph last answered at all.
+        self._agents_copy: tuple[float, list[Agent]] | None = None
+        self._graph_seen: float | None = None
 
     @classmethod
     def open(
@@ -129,7 +134,7 @@ class Memory:
         self.close()
 
     # ------------------------------------------------------------ writes
-    def _prepare(self, item: dict[str, Any]) -> tuple[FixWrite, tuple[str, ...]]:
+    def _prepare(self, item: dict[str, Any], idempotency_key: str | None = None) -> tuple[FixWrite, tuple[str, ...]]:
         """Validate and redact one remember call; raises ValidationError naming the field."""
         from obsmem.redact import redact
 
@@ -155,7 +160,7 @@ class Memory:
         fix_id = m.clean_fix_id(fix_id) if fix_id is not None else m.fix_id_for(issue, solution)
         write = FixWrite(
             id=fix_id,
-            event_id=m.new_event_id(),
+            event_id=m.event_id_for(idempotency_key, "remember"),
             issue=issue,
             solution=solution,
             signature=m.issue_signature(issue),
@@ -187,7 +192,10 @@ class Memory:
         tags: Sequence[str] | None = None,
         metadata: dict[str, Any] | None = None,
         id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> RememberResult:
+        """Store one fix in both stores (or queue it). A retry with the same `idempotency_key`
+        (e.g. after a lost response) counts the occurrence once."""
         item = {
             "issue": issue, "solution": solution, "success": success, "agent": agent,
             "service": service, "namespace": namespace, "severity": severity,
@@ -195,16 +203,22 @@ class Memory:
             "tags": list(tags) if isinstance(tags, list | tuple) else tags,  # else: a clear error
             "metadata": metadata, "id": id,
         }  # fmt: skip
-        return self._remember_batch([self._prepare(item)])[0]
+        key = m.clean_idempotency_key(idempotency_key)
+        return self._remember_batch([self._prepare(item, key)])[0]
 
-    def remember_many(self, items: Iterable[dict[str, Any]], batch_size: int = 256) -> list[RememberResult]:
-        """Bulk remember: validated up front (nothing is written if one item is bad), embedded in batches."""
+    def remember_many(
+        self, items: Iterable[dict[str, Any]], batch_size: int = 256, *, idempotency_key: str | None = None
+    ) -> list[RememberResult]:
+        """Bulk remember: validated up front (nothing is written if one item is bad), embedded in batches.
+
+        With `idempotency_key`, item i gets the key "<key>#<i>": resending the same batch counts once."""
+        key = m.clean_idempotency_key(idempotency_key)
         prepared: list[tuple[FixWrite, tuple[str, ...]]] = []
         for i, item in enumerate(items):
             if not isinstance(item, dict):
                 raise ValidationError(f"items[{i}]", "must be an object")
             try:
-                prepared.append(self._prepare(item))
+                prepared.append(self._prepare(item, f"{key}#{i}" if key else None))
             except ValidationError as exc:
                 raise ValidationError(f"items[{i}].{exc.field}", exc.message) from None
         results: list[RememberResult] = []
@@ -254,13 +268,17 @@ class Memory:
         """Embed now and store or queue: `DatabaseManager.write_fixes` says why."""
         return self.manager.write_fixes(VECTORS, writes)
 
-    def feedback(self, fix_id: str, success: bool, agent: str | None = None) -> dict[str, Any]:
+    def feedback(
+        self, fix_id: str, success: bool, agent: str | None = None, *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """Record that a fix worked or not; a retry with the same `idempotency_key` counts once."""
+        key = m.clean_idempotency_key(idempotency_key)
         fix_id = m.clean_fix_id(fix_id, "fix_id")
         success = m.clean_bool(success, "success", required=True)  # type: ignore[assignment]
         agent = m.clean_name(agent, "agent")
         if not self._existing([fix_id]) and self._any_store_up():
             raise NotFound(f"no fix with id {fix_id!r}")
-        outcome = Outcome(m.new_event_id(), fix_id, bool(success), m.now_ms(), agent)
+        outcome = Outcome(m.event_id_for(key, f"feedback:{fix_id}"), fix_id, bool(success), m.now_ms(), agent)
         stored, pending = self._write_both("outcome", [outcome.to_dict()])
         return {"fix_id": fix_id, "success": success, "stored_in": stored, "pending": pending}
 
@@ -274,14 +292,18 @@ class Memory:
     def _any_store_up(self) -> bool:
         return any(self.manager.store_health(s).ok for s in (GRAPH, VECTORS))
 
-    def register_agent(self, name: str, server: str | None = None) -> Agent:
+    def register_agent(self, name: str, server: str | None = None, *, idempotency_key: str | None = None) -> Agent:
+        """Create or refresh an agent. Agent writes set state (last seen, server) and count
+        nothing, so a retry is harmless; the key is accepted (and checked) for a uniform API."""
+        m.clean_idempotency_key(idempotency_key)
         name = m.clean_name(name, "name", required=True)  # type: ignore[assignment]
         server = m.clean_name(server, "server")
         write = AgentWrite(name=name, ts=m.now_ms(), server=server)
         self.manager.write(GRAPH, "agent", [write.to_dict()])
         return self.get_agent(name) or Agent(name, server, "active", write.ts, write.ts)
 
-    def heartbeat(self, name: str) -> Agent:
+    def heartbeat(self, name: str, *, idempotency_key: str | None = None) -> Agent:
+        m.clean_idempotency_key(idempotency_key)
         name = m.clean_name(name, "name", required=True)  # type: ignore[assignment]
         current = self._graph_read(lambda g: g.get_agent(name), default=None)
         server = current.server if current is not None else None
@@ -376,48 +398,118 @@ class Memory:
         timings["rank"] = (time.perf_counter() - t4) * 1000
         timings["total"] = (time.perf_counter() - t0) * 1000
         degraded = len(served) < 2
+        for store in (GRAPH, VECTORS):
+            if store in served:
+                trace.served(store)
+            else:
+                trace.missing(store, f"{store} did not answer this recall")
         return RecallResult(hits, served_by=served, degraded=degraded, timings_ms=timings)
 
     # ------------------------------------------------------------ reads
     def _graph_read(self, fn: Callable[[GraphStore], T], default: Any = Unavailable) -> T:
         try:
-            return fn(self.manager.graph)
+            out = fn(self.manager.graph)
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
+            trace.missing(GRAPH, exc)
             if default is Unavailable:
                 raise Unavailable(f"the graph is unreachable: {exc}") from exc
             return cast(T, default)
+        self._graph_seen = time.time()
+        trace.served(GRAPH)
+        return out
+
+    def _either(
+        self, from_graph: Callable[[GraphStore], T], from_vectors: Callable[[VectorStore], T]
+    ) -> T:
+        """The graph's answer, else the same answer from Postgres; Unavailable only when both are out.
+
+        The fallback lives here, above the graph backend, so it holds for FalkorDB and Neo4j alike.
+        """
+        try:
+            out = from_graph(self.manager.graph)
+            self._graph_seen = time.time()
+            trace.served(GRAPH)
+            return out
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            trace.missing(GRAPH, exc)
+        try:
+            out = from_vectors(self.manager.vectors)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            trace.missing(VECTORS, exc)
+            raise Unavailable("neither the graph nor the vector store is reachable") from exc
+        trace.served(VECTORS)
+        return out
+
+    def _graph_down_info(self) -> dict[str, Any]:
+        """When the graph was last seen and since when it is out, for 'unavailable' labels."""
+        breaker = self.manager._breakers[GRAPH]
+        return {
+            "graph_last_seen": m.ms_to_iso(int(self._graph_seen * 1000)) if self._graph_seen else None,
+            "graph_down_since": m.ms_to_iso(int(breaker.opened_at * 1000)) if breaker.opened_at else None,
+        }
 
     def get_fix(self, fix_id: str) -> Fix | None:
         fix_id = m.clean_fix_id(fix_id, "fix_id")
-        try:
-            return self.manager.graph.get_fix(fix_id)
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
-        try:
-            rows = self.manager.vectors.get_rows([fix_id])
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
-            raise Unavailable("neither store is reachable") from exc
-        return _row_to_fix(rows[fix_id]) if fix_id in rows else None
+
+        def from_vectors(v: Any) -> Fix | None:
+            rows = v.get_rows([fix_id])
+            return _row_to_fix(rows[fix_id]) if fix_id in rows else None
+
+        return self._either(lambda g: g.get_fix(fix_id), from_vectors)
 
     def fix_detail(self, fix_id: str) -> dict[str, Any] | None:
         fix = self.get_fix(fix_id)
         if fix is None:
             return None
-        outcomes = self._graph_read(lambda g: g.outcomes_for_fix(fix.id), default=[])
-        agents = sorted({o["agent"] for o in outcomes if o.get("agent")})
-        return {
+        outcomes = self._graph_read(lambda g: g.outcomes_for_fix(fix.id), default=None)
+        detail: dict[str, Any] = {
             "fix": fix.to_dict(),
-            "outcomes": [{**o, "at": m.ms_to_iso(o.get("ts"))} for o in outcomes],
-            "agents": agents,
+            "outcomes": [{**o, "at": m.ms_to_iso(o.get("ts"))} for o in outcomes or []],
+            "agents": sorted({o["agent"] for o in outcomes or [] if o.get("agent")}),
         }
+        if outcomes is None:  # outcome history lives in the graph only
+            info = self._graph_down_info()
+            trace.unavailable("outcomes", message="the outcome history lives in the graph, which is down", **info)
+            detail["outcomes_unavailable"] = {"reason": "graph unavailable", **info}
+        return detail
 
     def get_all_agents(self) -> list[Agent]:
-        return self._graph_read(lambda g: g.agents(m.now_ms()))
+        """The graph's agents; while it is down, the last list it gave (labelled with its age).
+
+        Raises Unavailable only when no store answers at all.
+        """
+        try:
+            agents = self.manager.graph.agents(m.now_ms())
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            trace.missing(GRAPH, exc)
+            try:
+                self.manager.vectors.ping()
+            except Exception as exc2:
+                if not is_unavailable(exc2):
+                    raise
+                trace.missing(VECTORS, exc2)
+                raise Unavailable("neither the graph nor the vector store is reachable") from exc2
+            trace.served(VECTORS)
+            copy = self._agents_copy
+            info = self._graph_down_info()
+            age = round(time.time() - copy[0], 1) if copy else None
+            as_of = m.ms_to_iso(int(copy[0] * 1000)) if copy else None
+            message = "agents live in the graph, which is down"
+            message += f"; showing the last-known copy from {as_of} ({age:g} s old)" if copy else "; no copy known"
+            trace.unavailable("agents", message=message, copy_as_of=as_of, copy_age_s=age, **info)
+            return list(copy[1]) if copy else []
+        self._graph_seen = time.time()
+        self._agents_copy = (self._graph_seen, list(agents))
+        trace.served(GRAPH)
+        return agents
 
     def get_agent(self, name: str) -> Agent | None:
         name = m.clean_name(name, "name", required=True)  # type: ignore[assignment]
@@ -436,7 +528,10 @@ class Memory:
         limit = m.clean_int(limit, "limit", default=20, lo=1, hi=m.MAX_LIMIT)
         offset = m.clean_int(offset, "offset", default=0, lo=0, hi=m.MAX_OFFSET)
         flt = _filter(agent=agent, service=service, success=success, since_ms=since_ms)
-        return self._graph_read(lambda g: g.recent_fixes(limit, offset, flt))
+        return self._either(
+            lambda g: g.recent_fixes(limit, offset, flt),
+            lambda v: [_row_to_fix(r) for r in v.recent_rows(limit, offset, flt)],
+        )
 
     def count_fixes(
         self,
@@ -447,34 +542,54 @@ class Memory:
         since_ms: int | None = None,
     ) -> int:
         flt = _filter(agent=agent, service=service, success=success, since_ms=since_ms)
-        try:
-            return int(self.manager.graph.count_fixes(flt))
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
-        try:
-            return int(self.manager.vectors.count(flt))
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
-            raise Unavailable("neither store is reachable") from exc
+        return int(self._either(lambda g: g.count_fixes(flt), lambda v: v.count(flt)))
 
     def find_similar_issues(self, text: str, limit: int = 5) -> list[IssueGroup]:
         text = m.clean_text(text, "text", max_chars=m.MAX_QUERY_CHARS)  # type: ignore[assignment]
         limit = m.clean_int(limit, "limit", default=5, lo=1, hi=m.MAX_K)
-        return self._graph_read(lambda g: g.similar_issues(text, limit))
+        return self._either(lambda g: g.similar_issues(text, limit), lambda v: self._similar_from_vectors(v, text, limit))
+
+    def _similar_from_vectors(self, v: Any, text: str, limit: int) -> list[IssueGroup]:
+        """Issue groups from Postgres's keyword ranking, for while the graph is down."""
+        from obsmem.ranking import embedding_text
+
+        emb = self.manager.embedder.embed(embedding_text(text, ""))
+        vec_hits, kw_hits = v.candidates(emb, text, CANDIDATES, None)
+        order = [c.id for c in fuse(vec_hits, kw_hits, self.params)]
+        rows = v.get_rows(order)
+        groups: dict[str, dict[str, Any]] = {}
+        for rank, fid in enumerate(order):
+            r = rows.get(fid)
+            if r is None:
+                continue
+            sig = r.get("signature") or m.issue_signature(r.get("issue") or "")
+            g = groups.setdefault(sig, {"issue": r.get("issue") or "", "occ": 0, "s": 0, "f": 0,
+                                        "ids": [], "score": 1.0 / (1 + rank)})  # fmt: skip
+            g["occ"] += int(r.get("occurrences") or 0)
+            g["s"] += int(r.get("successes") or 0)
+            g["f"] += int(r.get("failures") or 0)
+            g["ids"].append(fid)
+        out = [
+            IssueGroup(sig, g["issue"], g["occ"], len(g["ids"]),
+                       g["s"] / (g["s"] + g["f"]) if g["s"] + g["f"] else None,
+                       round(g["score"], 4), tuple(g["ids"]))
+            for sig, g in groups.items()
+        ]  # fmt: skip
+        return sorted(out, key=lambda x: -x.score)[:limit]
 
     def success_rate_by_root_cause(self) -> list[dict[str, Any]]:
-        return self._graph_read(lambda g: g.success_by_root_cause())
+        return self._either(lambda g: g.success_by_root_cause(), lambda v: v.success_by_root_cause())
 
     def success_by_signature(self, limit: int = 20) -> list[dict[str, Any]]:
         limit = m.clean_int(limit, "limit", default=20, lo=1, hi=m.MAX_LIMIT)
-        return self._graph_read(lambda g: g.success_by_signature(limit))
+        return self._either(lambda g: g.success_by_signature(limit), lambda v: v.success_by_signature(limit))
 
     def fixes_over_time(self, days: int = 30) -> list[dict[str, Any]]:
         days = m.clean_int(days, "days", default=30, lo=1, hi=3660)
         since = m.now_ms() - days * 86_400_000
-        rows = self._graph_read(lambda g: g.fixes_over_time(86_400_000, since))
+        rows = self._either(
+            lambda g: g.fixes_over_time(86_400_000, since), lambda v: v.fixes_over_time(86_400_000, since)
+        )
         return [
             {
                 "t": m.ms_to_iso(r["bucket"]),
@@ -487,7 +602,19 @@ class Memory:
 
     def neighbourhood(self, fix_id: str) -> dict[str, Any]:
         fix_id = m.clean_fix_id(fix_id, "fix_id")
-        return self._graph_read(lambda g: g.neighbourhood(fix_id))
+        return self._either(lambda g: g.neighbourhood(fix_id), lambda v: self._lone_fix_node(v, fix_id))
+
+    def _lone_fix_node(self, v: Any, fix_id: str) -> dict[str, Any]:
+        """The fix alone (its links live in the graph), so the graph view still shows something."""
+        rows = v.get_rows([fix_id])
+        if fix_id not in rows:
+            return {"nodes": [], "edges": []}
+        fix = _row_to_fix(rows[fix_id])
+        trace.unavailable("neighbourhood", message="links live in the graph, which is down; the fix alone is shown",
+                          **self._graph_down_info())  # fmt: skip
+        node = {"id": "fix:" + fix.id, "kind": "fix", "label": fix.issue[:80], "fix_id": fix.id,
+                "success": fix.success, "occurrences": fix.occurrences, "center": True}  # fmt: skip
+        return {"nodes": [node], "edges": []}
 
     def health(self) -> dict[str, Any]:
         return self.manager.health()
@@ -501,15 +628,20 @@ class Memory:
                 "agents": g.agents, "outcomes": g.outcomes, "success_rate": g.success_rate,
             }  # fmt: skip
             out.update(fixes=g.fixes, agents=g.agents, outcomes=g.outcomes, success_rate=g.success_rate)
+            self._graph_seen = time.time()
+            trace.served(GRAPH)
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
+            trace.missing(GRAPH, exc)
         try:
             out["vectors"] = {"fixes": int(self.manager.vectors.count(None))}
             out.setdefault("fixes", out["vectors"]["fixes"])
+            trace.served(VECTORS)
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
+            trace.missing(VECTORS, exc)
         out["outbox"] = self.manager.outbox.stats()
         return out
 

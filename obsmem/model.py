@@ -77,6 +77,34 @@ def new_event_id() -> str:
     return uuid.uuid4().hex
 
 
+_IDEMPOTENCY_NS = uuid.UUID("5b0f6a52-3c7e-4f0e-9a51-0b5d1c2e7a10")
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def clean_idempotency_key(value: Any, field: str = "idempotency_key") -> str | None:
+    """A client's retry key: 1..200 printable characters, or None."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(field, "must be a non-empty string")
+    value = value.strip()
+    if len(value) > MAX_IDEMPOTENCY_KEY or not value.isprintable():
+        raise ValidationError(field, f"must be at most {MAX_IDEMPOTENCY_KEY} printable characters")
+    return str(value)
+
+
+def event_id_for(key: str | None, kind: str) -> str:
+    """The write's event id: derived from the client's idempotency key when it sent one.
+
+    Both stores already count an event id once (graph: the fix's recent events and the
+    APPLIED edge; Postgres: recent_events), so a retried write with the same key lands
+    on the same event id and counts once, however many times it is sent or replayed.
+    """
+    if key is None:
+        return new_event_id()
+    return uuid.uuid5(_IDEMPOTENCY_NS, f"{kind}\x00{key}").hex
+
+
 def normalise_text(text: str) -> str:
     """What counts as "the same text" for dedup: NFKC, case-folded, whitespace collapsed."""
     return _WS.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()
@@ -510,6 +538,11 @@ class StoreHealth:
     error: str | None = None
     embedded: bool = False
     restarts: int = 0
+    # up / slow (answers, but slower than SLOW_PING_MS) / down (refused) / hanging (timed out)
+    state: str = "up"
+    since: str | None = None  # ISO time the current outage began
+    last_error: str | None = None  # the latest outage error, kept after recovery
+    last_error_at: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

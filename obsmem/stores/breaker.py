@@ -4,19 +4,37 @@ The first call that meets an outage opens the breaker; while it is open every
 call fails at once with the store's own "unavailable" error (writes queue, reads
 degrade), and a background probe pings the store until it answers, then closes
 the breaker and tells the owner (which kicks the outbox replayer).
+
+Reads get their own, short deadline (`read_timeout`), enforced above the driver:
+a hanging server (SIGSTOP, a dropped network) never answers, and a driver-level
+timeout is either long (the write timeout) or, for a Postgres statement timeout,
+enforced by the very server that hangs. A read that misses its deadline opens
+the breaker like any outage, so a hang costs one short timeout, not one per page.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar, cast
 
 log = logging.getLogger("obsmem.stores.breaker")
 
 PROBE_INTERVAL_S = 0.5
+READ_WORKERS = 64  # reads in flight per store; stuck ones free up when the store answers
+
+
+def outage_kind(exc: BaseException) -> str:
+    """"hanging" for a timeout (the server took the connection but does not answer), else "down"."""
+    if isinstance(exc, TimeoutError | cf.TimeoutError):
+        return "hanging"
+    text = f"{type(exc).__name__} {exc}".lower()
+    # EAGAIN: a stopped server's listen queue is full; it exists but does not accept.
+    hung = ("timeout", "timed out", "temporarily unavailable")
+    return "hanging" if any(h in text for h in hung) else "down"
 
 T = TypeVar("T")
 
@@ -38,7 +56,10 @@ class Breaker:
         self._on_close = on_close
         self._lock = threading.Lock()
         self._open_since: float | None = None
+        self._opened_at: float | None = None  # wall clock, for "since when" in health
+        self._kind: str | None = None
         self._last_error: str | None = None
+        self.last_error_at: float | None = None  # epoch seconds of the latest outage error
         self._prober: threading.Thread | None = None
         self._stopped = threading.Event()
 
@@ -50,11 +71,23 @@ class Breaker:
     def last_error(self) -> str | None:
         return self._last_error
 
+    @property
+    def kind(self) -> str | None:
+        """Why it is open: "down" (refused, reset) or "hanging" (timed out); None when closed."""
+        return self._kind if self.is_open else None
+
+    @property
+    def opened_at(self) -> float | None:
+        """Epoch seconds at which the current outage began (None when closed)."""
+        return self._opened_at if self.is_open else None
+
     def state(self) -> dict[str, Any]:
         return {
             "open": self.is_open,
             "open_for_s": round(time.monotonic() - self._open_since, 3) if self._open_since else None,
             "last_error": self._last_error,
+            "kind": self.kind,
+            "since": self.opened_at,
         }
 
     def is_outage(self, exc: BaseException) -> bool:
@@ -66,9 +99,12 @@ class Breaker:
 
     def trip(self, exc: BaseException) -> None:
         with self._lock:
-            self._last_error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            self._last_error = _describe(exc)
+            self.last_error_at = time.time()
             if self._open_since is None:
                 self._open_since = time.monotonic()
+                self._opened_at = time.time()
+                self._kind = outage_kind(exc)
                 log.warning("%s unavailable, failing fast until it answers: %s", self.name, self._last_error)
             if (self._prober is None or not self._prober.is_alive()) and not self._stopped.is_set():
                 self._prober = threading.Thread(target=self._probe, name=f"obsmem-probe-{self.name}", daemon=True)
@@ -77,14 +113,19 @@ class Breaker:
     def _probe(self) -> None:
         while not self._stopped.wait(PROBE_INTERVAL_S):
             try:
-                self._target().ping()
+                target = self._target()
+                getattr(target, "probe", target.ping)()  # a store's own fresh-connection check, if any
             except Exception as exc:
                 if not self._is_outage(exc):
                     log.exception("%s probe failed unexpectedly", self.name)
-                self._last_error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+                self._last_error = _describe(exc)
+                if outage_kind(exc) == "down":
+                    self._kind = "down"  # a hang that became a refusal (killed meanwhile)
                 continue
             with self._lock:
                 self._open_since = None
+                self._opened_at = None
+                self._kind = None
             log.warning("%s answers again", self.name)
             if self._on_close is not None:
                 try:
@@ -97,21 +138,69 @@ class Breaker:
         self._stopped.set()
 
 
-def guarded(breaker: Breaker, target: Callable[[], T]) -> T:
+def guarded(
+    breaker: Breaker,
+    target: Callable[[], T],
+    *,
+    reads: Collection[str] = (),
+    read_timeout: Callable[[], float | None] = lambda: None,
+) -> T:
     """`target()` seen through `breaker`, typed as the store itself: readers and the type
     checker see a GraphStore / VectorStore, not a proxy of `Any`."""
-    return cast(T, Guarded(breaker, target))
+    return cast(T, Guarded(breaker, target, reads=reads, read_timeout=read_timeout))
+
+
+def _describe(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
 
 
 class Guarded:
     """A store seen through its breaker: same methods, but fast failure while open.
 
-    Build it with `guarded()`, which keeps the store's type.
+    Methods named in `reads` run under `read_timeout()` seconds (a worker thread
+    waits for the driver; the caller stops waiting at the deadline); the rest
+    (writes, schema, bulk walks) run inline under the driver's own timeout.
     """
 
-    def __init__(self, breaker: Breaker, target: Callable[[], Any]) -> None:
+    def __init__(
+        self,
+        breaker: Breaker,
+        target: Callable[[], Any],
+        *,
+        reads: Collection[str] = (),
+        read_timeout: Callable[[], float | None] = lambda: None,
+    ) -> None:
         self._breaker = breaker
         self._target = target
+        self._reads = frozenset(reads)
+        self._read_timeout = read_timeout
+        self._slots = threading.BoundedSemaphore(READ_WORKERS)
+
+    def _bounded(self, name: str, attr: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+        timeout = self._read_timeout() if name in self._reads else None
+        if not timeout:
+            return attr(*args, **kwargs)
+        # Daemon threads, not a ThreadPoolExecutor: an executor's workers are joined at
+        # interpreter exit, so one read stuck on a SIGSTOPped server would hang the exit.
+        if not self._slots.acquire(blocking=False):
+            raise TimeoutError(f"{self._breaker.name}: {READ_WORKERS} reads already waiting on it")
+        future: cf.Future[Any] = cf.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(attr(*args, **kwargs))
+            except BaseException as exc:  # handed to the caller, who decides
+                future.set_exception(exc)
+            finally:
+                self._slots.release()
+
+        threading.Thread(target=run, name=f"obsmem-read-{self._breaker.name}", daemon=True).start()
+        try:
+            return future.result(timeout=timeout)
+        except cf.TimeoutError:
+            raise TimeoutError(f"{self._breaker.name}: no answer to {name} within {timeout:g} s (read timeout)") from None
+
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._target(), name)
@@ -122,10 +211,12 @@ class Guarded:
         def call(*args: Any, **kwargs: Any) -> Any:
             breaker.check()
             try:
-                return attr(*args, **kwargs)
+                return self._bounded(name, attr, args, kwargs)
             except Exception as exc:
                 if breaker.is_outage(exc):
                     breaker.trip(exc)
+                    if isinstance(exc, TimeoutError):
+                        raise breaker._make_error(str(exc)) from exc
                 raise
 
         call.__name__ = name

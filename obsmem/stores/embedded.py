@@ -520,14 +520,17 @@ class EmbeddedServers:
             else:
                 wait = 1.0
 
-    def describe(self) -> dict[str, dict[str, object]]:
+    def describe(self, ping: bool = True) -> dict[str, dict[str, object]]:
+        """Each server's pid and state; ping=False judges "running" by the pid alone (health
+        checks ping the stores themselves, and a ping of a hung server costs its timeout)."""
         out: dict[str, dict[str, object]] = {}
         for name in self._names():
             server = self._server(name)
             st = self.state[name]
+            pid = server.pid()
             out[name] = {
-                "pid": server.pid(),
-                "running": server.running(),
+                "pid": pid,
+                "running": server.running() if ping else (pid is not None and _pid_alive(pid)),
                 "restarts": st.restarts,
                 "last_error": st.last_error,
             }

@@ -124,6 +124,11 @@ def _where(flt: FixFilter | None, alias: str = "f") -> tuple[str, dict[str, Any]
     return (" AND ".join(conds) or "TRUE"), params
 
 
+def _rate(successes: Any, failures: Any) -> float | None:
+    s, f = int(successes or 0), int(failures or 0)
+    return s / (s + f) if s + f else None
+
+
 def _vec(embedding: Any) -> np.ndarray:
     arr = np.asarray(embedding, dtype=np.float32).reshape(-1)
     if not np.all(np.isfinite(arr)):
@@ -650,6 +655,62 @@ class PgVectorStore:
             got = conn.execute(f"SELECT count(*) FROM fixes f WHERE {where}", params).fetchone()
         return int(got[0]) if got else 0
 
+    # The same answers as the graph's listing and chart reads, from the columns
+    # Postgres keeps, so pages still answer while the graph is down.
+    def recent_rows(self, limit: int, offset: int = 0, flt: FixFilter | None = None) -> list[dict[str, Any]]:
+        """Newest first (first seen), like GraphStore.recent_fixes."""
+        where, params = _where(flt)
+        with self._conn() as conn:
+            cur = conn.cursor(row_factory=psycopg.rows.dict_row)
+            return cur.execute(
+                f"SELECT {_ROW_COLUMNS} FROM fixes f WHERE {where}"
+                " ORDER BY f.created_at DESC, f.id LIMIT %(lim)s OFFSET %(off)s",
+                {**params, "lim": int(limit), "off": max(0, int(offset))},
+            ).fetchall()
+
+    def success_by_root_cause(self) -> list[dict[str, Any]]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT root_cause, count(*), coalesce(sum(successes), 0), coalesce(sum(failures), 0)"
+                " FROM fixes WHERE root_cause IS NOT NULL GROUP BY root_cause"
+                " ORDER BY count(*) DESC, root_cause"
+            ).fetchall()
+        return [
+            {"root_cause": r[0], "fixes": int(r[1]), "successes": int(r[2]), "failures": int(r[3]),
+             "success_rate": _rate(r[2], r[3])}
+            for r in rows
+        ]  # fmt: skip
+
+    def success_by_signature(self, limit: int = 20) -> list[dict[str, Any]]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT signature, min(issue), count(*), coalesce(sum(occurrences), 0),"
+                " coalesce(sum(successes), 0), coalesce(sum(failures), 0)"
+                " FROM fixes GROUP BY signature ORDER BY 4 DESC, signature LIMIT %s",
+                (int(limit),),
+            ).fetchall()
+        return [
+            {"signature": r[0], "issue": r[1], "fixes": int(r[2]), "occurrences": int(r[3]),
+             "successes": int(r[4]), "failures": int(r[5]), "success_rate": _rate(r[4], r[5])}
+            for r in rows
+        ]  # fmt: skip
+
+    def fixes_over_time(self, bucket_ms: int, since_ms: int) -> list[dict[str, Any]]:
+        """Buckets of epoch milliseconds, like GraphStore.fixes_over_time."""
+        if bucket_ms <= 0:
+            raise ValueError("bucket_ms must be positive")
+        with self._conn() as conn:
+            rows = conn.execute(
+                "WITH t AS (SELECT (extract(epoch FROM created_at) * 1000)::bigint AS ms, success"
+                " FROM fixes WHERE created_at >= %(since)s)"
+                " SELECT ms - (ms %% %(bucket)s) AS bucket, count(*),"
+                " count(*) FILTER (WHERE success IS TRUE), count(*) FILTER (WHERE success IS FALSE)"
+                " FROM t GROUP BY 1 ORDER BY 1",
+                {"since": _ts(since_ms), "bucket": int(bucket_ms)},
+            ).fetchall()
+        return [{"bucket": int(r[0]), "fixes": int(r[1]), "succeeded": int(r[2]), "failed": int(r[3])}
+                for r in rows]  # fmt: skip
+
     def iter_ids(self, batch: int = 1000) -> Iterator[list[str]]:
         """All ids in batches (keyset pages, so a long walk holds no transaction open)."""
         last = ""
@@ -668,6 +729,17 @@ class PgVectorStore:
         t0 = time.perf_counter()
         with self._conn() as conn:
             conn.execute("SELECT 1")
+        return (time.perf_counter() - t0) * 1000
+
+    def probe(self) -> float:
+        """Ping over a fresh connection, not the pool's: the pool turns a refused connection into
+        a wait for its timeout, so only a direct connect tells "down" (refused) from "hanging"."""
+        t0 = time.perf_counter()
+        try:
+            with psycopg.connect(self.url, autocommit=True, connect_timeout=max(1, round(self.timeout_s))) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.OperationalError as exc:
+            raise VectorUnavailable(f"postgres: {exc}".strip()) from exc
         return (time.perf_counter() - t0) * 1000
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from obsmem.config import Settings
 from obsmem.errors import GraphUnavailable, VectorUnavailable
 from obsmem.errors import is_unavailable as is_unavailable  # re-exported: old import path
 from obsmem.model import AgentWrite, FixWrite, Outcome, StoreHealth, health_status, now_iso
-from obsmem.stores.breaker import Breaker, guarded
+from obsmem.stores.breaker import Breaker, guarded, outage_kind
 from obsmem.stores.protocols import GraphStore, VectorStore
 
 if TYPE_CHECKING:
@@ -30,6 +31,25 @@ log = logging.getLogger("obsmem.stores.router")
 GRAPH = "graph"
 VECTORS = "vectors"
 STORES = (GRAPH, VECTORS)
+
+# Interactive reads: bounded by Settings.read_timeout_s (see obsmem.stores.breaker). Writes,
+# schema and bulk walks (export, reconcile) keep the longer store_timeout_s.
+GRAPH_READS = frozenset({
+    "ping", "get_fix", "get_fixes", "recent_fixes", "count_fixes", "text_search", "similar_issues",
+    "agents", "get_agent", "fixes_by_agent", "outcomes_for_fix", "neighbourhood",
+    "success_by_root_cause", "success_by_signature", "fixes_over_time", "stats",
+})  # fmt: skip
+VECTOR_READS = frozenset({
+    "ping", "get_rows", "get_embeddings", "count", "candidates", "knn", "keyword", "recent_rows",
+    "success_by_root_cause", "success_by_signature", "fixes_over_time",
+})  # fmt: skip
+SLOW_PING_MS = 250.0  # a ping slower than this reports the store as "slow" (still serving)
+
+
+def _iso(epoch_s: float | None) -> str | None:
+    if epoch_s is None:
+        return None
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")
 
 
 class DatabaseManager:
@@ -60,10 +80,15 @@ class DatabaseManager:
             VECTORS: Breaker("vectors", lambda: self._vectors, is_outage=is_unavailable,
                              make_error=VectorUnavailable, on_close=lambda: self._store_back(VECTORS)),
         }  # fmt: skip
-        # The stores as callers use them: typed, and failing fast while their breaker is open.
-        self.graph: GraphStore = guarded(self._breakers[GRAPH], lambda: self._graph)
-        self.vectors: VectorStore = guarded(self._breakers[VECTORS], lambda: self._vectors)
+        # The stores as callers use them: typed, failing fast while their breaker is open, and
+        # interactive reads bounded by the short read timeout.
+        read_timeout = lambda: self.settings.read_timeout_s  # noqa: E731
+        self.graph: GraphStore = guarded(self._breakers[GRAPH], lambda: self._graph,
+                                         reads=GRAPH_READS, read_timeout=read_timeout)
+        self.vectors: VectorStore = guarded(self._breakers[VECTORS], lambda: self._vectors,
+                                            reads=VECTOR_READS, read_timeout=read_timeout)  # fmt: skip
         for store in STORES:
+            self._learn(store)
             self.ensure_schema(store)
 
         from obsmem.stores.outbox import Outbox
@@ -115,6 +140,16 @@ class DatabaseManager:
         self._schema_ready[GRAPH if name == "falkordb" else VECTORS] = False
         with contextlib.suppress(Exception):
             self.replayer.kick()
+
+    def _learn(self, store: str) -> None:
+        """One ping under the read timeout: a fresh process whose store hangs opens its breaker
+        in read_timeout_s, instead of spending the write timeout on schema setup (and then again
+        on the first request)."""
+        try:
+            (self.graph if store == GRAPH else self.vectors).ping()
+        except Exception as exc:  # not an outage (e.g. no schema yet): ensure_schema deals with it
+            if is_unavailable(exc):
+                self._last_error[store] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
 
     def _store_back(self, store: str) -> None:
         self._schema_ready[store] = False
@@ -198,7 +233,7 @@ class DatabaseManager:
                 self._last_error[store] = f"{type(exc).__name__}: {exc}"
                 log.warning("%s unavailable, queueing %s write(s): %s", store, kind, exc)
         self.outbox.append_many(store, kind, payloads())
-        self.replayer.kick()
+        self.kick(store)
         return False
 
     def write(self, store: str, kind: str, payloads: Sequence[dict[str, Any]]) -> bool:
@@ -231,6 +266,13 @@ class DatabaseManager:
             lambda: [{**w.to_dict(), "_embedding": [float(x) for x in r.embedding]}
                      for w, r in zip(writes, rows, strict=True)],
         )  # fmt: skip
+
+    def kick(self, store: str) -> None:
+        """Wake the store's replayer, unless its breaker is open: then the probe kicks it when
+        the store answers, and a kick per queued write would only add the replayer's lease
+        write (an fsync) to every write made during the outage."""
+        if not self.is_down(store):
+            self.replayer.kick(store)
 
     def _apply_graph(self, kind: str, payloads: list[dict[str, Any]]) -> None:
         if not self.ensure_schema(GRAPH):
@@ -287,14 +329,26 @@ class DatabaseManager:
         restarts = 0
         if embedded and self.embedded is not None:
             restarts = self.embedded.state["falkordb" if store == GRAPH else "postgres"].restarts
+        breaker = self._breakers[store]
+        last = {"last_error": breaker.last_error, "last_error_at": _iso(breaker.last_error_at)}
+        if breaker.is_open:  # known down or hanging: say so without waiting on it again
+            err = breaker.last_error or self._last_error[store]
+            return StoreHealth(store, backend, False, None, err, embedded, restarts,
+                               state=breaker.kind or "down", since=_iso(breaker.opened_at), **last)
         try:
             latency = self.graph.ping() if store == GRAPH else self.vectors.ping()
             self.ensure_schema(store)
-            return StoreHealth(store, backend, True, round(latency, 3), None, embedded, restarts)
+            state = "slow" if latency > SLOW_PING_MS else "up"
+            return StoreHealth(store, backend, True, round(latency, 3), None, embedded, restarts,
+                               state=state, **last)
         except Exception as exc:
             err = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
             self._last_error[store] = err
-            return StoreHealth(store, backend, False, None, err, embedded, restarts)
+            last = {"last_error": breaker.last_error or err,
+                    "last_error_at": _iso(breaker.last_error_at)}
+            return StoreHealth(store, backend, False, None, err, embedded, restarts,
+                               state=breaker.kind or outage_kind(exc), since=_iso(breaker.opened_at),
+                               **last)
 
     def health(self) -> dict[str, Any]:
         stores = {name: self.store_health(name) for name in STORES}
@@ -306,7 +360,7 @@ class DatabaseManager:
             "outbox": outbox,
             "replayer": self.replayer_state(),
             "breakers": self.breaker_state(),
-            "embedded": self.embedded.describe() if self.embedded is not None else None,
+            "embedded": self.embedded.describe(ping=False) if self.embedded is not None else None,
             "checked_at": now_iso(),
         }
 
