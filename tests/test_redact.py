@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from obsmem.redact import redact
+from bench.redact_worst import mixed_input, time_rule
+from obsmem.redact import _RULES, redact
 
 # Fake credentials in the real formats (split so secret scanners leave this file alone).
 AWS_ID = "AKIA" + "IOSFODNN7EXAMPLE"
@@ -140,3 +143,41 @@ def test_large_input_is_handled() -> None:
     out, kinds = redact(chunk * 5000)
     assert AWS_ID not in out and out.count("[REDACTED:aws_access_key]") == 5000
     assert kinds == ("aws_access_key",)
+
+
+# ---------------------------------------------------------------- linear time (issue 18)
+# CPU seconds, not wall: the bound holds on a loaded box, and a quadratic rule misses it by
+# orders of magnitude (`'x-' * 50000` took 47 s before the rules were bounded).
+_BOUND_S = 1.0
+_MB = 1_000_000
+
+
+@pytest.mark.parametrize("index", range(len(_RULES)), ids=lambda i: f"{i}-{_RULES[i].kind}")
+def test_every_rule_is_linear_on_1mb_of_pathological_input(index: int) -> None:
+    rule = _RULES[index]
+    text = mixed_input(rule, _MB)
+    assert len(text) >= _MB * 0.95
+    assert time_rule(rule, text) < _BOUND_S
+
+
+ISSUE_INPUTS = {
+    "x-": "x-" * (_MB // 2),
+    "jwt": ("eyJ" + "a" * 20 + ".") * (_MB // 24),
+    "jwt-dashes": "eyJ-" * (_MB // 4),
+    "openai": ("sk-" + "a" * 30 + "T3BlbkF") * (_MB // 40),
+    "pem-begin-no-end": "-----BEGIN RSA PRIVATE KEY-----\n" * (_MB // 32),
+    "pem-one-begin": "-----BEGIN RSA PRIVATE KEY-----\n" + "A" * _MB,
+    "putty": "PuTTY-User-Key-File-2: ssh-rsa\n" * (_MB // 31),
+    "url": "://a:" * (_MB // 5),
+    "kv": "a=b:" * (_MB // 4),
+    "password-quote": 'password="' * (_MB // 10),
+    "yaml-data": "data:\n" * (_MB // 6),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ISSUE_INPUTS))
+def test_redact_of_1mb_hostile_text_is_fast(name: str) -> None:
+    text = ISSUE_INPUTS[name]
+    start = time.thread_time()
+    redact(text)
+    assert time.thread_time() - start < _BOUND_S * 2  # all rules together
