@@ -82,7 +82,9 @@ class Client:
         return self._call("POST", "/api/register-agent", json={"name": name, "server": server})
 
     def heartbeat(self, name: str) -> dict[str, Any]:
-        return self._call("POST", f"/api/agents/{requests.utils.quote(name, safe='')}/heartbeat")
+        # JSON content type even with no body: the server refuses other writes (no form CSRF).
+        return self._call("POST", f"/api/agents/{requests.utils.quote(name, safe='')}/heartbeat",
+                          headers={"Content-Type": "application/json"})  # fmt: skip
 
     def delete_fix(self, fix_id: str) -> bool:
         try:

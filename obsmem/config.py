@@ -93,7 +93,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        return cls(
+        settings = cls(
             data_dir=Path(env.get("OBSMEM_DATA_DIR", "").strip() or ".obsmem").expanduser(),
             host=env.get("OBSMEM_HOST", "").strip() or "127.0.0.1",
             port=_int(env, "OBSMEM_PORT", 8000, 0, 65535),
@@ -114,6 +114,16 @@ class Settings:
             demo=_flag(env, "OBSMEM_DEMO", True),
             log_level=(env.get("OBSMEM_LOG_LEVEL", "").strip() or "INFO").upper(),
         )
+        settings.check_auth()
+        return settings
+
+    def check_auth(self) -> None:
+        """OBSMEM_AUTH_READS=1 promises private reads; without a token it would promise nothing."""
+        if self.auth_reads and not self.api_token:
+            raise ConfigError(
+                "OBSMEM_AUTH_READS=1 but OBSMEM_API_TOKEN is not set: reads cannot be "
+                "protected without a token. Set OBSMEM_API_TOKEN, or unset OBSMEM_AUTH_READS."
+            )
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -132,6 +142,7 @@ class Settings:
 
     def check_serve(self) -> None:
         """Refuse to expose an unauthenticated API beyond this machine."""
+        self.check_auth()
         if not is_loopback(self.host) and not self.api_token:
             raise ConfigError(
                 f"OBSMEM_HOST={self.host} is reachable from other machines, and "
