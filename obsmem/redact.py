@@ -43,8 +43,8 @@ _E = r"(?![A-Za-z0-9_])"
 
 # A value that is already a placeholder, a variable or a mask is not a secret.
 _PLACEHOLDER = re.compile(
-    r"^(?:\$|\[REDACTED|\*{3,}|<[^>]{0,512}>$|\{\{|%\(|x{4,}$"
-    r"|(?:null|none|nil|true|false|yes|no|on|off|ok|changeme)$)",
+    r"^(?:\$|\[REDACTED|\*{3,}|<|\{\{|%\(|x{4,}$"  # <new token>, ${VAR}, {{ .Values.x }}
+    r"|(?:null|none|nil|true|false|yes|no|on|off|ok|change[ _-]?me)$)",
     re.I,
 )
 
@@ -175,13 +175,13 @@ def _k8s_values(text: str) -> Iterator[tuple[int, int]]:
 
     `stringData` exists only in Secrets; `data` is also a ConfigMap's, so there a value
     is taken when it looks like base64 (what a Secret holds) or the text mentions secrets."""
-    secretish = "secret" in text.lower()
+    k8s_context = "secret" in text.lower()
     scanned = 0  # a block nested in one already read is not read again (linear time)
     for block in _K8S_BLOCK.finditer(text):
         if block.start() < scanned:
             continue
         base = len(block.group("i").expandtabs())
-        strict = block.group("b") == "data" and not secretish
+        strict = block.group("b") == "data" and not k8s_context
         pos = block.end() + 1
         while pos < len(text):
             nl = text.find("\n", pos)
@@ -200,7 +200,7 @@ def _k8s_values(text: str) -> Iterator[tuple[int, int]]:
     for block in _K8S_JSON.finditer(text):
         body = block.start("body")
         for item in _K8S_JSON_VALUE.finditer(block.group("body")):
-            if secretish or _BASE64.fullmatch(item.group("v")):
+            if k8s_context or _BASE64.fullmatch(item.group("v")):
                 yield body + item.start("v"), body + item.end("v")
 
 
