@@ -68,6 +68,14 @@ def _real(value: str) -> bool:
     return not _PLACEHOLDER.match(value)
 
 
+_PATH = re.compile(r"(?:~?/|\.{1,2}/|[A-Za-z]:\\)|.{0,200}\.(?:pem|key|crt|cert|p12|pfx|jks|json|ya?ml)$")
+
+
+def _real_key(value: str) -> bool:
+    """A key or token value, not the path of a key file (`--client-key=/etc/pki/admin.key`)."""
+    return _real(value) and not _PATH.match(value.strip("\"'"))
+
+
 # ------------------------------------------------------------ key names
 _PASSWORD_NAME = re.compile(
     r"(?:password|passwd|passphrase|pwd|secret|credentials?|(?:^|[^a-z])pass|passwort|mot_de_passe)$"
@@ -356,7 +364,7 @@ _RULES: list[_Rule] = [
         triggers=("--",),
         lower=True,
         group="v",
-        accept=_real,
+        accept=_real_key,
         name=_token_name,
     ),
     _Rule(
@@ -398,7 +406,7 @@ _RULES: list[_Rule] = [
         triggers=("key", "token", "dsn", "auth", "connection"),
         lower=True,
         group="v",
-        accept=_real,
+        accept=_real_key,
         name=_token_name,
     ),
     _Rule(

@@ -261,3 +261,22 @@ def test_metadata_values_under_credential_keys_go_at_any_depth() -> None:
         assert gone not in flat
     assert out["db"]["user"] == "app" and out["token_count"] == 512 and out["password_set"] is True
     assert {"password", "api_key", "aws_access_key"} <= kinds
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "kubectl config set-credentials admin --client-key=/etc/kubernetes/pki/admin.key",
+        "curl --key ./client.pem --cert ./client.crt https://api",
+        "ssl_key: /etc/ssl/private/server.key",
+        "docker run -p 8080:80 -u 1000:1000 nginx",
+        "mkdir -p /var/lib/app && ssh -p 2222 host",
+        "docker login -u ci --password-stdin < token.txt",
+        "set --docker-password=<new token> then apply",
+        "max_tokens=512 and token_count: 12; auth=ok; secretName: db",
+        "PWD=/home/ops OLDPWD=/tmp bypass=true",
+        "data:\n  mode: readonly\n  replicas: 3\n",
+    ],
+)
+def test_ops_commands_and_paths_are_not_secrets(text: str) -> None:
+    assert redact(text) == (text, ())
