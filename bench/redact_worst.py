@@ -27,7 +27,7 @@ _GENERIC = [
     "aws_secret=", "authorization: bearer ", "bearer ", "?sig=", "x-api-key:", "a_key=\"",
     "AKIA", "dckr_pat_", "hvs.", "pypi-AgE", "_pass=", "DB_PASSWORD=", "A1B2c3",
 ]  # fmt: skip
-_SHAPES = ("{t}", "{t}a", "{t}-", "{t}=", "{t} ", "{t}:", "{t}\"", "{t}.", "{t}aaaaaaaa.")
+_SHAPES = ("{t}", "{t}a", "{t}-", "{t}=", "{t} ", "{t}:", '{t}"', "{t}.", "{t}aaaaaaaa.")
 
 
 def pathological_inputs(rule: _Rule, size: int = 1_000_000) -> Iterator[tuple[str, str]]:
@@ -82,7 +82,9 @@ def main() -> None:
         for label, text in pathological_inputs(rule, args.size):
             rows.append((time_rule(rule, text), i, rule.kind, label))
     rows.sort(reverse=True)
-    print(f"{len(rows)} (rule, input) pairs of {args.size:,} chars in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"{len(rows)} (rule, input) pairs of {args.size:,} chars in {time.perf_counter() - t0:.1f} s"
+    )
     print("| CPU ms | rule # | kind | input |\n|---|---|---|---|")
     for sec, i, kind, label in rows[: args.top]:
         print(f"| {sec * 1000:.1f} | {i} | {kind} | `{label[:60]}` |")

@@ -17,24 +17,21 @@ and the memory is the browser's same-origin policy, and two gaps get around it:
 
 from __future__ import annotations
 
-import os
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, request
 
 from dashboard.errors import ApiError
+from obsmem.config import Settings
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]", "localhost.localdomain"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def allowed_hosts(env: dict[str, str] | None = None) -> frozenset[str] | None:
-    """Host names from OBSMEM_ALLOWED_HOSTS, or None when it is unset ('*' means any)."""
-    raw = (os.environ if env is None else env).get("OBSMEM_ALLOWED_HOSTS", "").strip()
-    if not raw:
-        return None
-    return frozenset(h.strip().lower() for h in raw.split(",") if h.strip())
+def allowed_hosts(settings: Settings) -> frozenset[str] | None:
+    """Host names from OBSMEM_ALLOWED_HOSTS (Settings.allowed_hosts), None when unset."""
+    return frozenset(settings.allowed_hosts) or None
 
 
 def host_name(host_header: str) -> str:
@@ -82,5 +79,5 @@ def _same_origin(origin: str) -> bool:
 
 def init_guard(app: Flask) -> None:
     """Check Host, Origin and content type before anything else runs (auth included)."""
-    app.config.setdefault("OBSMEM_ALLOWED_HOSTS", allowed_hosts())
+    app.config.setdefault("OBSMEM_ALLOWED_HOSTS", allowed_hosts(app.config["OBSMEM_SETTINGS"]))
     app.before_request_funcs.setdefault(None, []).insert(0, _check)

@@ -85,6 +85,8 @@ class Settings:
     pg_pool_max: int = 10
     api_token: str | None = field(default=None, repr=False)
     auth_reads: bool = False
+    # Host names the dashboard answers besides loopback ones (DNS rebinding); "*" = any.
+    allowed_hosts: tuple[str, ...] = ()
     store_timeout_s: float = 5.0
     threads: int = 8
     demo: bool = True
@@ -109,6 +111,9 @@ class Settings:
             pg_pool_max=_int(env, "OBSMEM_PG_POOL_MAX", 10, 1, 500),
             api_token=_opt(env, "OBSMEM_API_TOKEN"),
             auth_reads=_flag(env, "OBSMEM_AUTH_READS", False),
+            allowed_hosts=tuple(
+                h.strip().lower() for h in env.get("OBSMEM_ALLOWED_HOSTS", "").split(",") if h.strip()
+            ),
             store_timeout_s=_float(env, "OBSMEM_STORE_TIMEOUT", 5.0),
             threads=_int(env, "OBSMEM_THREADS", 8, 1, 256),
             demo=_flag(env, "OBSMEM_DEMO", True),

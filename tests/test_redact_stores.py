@@ -79,7 +79,9 @@ def _assert_absent(where: dict[str, str], caplog: pytest.LogCaptureFixture) -> N
     where = {**where, "log records": "\n".join(r.getMessage() for r in caplog.records)}
     for text, secret in SECRET_TABLE:
         for name, content in where.items():
-            assert secret not in content, f"{secret[:12]}... (from {text[:30]!r}) reached the {name}"
+            assert secret not in content, (
+                f"{secret[:12]}... (from {text[:30]!r}) reached the {name}"
+            )
 
 
 def test_secret_table_through_remember(fresh_memory: Memory, tmp_path: Path, caplog) -> None:

@@ -48,7 +48,9 @@ HOSTILE = {
     "wrong embedding dim": json.dumps(_fix(2, embedding=[0.1] * 17)),
     "nan in embedding": json.dumps(_fix(2)).replace("}", ', "embedding": [NaN]}'),
     "deep nesting": '{"type": "fix", "metadata": ' + "[" * 200_000 + "]" * 200_000 + "}",
-    "deep metadata": json.dumps(_fix(2, metadata={"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": 1}}}}}}}}})),
+    "deep metadata": json.dumps(
+        _fix(2, metadata={"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": 1}}}}}}}}})
+    ),
     "huge line": json.dumps(_fix(2, solution="x" * 5_000_000)),
     "not json": "{nope",
     "secret in id": json.dumps({**_fix(2), "id": "AKIA" + "IOSFODNN7EXAMPLE"}),
