@@ -42,6 +42,7 @@ def create_app(memory: Any = None, settings: Settings | None = None) -> Flask:
     """Build the app over `memory`; open one from `settings` (or the env) when none is given."""
     if settings is None:
         settings = memory.settings if memory is not None else Settings.from_env()
+    settings.check_auth()  # OBSMEM_AUTH_READS=1 without a token is a config error
     owns_memory = memory is None
     if memory is None:
         from obsmem import Memory
@@ -60,6 +61,7 @@ def create_app(memory: Any = None, settings: Settings | None = None) -> Flask:
 
     from dashboard import api, errors, health, metrics, openapi, pages
     from dashboard.auth import init_auth
+    from dashboard.guard import init_guard
 
     errors.register_error_handlers(app)
     from dashboard import degraded
@@ -67,6 +69,7 @@ def create_app(memory: Any = None, settings: Settings | None = None) -> Flask:
     degraded.install(app)  # served_by / degraded on read answers, the banner on pages
     metrics.init_metrics(app, memory)
     init_auth(app)
+    init_guard(app)  # runs first: Host, Origin and content type before the token
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(metrics.bp)

@@ -59,6 +59,8 @@ def _op(summary: str, responses: dict[str, Any], *, tag: str = "api",
     if write:
         op["security"] = WRITE_SECURITY
         responses.setdefault("401", ERROR)
+        responses.setdefault("403", ERROR)  # foreign Host or Origin (dashboard/guard.py)
+        responses.setdefault("415", ERROR)  # writes must be application/json, empty ones too
     if params or body is not None:
         responses.setdefault("400", ERROR)
     if body is not None:

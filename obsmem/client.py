@@ -74,7 +74,8 @@ class Client:
 
     def _write(self, path: str, body: dict[str, Any] | None = None, key: str | None = None) -> Any:
         """POST with one idempotency key for this logical call, retried (same key) on a lost answer."""
-        headers = {"Idempotency-Key": key or uuid.uuid4().hex}
+        # JSON content type even with no body: the server refuses other writes (no form CSRF).
+        headers = {"Idempotency-Key": key or uuid.uuid4().hex, "Content-Type": "application/json"}
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:

@@ -97,6 +97,8 @@ class Settings:
     pg_pool_max: int = 10
     api_token: str | None = field(default=None, repr=False)
     auth_reads: bool = False
+    # Host names the dashboard answers besides loopback ones (DNS rebinding); "*" = any.
+    allowed_hosts: tuple[str, ...] = ()
     store_timeout_s: float = 5.0  # writes, schema and bulk walks (the driver's own timeout)
     read_timeout_s: float = 2.0  # interactive reads: past it the store counts as hanging
     threads: int = 8
@@ -106,7 +108,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        return cls(
+        settings = cls(
             data_dir=Path(env.get("OBSMEM_DATA_DIR", "").strip() or ".obsmem").expanduser(),
             host=env.get("OBSMEM_HOST", "").strip() or "127.0.0.1",
             port=_int(env, "OBSMEM_PORT", 8000, 0, 65535),
@@ -122,12 +124,25 @@ class Settings:
             pg_pool_max=_int(env, "OBSMEM_PG_POOL_MAX", 10, 1, 500),
             api_token=_opt(env, "OBSMEM_API_TOKEN"),
             auth_reads=_flag(env, "OBSMEM_AUTH_READS", False),
+            allowed_hosts=tuple(
+                h.strip().lower() for h in env.get("OBSMEM_ALLOWED_HOSTS", "").split(",") if h.strip()
+            ),
             store_timeout_s=_float(env, "OBSMEM_STORE_TIMEOUT", 5.0),
             read_timeout_s=_float(env, "OBSMEM_READ_TIMEOUT", 2.0),
             threads=_int(env, "OBSMEM_THREADS", 8, 1, 256),
             demo=_flag(env, "OBSMEM_DEMO", True),
             log_level=env_log_level(env) or "INFO",
         )
+        settings.check_auth()
+        return settings
+
+    def check_auth(self) -> None:
+        """OBSMEM_AUTH_READS=1 promises private reads; without a token it would promise nothing."""
+        if self.auth_reads and not self.api_token:
+            raise ConfigError(
+                "OBSMEM_AUTH_READS=1 but OBSMEM_API_TOKEN is not set: reads cannot be "
+                "protected without a token. Set OBSMEM_API_TOKEN, or unset OBSMEM_AUTH_READS."
+            )
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -146,6 +161,7 @@ class Settings:
 
     def check_serve(self) -> None:
         """Refuse to expose an unauthenticated API beyond this machine."""
+        self.check_auth()
         if not is_loopback(self.host) and not self.api_token:
             raise ConfigError(
                 f"OBSMEM_HOST={self.host} is reachable from other machines, and "

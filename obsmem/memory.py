@@ -77,23 +77,33 @@ def _not_safe(exc: OutboxError, stored: list[str], pending: list[str]) -> Outbox
 
 
 def _redact_tree(node: Any) -> tuple[Any, set[str]]:
-    """Metadata with every string value redacted (agents put env dumps and URLs there too)."""
+    """Metadata with keys and string values redacted, and values under credential-like
+    keys (`password`, `token`, `*_key`, ...) replaced whole at any depth."""
+    from obsmem.redact import redact_tree
+
+    return redact_tree(node)
+
+
+def _redact_name(value: str | None, kinds: set[str]) -> str | None:
+    """A name field (agent, service, namespace, ...) with any credential in it replaced:
+    an `AKIA...` id pasted as an agent name must not become a graph node's key."""
+    if value is None:
+        return None
     from obsmem.redact import redact
 
-    kinds: set[str] = set()
+    text, found = redact(value)
+    kinds.update(found)
+    return text
 
-    def walk(n: Any) -> Any:
-        if isinstance(n, str):
-            text, found = redact(n)
-            kinds.update(found)
-            return text
-        if isinstance(n, dict):
-            return {k: walk(v) for k, v in n.items()}
-        if isinstance(n, list):
-            return [walk(v) for v in n]
-        return n
 
-    return walk(node), kinds
+def _clean_secret_free_id(value: Any, field: str = "id") -> str:
+    """Ids are keys callers use again, so one holding a credential is refused, not rewritten."""
+    from obsmem.redact import redact
+
+    fix_id = m.clean_fix_id(value, field)
+    if redact(fix_id)[1]:
+        raise ValidationError(field, "looks like it contains a credential; choose another id")
+    return fix_id
 
 
 def _row_to_fix(row: dict[str, Any]) -> Fix:
@@ -157,7 +167,11 @@ class Memory:
         tags = tuple(text for text, _ in redacted_tags)
         kinds |= k4 | {k for _, found in redacted_tags for k in found}
         fix_id = item.get("id")
-        fix_id = m.clean_fix_id(fix_id) if fix_id is not None else m.fix_id_for(issue, solution)
+        fix_id = _clean_secret_free_id(fix_id) if fix_id is not None else m.fix_id_for(issue, solution)
+        names = {
+            f: _redact_name(m.clean_name(item.get(f), f), kinds)
+            for f in ("agent", "service", "namespace", "severity")
+        }
         write = FixWrite(
             id=fix_id,
             event_id=m.event_id_for(idempotency_key, "remember"),
@@ -166,10 +180,10 @@ class Memory:
             signature=m.issue_signature(issue),
             ts=m.now_ms(),
             success=m.clean_bool(item.get("success"), "success"),
-            agent=m.clean_name(item.get("agent"), "agent"),
-            service=m.clean_name(item.get("service"), "service"),
-            namespace=m.clean_name(item.get("namespace"), "namespace"),
-            severity=m.clean_name(item.get("severity"), "severity"),
+            agent=names["agent"],
+            service=names["service"],
+            namespace=names["namespace"],
+            severity=names["severity"],
             root_cause=root_cause.strip() if root_cause and root_cause.strip() else None,
             confidence=m.clean_confidence(item.get("confidence")),
             tags=tags,
@@ -275,7 +289,7 @@ class Memory:
         key = m.clean_idempotency_key(idempotency_key)
         fix_id = m.clean_fix_id(fix_id, "fix_id")
         success = m.clean_bool(success, "success", required=True)  # type: ignore[assignment]
-        agent = m.clean_name(agent, "agent")
+        agent = _redact_name(m.clean_name(agent, "agent"), set())
         if not self._existing([fix_id]) and self._any_store_up():
             raise NotFound(f"no fix with id {fix_id!r}")
         outcome = Outcome(m.event_id_for(key, f"feedback:{fix_id}"), fix_id, bool(success), m.now_ms(), agent)
@@ -296,15 +310,15 @@ class Memory:
         """Create or refresh an agent. Agent writes set state (last seen, server) and count
         nothing, so a retry is harmless; the key is accepted (and checked) for a uniform API."""
         m.clean_idempotency_key(idempotency_key)
-        name = m.clean_name(name, "name", required=True)  # type: ignore[assignment]
-        server = m.clean_name(server, "server")
+        name = _redact_name(m.clean_name(name, "name", required=True), set())  # type: ignore[assignment]
+        server = _redact_name(m.clean_name(server, "server"), set())
         write = AgentWrite(name=name, ts=m.now_ms(), server=server)
         self.manager.write(GRAPH, "agent", [write.to_dict()])
         return self.get_agent(name) or Agent(name, server, "active", write.ts, write.ts)
 
     def heartbeat(self, name: str, *, idempotency_key: str | None = None) -> Agent:
         m.clean_idempotency_key(idempotency_key)
-        name = m.clean_name(name, "name", required=True)  # type: ignore[assignment]
+        name = _redact_name(m.clean_name(name, "name", required=True), set())  # type: ignore[assignment]
         current = self._graph_read(lambda g: g.get_agent(name), default=None)
         server = current.server if current is not None else None
         return self.register_agent(name, server)
@@ -512,7 +526,7 @@ class Memory:
         return agents
 
     def get_agent(self, name: str) -> Agent | None:
-        name = m.clean_name(name, "name", required=True)  # type: ignore[assignment]
+        name = _redact_name(m.clean_name(name, "name", required=True), set())  # type: ignore[assignment]
         return self._graph_read(lambda g: g.get_agent(name, m.now_ms()), default=None)
 
     def get_recent_fixes(

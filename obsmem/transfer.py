@@ -27,7 +27,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -42,6 +44,18 @@ VERSION = 1
 T = TypeVar("T")
 
 FIX_FIELDS = m.FIX_FIELDS  # the one fix record: every stored attribute of `Fix`
+
+
+# Import limits: a hostile file must not crash a store, stall the process or leave a fix in
+# one store only, so every value is checked against these before anything is written.
+MAX_LINE_CHARS = 4_000_000  # a 100k-char solution escaped as \uXXXX, plus metadata and vector
+MAX_NESTING = 64  # JSON depth of one record (metadata is capped far lower by model.py)
+MIN_TS_MS = 0  # 1970
+MAX_TS_MS = 4_102_444_800_000  # 2100-01-01: a later timestamp is a bad record, not a date
+MAX_COUNT = 10**12
+MAX_EMBEDDING_DIM = 4096
+_SIGNATURE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*+"|[\[\]{}]')
 
 
 def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -145,13 +159,16 @@ def read_records(path: Path | str) -> Iterator[dict[str, Any]]:
         close = True
     try:
         first = True
-        for n, raw in enumerate(stream, 1):
+        for n, raw in enumerate(_bounded_lines(stream, str(path)), 1):
             if not raw.strip():
                 continue
+            _check_nesting(raw, f"{path}:{n}")
             try:
                 record = json.loads(raw)
             except ValueError as exc:
                 raise TransferError(f"{path}:{n}: not JSON ({getattr(exc, 'msg', exc)})") from None
+            except RecursionError:  # belt and braces: _check_nesting should have caught it
+                raise TransferError(f"{path}:{n}: nested too deeply") from None
             if not isinstance(record, dict) or "type" not in record:
                 raise TransferError(f"{path}:{n}: a record must be an object with a 'type'")
             if first:
@@ -166,6 +183,36 @@ def read_records(path: Path | str) -> Iterator[dict[str, Any]]:
             stream.close()
 
 
+def _bounded_lines(stream: IO[str], path: str) -> Iterator[str]:
+    """Lines of at most MAX_LINE_CHARS: a 300 MB line is refused after 4 MB, not read whole."""
+    n = 0
+    while True:
+        raw = stream.readline(MAX_LINE_CHARS + 1)
+        if not raw:
+            return
+        n += 1
+        if len(raw) > MAX_LINE_CHARS:
+            raise TransferError(
+                f"{path}:{n}: line is longer than {MAX_LINE_CHARS:,} characters; the import stops here"
+            )
+        yield raw
+
+
+def _check_nesting(raw: str, where: str) -> None:
+    """Refuse deep JSON before parsing it (200k levels would raise RecursionError)."""
+    if raw.count("[") + raw.count("{") <= MAX_NESTING:
+        return
+    depth = 0
+    for tok in _BRACKETS.finditer(raw):
+        ch = tok.group()
+        if ch in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise TransferError(f"{where}: nested deeper than {MAX_NESTING} levels")
+        elif ch in "]}":
+            depth -= 1
+
+
 def _check_header(record: dict[str, Any], where: str) -> None:
     if record.get("type") != "header" or record.get("format") != FORMAT:
         raise TransferError(f"{where}: not an obsmem export (no '{FORMAT}' header)")
@@ -178,23 +225,95 @@ def _check_header(record: dict[str, Any], where: str) -> None:
 
 
 
-def _int(value: Any, field: str, where: str, *, default: int | None = None) -> int:
+def _int(value: Any, field: str, where: str, *, default: int | None = None,
+         hi: int = MAX_COUNT) -> int:  # fmt: skip
     if value is None and default is not None:
         return default
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise TransferError(f"{where}: {field} must be a non-negative whole number")
+    if value > hi:
+        raise TransferError(f"{where}: {field} is {value}; the limit is {hi}")
     return value
 
 
-def _clean_fix(rec: dict[str, Any], where: str) -> dict[str, Any]:
-    """Validate a fix record with the same rules as `remember` (plus the restored figures)."""
+def _ts(value: Any, field: str, where: str, *, default: int | None = None) -> int:
+    """Epoch ms between 1970 and 2100 (`ts: 10**15` once made every page answer 500)."""
+    ts = _int(value, field, where, default=default, hi=MAX_TS_MS)
+    if ts < MIN_TS_MS:
+        raise TransferError(f"{where}: {field} is before {MIN_TS_MS}")
+    return ts
+
+
+def _signature(value: Any, issue: str, where: str) -> str:
+    """An issue signature: short and plain (a multi-KB one crashed FalkorDB's unique index)."""
+    if value is None or value == "":
+        return m.issue_signature(issue)
+    if not isinstance(value, str) or not _SIGNATURE.fullmatch(value):
+        raise TransferError(f"{where}: signature must be 1-64 letters, digits and _ . : -")
+    return value
+
+
+def _embedding(value: Any, dim: int | None, where: str) -> list[float] | None:
+    """A vector of finite numbers of the header's dimension (a wrong one left a fix in one store)."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_EMBEDDING_DIM:
+        raise TransferError(f"{where}: embedding must be a list of at most {MAX_EMBEDDING_DIM} numbers")
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in value):
+        raise TransferError(f"{where}: embedding must hold finite numbers only")
+    if dim is not None and len(value) != dim:
+        raise TransferError(f"{where}: embedding has {len(value)} dimensions; the header says {dim}")
+    return value
+
+
+def _redacted(rec: dict[str, Any], kinds: set[str]) -> dict[str, Any]:
+    """The record's text fields with credentials removed, as `remember` does."""
+    from obsmem.redact import redact, redact_tree
+
+    out = dict(rec)
+    for field in ("issue", "solution", "root_cause", "agent", "service", "namespace", "severity",
+                  "name", "server"):  # fmt: skip
+        if isinstance(out.get(field), str):
+            out[field], found = redact(out[field])
+            kinds.update(found)
+    if isinstance(out.get("tags"), list):
+        tags = []
+        for t in out["tags"]:
+            if isinstance(t, str):
+                t, found = redact(t)
+                kinds.update(found)
+            tags.append(t)
+        out["tags"] = tags
+    if isinstance(out.get("metadata"), dict):
+        out["metadata"], found_in_tree = redact_tree(out["metadata"])
+        kinds.update(found_in_tree)
+    return out
+
+
+def _secret_free_id(value: Any, field: str) -> str:
+    from obsmem.redact import redact
+
+    ident = m.clean_fix_id(value, field)
+    if redact(ident)[1]:
+        raise m.ValidationError(field, "looks like it contains a credential")
+    return ident
+
+
+def _clean_fix(rec: dict[str, Any], where: str, dim: int | None = None,
+               kinds: set[str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Validate a fix record with the same rules as `remember` (plus the restored figures),
+    redacting credentials as `remember` does; raises TransferError naming line and field."""
     try:
-        fix_id = m.clean_fix_id(rec.get("id"))
-        issue = m.clean_text(rec.get("issue"), "issue", max_chars=m.MAX_ISSUE_CHARS)
-        solution = m.clean_text(rec.get("solution"), "solution", max_chars=m.MAX_SOLUTION_CHARS)
-        out = {
+        fix_id = _secret_free_id(rec.get("id"), "id")
+        m.clean_text(rec.get("issue"), "issue", max_chars=m.MAX_ISSUE_CHARS)
+        m.clean_text(rec.get("solution"), "solution", max_chars=m.MAX_SOLUTION_CHARS)
+        m.clean_metadata(rec.get("metadata"))  # checked before redaction rewrites it
+        rec = _redacted(rec, kinds if kinds is not None else set())
+        issue = m.clean_text(rec.get("issue"), "issue", max_chars=m.MAX_ISSUE_CHARS * 2)
+        solution = m.clean_text(rec.get("solution"), "solution", max_chars=m.MAX_SOLUTION_CHARS * 2)
+        out: dict[str, Any] = {
             "id": fix_id, "issue": issue, "solution": solution,
-            "signature": rec.get("signature") or m.issue_signature(issue or ""),
+            "signature": _signature(rec.get("signature"), issue or "", where),
             "success": m.clean_bool(rec.get("success"), "success"),
             "agent": m.clean_name(rec.get("agent"), "agent"),
             "service": m.clean_name(rec.get("service"), "service"),
@@ -208,29 +327,28 @@ def _clean_fix(rec: dict[str, Any], where: str) -> dict[str, Any]:
         }  # fmt: skip
     except m.ValidationError as exc:
         raise TransferError(f"{where}: {exc}") from None
-    ts = _int(rec.get("ts"), "ts", where)
+    ts = _ts(rec.get("ts"), "ts", where)
     out["ts"] = ts
-    out["last_seen"] = _int(rec.get("last_seen"), "last_seen", where, default=ts)
+    out["last_seen"] = _ts(rec.get("last_seen"), "last_seen", where, default=ts)
     out["occurrences"] = _int(rec.get("occurrences"), "occurrences", where, default=1)
     out["successes"] = _int(rec.get("successes"), "successes", where, default=0)
     out["failures"] = _int(rec.get("failures"), "failures", where, default=0)
-    emb = rec.get("embedding")
-    if emb is not None and not (isinstance(emb, list) and all(isinstance(x, int | float) for x in emb)):
-        raise TransferError(f"{where}: embedding must be a list of numbers")
-    out["embedding"] = emb
+    out["embedding"] = _embedding(rec.get("embedding"), dim, where)
     return out
 
 
-def _clean_outcome(rec: dict[str, Any], where: str) -> dict[str, Any]:
+def _clean_outcome(rec: dict[str, Any], where: str, kinds: set[str] | None = None) -> dict[str, Any]:
     try:
-        event_id = m.clean_fix_id(rec.get("event_id"), "event_id")
+        event_id = _secret_free_id(rec.get("event_id"), "event_id")
         fix_id = m.clean_fix_id(rec.get("fix_id"), "fix_id")
-        agent = m.clean_name(rec.get("agent"), "agent", required=True)
+        m.clean_name(rec.get("agent"), "agent", required=True)
+        agent = m.clean_name(_redacted(rec, kinds if kinds is not None else set()).get("agent"),
+                             "agent", required=True)  # fmt: skip
         success = m.clean_bool(rec.get("success"), "success")
     except m.ValidationError as exc:
         raise TransferError(f"{where}: {exc}") from None
     return {"event_id": event_id, "fix_id": fix_id, "agent": agent,
-            "ts": _int(rec.get("ts"), "ts", where), "success": success}  # fmt: skip
+            "ts": _ts(rec.get("ts"), "ts", where), "success": success}  # fmt: skip
 
 
 class Importer:
@@ -246,6 +364,9 @@ class Importer:
             and header.get("model") == manager.embedder_name
             and header.get("dim") == manager.embedder_dim
         )
+        dim = header.get("dim")
+        self.dim = dim if isinstance(dim, int) and not isinstance(dim, bool) else None
+        self.redacted: set[str] = set()
         self.fixes: list[dict[str, Any]] = []
         self.outcomes: list[dict[str, Any]] = []
         self.events: dict[str, list[tuple[int, str, bool | None]]] = {}
@@ -258,11 +379,11 @@ class Importer:
         if kind == "agent":
             self._agent(rec, where)
         elif kind == "fix":
-            self.fixes.append(_clean_fix(rec, where))
+            self.fixes.append(_clean_fix(rec, where, self.dim, self.redacted))
             if len(self.fixes) >= self.batch_size:
                 self.flush()
         elif kind == "outcome":
-            self.outcomes.append(_clean_outcome(rec, where))
+            self.outcomes.append(_clean_outcome(rec, where, self.redacted))
             if len(self.outcomes) >= self.batch_size * 8:
                 self.flush()
         elif kind in {"header", "end"}:
@@ -272,13 +393,16 @@ class Importer:
 
     def _agent(self, rec: dict[str, Any], where: str) -> None:
         try:
-            name = m.clean_name(rec.get("name"), "name", required=True)
-            server = m.clean_name(rec.get("server"), "server")
+            m.clean_name(rec.get("name"), "name", required=True)
+            m.clean_name(rec.get("server"), "server")
+            clean = _redacted(rec, self.redacted)
+            name = m.clean_name(clean.get("name"), "name", required=True)
+            server = m.clean_name(clean.get("server"), "server")
         except m.ValidationError as exc:
             raise TransferError(f"{where}: {exc}") from None
         assert name is not None  # required=True
-        last_seen = _int(rec.get("last_seen"), "last_seen", where, default=0)
-        registered = _int(rec.get("registered_at"), "registered_at", where, default=last_seen)
+        last_seen = _ts(rec.get("last_seen"), "last_seen", where, default=0)
+        registered = _ts(rec.get("registered_at"), "registered_at", where, default=last_seen)
         # Two writes (one batch would fold them): the earliest ts sets registered_at,
         # the newest last_seen.
         self.manager.graph.upsert_agents([AgentWrite(name=name, ts=registered, server=server)])
@@ -373,12 +497,19 @@ def import_records(
     _check_header(header, "header")
     importer = Importer(manager, header, batch_size=batch_size, on_fix=on_fix)
     end: dict[str, Any] | None = None
-    for rec in it:
-        if rec["type"] == "end":
-            end = rec
-        importer.add(rec)
+    try:
+        for rec in it:
+            if rec["type"] == "end":
+                end = rec
+            importer.add(rec)
+    except TransferError:
+        # Stop at the first bad record: it reached no store; the valid records before it
+        # are written whole (both stores), so fixing the line and re-importing completes it.
+        importer.flush()
+        raise
     importer.flush()
     summary: dict[str, Any] = dict(importer.summary)
+    summary["redacted"] = sorted(importer.redacted)
     summary["complete"] = end is not None
     if end is None:
         raise TransferError(

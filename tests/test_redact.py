@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from obsmem.redact import redact
+from bench.redact_worst import mixed_input, time_rule
+from obsmem.redact import _RULES, redact
 
 # Fake credentials in the real formats (split so secret scanners leave this file alone).
 AWS_ID = "AKIA" + "IOSFODNN7EXAMPLE"
@@ -140,3 +143,140 @@ def test_large_input_is_handled() -> None:
     out, kinds = redact(chunk * 5000)
     assert AWS_ID not in out and out.count("[REDACTED:aws_access_key]") == 5000
     assert kinds == ("aws_access_key",)
+
+
+# ---------------------------------------------------------------- linear time (issue 18)
+# CPU seconds, not wall: the bound holds on a loaded box, and a quadratic rule misses it by
+# orders of magnitude (`'x-' * 50000` took 47 s before the rules were bounded).
+_BOUND_S = 1.0
+_MB = 1_000_000
+
+
+@pytest.mark.parametrize("index", range(len(_RULES)), ids=lambda i: f"{i}-{_RULES[i].kind}")
+def test_every_rule_is_linear_on_1mb_of_pathological_input(index: int) -> None:
+    rule = _RULES[index]
+    text = mixed_input(rule, _MB)
+    assert len(text) >= _MB * 0.95
+    assert time_rule(rule, text) < _BOUND_S
+
+
+ISSUE_INPUTS = {
+    "x-": "x-" * (_MB // 2),
+    "jwt": ("eyJ" + "a" * 20 + ".") * (_MB // 24),
+    "jwt-dashes": "eyJ-" * (_MB // 4),
+    "openai": ("sk-" + "a" * 30 + "T3BlbkF") * (_MB // 40),
+    "pem-begin-no-end": "-----BEGIN RSA PRIVATE KEY-----\n" * (_MB // 32),
+    "pem-one-begin": "-----BEGIN RSA PRIVATE KEY-----\n" + "A" * _MB,
+    "putty": "PuTTY-User-Key-File-2: ssh-rsa\n" * (_MB // 31),
+    "url": "://a:" * (_MB // 5),
+    "kv": "a=b:" * (_MB // 4),
+    "password-quote": 'password="' * (_MB // 10),
+    "yaml-data": "data:\n" * (_MB // 6),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ISSUE_INPUTS))
+def test_redact_of_1mb_hostile_text_is_fast(name: str) -> None:
+    text = ISSUE_INPUTS[name]
+    start = time.thread_time()
+    redact(text)
+    assert time.thread_time() - start < _BOUND_S * 2  # all rules together
+
+
+# ---------------------------------------------------------------- what people paste (issue 18)
+# (text as pasted, the secret that must not survive). Shared with tests/test_redact_stores.py.
+DCKR = "dckr_pat_" + "2YotnFZFEjr1zCsicMWpAA9x3Kc"
+VAULT = "hvs." + "CAESIJqB7dXyT9wM2pL4kN8sR1vZ6hY3gF0e"
+HF = "hf_" + "aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789"
+SECRET_TABLE: list[tuple[str, str]] = [
+    ('{"password": "hunter2hunter2"}', "hunter2hunter2"),
+    (f'{{"aws_secret_access_key": "{AWS_SECRET}"}}', AWS_SECRET),
+    ("redis://:Sup3rS3cretRedis@cache:6379/0", "Sup3rS3cretRedis"),
+    ("amqp://guest:Rabb1tPassw0rd@mq:5672/", "Rabb1tPassw0rd"),
+    ("mongodb+srv://admin:M0ng0Secr3t@cluster0.example.net/db", "M0ng0Secr3t"),
+    ("export DB_PASS=hunter2hunter2", "hunter2hunter2"),
+    ("export MYSQL_ROOT_PASSWORD='r00tPa55word'", "r00tPa55word"),
+    ("POSTGRES_PASSWORD=pgS3cretValue docker compose up", "pgS3cretValue"),
+    (f"docker login -u ci -p {DCKR} registry.example.com", DCKR),
+    ("docker login registry.example.com -u ci -p Regi5tryPa55", "Regi5tryPa55"),
+    (f"echo {DCKR} | docker login --password-stdin", DCKR),
+    ("helm registry login ghcr.io -u bot --password H3lmPassw0rd", "H3lmPassw0rd"),
+    ("mysql -h db -u root -pMyS3cretPw app", "MyS3cretPw"),
+    ("mysqldump -uroot -pDumpPa55 --all-databases", "DumpPa55"),
+    ("psql --password=PsqlPa55word -h db", "PsqlPa55word"),
+    ("vault login -method=userpass username=ops password=Va0ltPass", "Va0ltPass"),
+    ("curl -u admin:CurlS3cret https://api.internal/health", "CurlS3cret"),
+    ("kind: Secret\ndata:\n  password: aHVudGVyMmh1bnRlcjI=\n", "aHVudGVyMmh1bnRlcjI="),
+    ("apiVersion: v1\nkind: Secret\nstringData:\n  DB_URL: plainDbUrlSecret\n", "plainDbUrlSecret"),
+    ('{"kind": "Secret", "data": {"token": "c2VjcmV0dG9rZW4xMjM="}}', "c2VjcmV0dG9rZW4xMjM="),
+    (f"agent name {AWS_ID}", AWS_ID),
+    (f"aws_secret_access_key = {AWS_SECRET}", AWS_SECRET),
+    (f"token {GH} leaked", GH),
+    (f"GITHUB_TOKEN={GH_PAT}", GH_PAT),
+    (f"PRIVATE-TOKEN: {GL}", GL),
+    (f"slack {SLACK}", SLACK),
+    (f"hook {SLACK_HOOK}", SLACK_HOOK),
+    (f"maps {GCP}", GCP),
+    (f"stripe {STRIPE}", STRIPE),
+    (f"session={JWT}", JWT),
+    (f"DefaultEndpointsProtocol=https;{AZURE_KEY};", AZURE_KEY[len("AccountKey=") :]),
+    (f"key:\n{PEM}", "MIIEowIBAAKCAQEA0Z3VS5JJcds3xfn"),
+    ("Authorization: Bearer abcdef.ghijkl.mnopqr", "abcdef.ghijkl.mnopqr"),
+    ("VAULT_TOKEN=" + VAULT, VAULT),
+    ("HF_TOKEN " + HF, HF),
+    ("sk-proj-" + "Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0", "Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0"),
+    ("npm_" + "aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789", "aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789"),
+    ("client_secret: Zt8~Q9x-lonely", "Zt8~Q9x-lonely"),
+    ("x-api-key: 5f2b8c1e9a7d4e3f", "5f2b8c1e9a7d4e3f"),
+    ("smtp_password: 'Sm7pPa55 word'", "Sm7pPa55 word"),
+    ("SENTRY_DSN=https://9f8e7d6c5b4a@o1.ingest.sentry.io/42", "9f8e7d6c5b4a"),
+    ("webhook_secret=whsec_AbCdEf0123456789", "whsec_AbCdEf0123456789"),
+    ("--api-token 0a1b2c3d4e5f6a7b8c9d", "0a1b2c3d4e5f6a7b8c9d"),
+    ("https://store.blob.core.windows.net/c?sv=2020&sig=AbCdEfGhIjKlMnOpQrStUv%3D", "AbCdEfGhIjKlMnOpQrStUv"),
+]
+
+
+@pytest.mark.parametrize(("text", "secret"), SECRET_TABLE, ids=lambda x: x[:30] if isinstance(x, str) else x)
+def test_pasted_secret_is_redacted(text: str, secret: str) -> None:
+    out, kinds = redact(text)
+    assert secret not in out, out
+    assert kinds
+
+
+def test_metadata_values_under_credential_keys_go_at_any_depth() -> None:
+    from obsmem.redact import redact_tree
+
+    meta = {
+        "db": {"password": 12345678, "user": "app", "nested": [{"api_key": "short"}]},
+        "AWS_SECRET_ACCESS_KEY": "abc",
+        "tls_private_key": {"pem": "x"},
+        "token_count": 512,
+        "password_set": True,
+        f"{AWS_ID}": "as a key",
+        "note": "export DB_PASS=hunter2hunter2",
+    }
+    out, kinds = redact_tree(meta)
+    flat = repr(out)
+    for gone in ("12345678", "short", "'abc'", "'pem'", AWS_ID, "hunter2hunter2"):
+        assert gone not in flat
+    assert out["db"]["user"] == "app" and out["token_count"] == 512 and out["password_set"] is True
+    assert {"password", "api_key", "aws_access_key"} <= kinds
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "kubectl config set-credentials admin --client-key=/etc/kubernetes/pki/admin.key",
+        "curl --key ./client.pem --cert ./client.crt https://api",
+        "ssl_key: /etc/ssl/private/server.key",
+        "docker run -p 8080:80 -u 1000:1000 nginx",
+        "mkdir -p /var/lib/app && ssh -p 2222 host",
+        "docker login -u ci --password-stdin < token.txt",
+        "set --docker-password=<new token> then apply",
+        "max_tokens=512 and token_count: 12; auth=ok; secretName: db",
+        "PWD=/home/ops OLDPWD=/tmp bypass=true",
+        "data:\n  mode: readonly\n  replicas: 3\n",
+    ],
+)
+def test_ops_commands_and_paths_are_not_secrets(text: str) -> None:
+    assert redact(text) == (text, ())

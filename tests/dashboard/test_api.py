@@ -79,7 +79,7 @@ def test_register_agent_then_heartbeat(client):
     assert resp.status_code == 201
     assert resp.get_json()["agent"]["name"] == name
     assert name in {a["name"] for a in client.get("/api/agents").get_json()["agents"]}
-    beat = client.post(f"/api/agents/{name}/heartbeat")
+    beat = client.post(f"/api/agents/{name}/heartbeat", content_type="application/json")
     assert beat.status_code == 200
     assert beat.get_json()["agent"]["status"] == "active"
 
@@ -103,15 +103,16 @@ def test_register_agent_needs_a_json_object(client):
     assert resp.status_code == 400 and err(resp)["field"] == "body"
     resp = client.post("/api/register-agent", json=["a"])
     assert resp.status_code == 400 and err(resp)["field"] == "body"
-    assert client.post("/api/register-agent").status_code == 400
+    assert client.post("/api/register-agent").status_code == 415  # no content type (issue 18)
+    assert client.post("/api/register-agent", content_type="application/json").status_code == 400
 
 
 def test_heartbeat_from_an_unknown_agent_registers_it(client):
     name = "newcomer-" + uuid.uuid4().hex[:6]
-    resp = client.post(f"/api/agents/{name}/heartbeat")
+    resp = client.post(f"/api/agents/{name}/heartbeat", content_type="application/json")
     assert resp.status_code == 200
     assert name in {a["name"] for a in client.get("/api/agents").get_json()["agents"]}
-    bad = client.post("/api/agents/%20/heartbeat")
+    bad = client.post("/api/agents/%20/heartbeat", content_type="application/json")
     assert bad.status_code == 400 and err(bad)["field"] == "name"
 
 
