@@ -85,6 +85,7 @@ REMEMBER_BODY = {
         "id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,199}$"},
     },
 }
+MIN_RELEVANCE = {"type": "number", "minimum": 0, "maximum": 1}
 RECALL_BODY = {
     "type": "object",
     "required": ["q"],
@@ -93,11 +94,14 @@ RECALL_BODY = {
         "q": TEXT, "k": {"type": "integer", "minimum": 1, "maximum": MAX_K},
         "service": NAME, "agent": NAME, "only_successful": {"type": "boolean"},
         "since": {"type": ["string", "integer"]},
+        "min_relevance": MIN_RELEVANCE,
     },
 }
 RECALL_PARAMS = [_q("q", TEXT, "what went wrong", True), K, _q("service", NAME, "filter"),
                  _q("agent", NAME, "filter"),
-                 _q("only_successful", {"type": "boolean"}, "only fixes that worked"), SINCE]
+                 _q("only_successful", {"type": "boolean"}, "only fixes that worked"), SINCE,
+                 _q("min_relevance", MIN_RELEVANCE,
+                    "bar for no_match (default OBSMEM_MIN_RELEVANCE); hits under it are marked below_bar")]
 
 
 def spec() -> dict[str, Any]:
@@ -151,7 +155,7 @@ def spec() -> dict[str, Any]:
             {"201": _json(OBJ, "stored"), ok: _json(OBJ, "merged into an existing fix")},
             body=REMEMBER_BODY, write=True)},
         "/api/recall": {
-            "get": _op("Fixes for a problem, best first, each with why",
+            "get": _op("Fixes for a problem, best first, each with relevance and why; no_match when none reaches the bar",
                        {ok: _json(OBJ, "hits")}, params=RECALL_PARAMS),
             "post": _op("Same as GET, parameters in a JSON body", {ok: _json(OBJ, "hits")},
                         body=RECALL_BODY),

@@ -9,7 +9,6 @@ rather than pretend it is safe. Reads degrade to whichever store answers and say
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -21,26 +20,19 @@ from obsmem.model import (
     Agent,
     AgentWrite,
     Fix,
-    FixFilter,
     FixWrite,
     IssueGroup,
     Outcome,
-    RecallHit,
     RecallResult,
     RememberResult,
     ValidationError,
 )
 from obsmem.outbox import OutboxError
-from obsmem.ranking import DEFAULT_PARAMS, RankParams, fuse, rerank
+from obsmem.ranking import DEFAULT_PARAMS, RankParams
+from obsmem.recall import CANDIDATES, ENRICH, Unavailable, _row_to_fix  # noqa: F401  (old import paths)
+from obsmem.recall import build_filter as _filter
 
 log = logging.getLogger("obsmem.memory")
-
-CANDIDATES = 50  # per retriever; fusion needs depth, the final list is k
-ENRICH = 30  # how many fused candidates get graph evidence
-
-
-class Unavailable(RuntimeError):
-    """No store can answer this read right now."""
 
 
 class NotFound(KeyError):
@@ -48,25 +40,6 @@ class NotFound(KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "not found"
-
-
-def _filter(
-    *,
-    service: Any = None,
-    agent: Any = None,
-    success: Any = None,
-    since_ms: Any = None,
-    root_cause: Any = None,
-) -> FixFilter:
-    if since_ms is not None and (isinstance(since_ms, bool) or not isinstance(since_ms, int)):
-        raise ValidationError("since", "must be epoch milliseconds")
-    return FixFilter(
-        service=m.clean_name(service, "service"),
-        agent=m.clean_name(agent, "agent"),
-        success=m.clean_bool(success, "success"),
-        since_ms=since_ms,
-        root_cause=m.clean_name(root_cause, "root_cause"),
-    )
 
 
 def _not_safe(exc: OutboxError, stored: list[str], pending: list[str]) -> OutboxError:
@@ -100,35 +73,6 @@ def _redact_tree(node: Any) -> tuple[Any, set[str]]:
         return n
 
     return walk(node), kinds
-
-
-def _row_to_fix(row: dict[str, Any]) -> Fix:
-    """A vector-store row as a Fix, for answers while the graph is down."""
-
-    def ms(value: Any) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, int | float):
-            return int(value)
-        return int(value.timestamp() * 1000)
-
-    return Fix(
-        id=row["id"],
-        issue=row.get("issue") or "",
-        solution=row.get("solution") or "",
-        ts=ms(row.get("created_at")) or 0,
-        last_seen=ms(row.get("last_seen")),
-        success=row.get("success"),
-        agent=row.get("agent"),
-        service=row.get("service"),
-        namespace=row.get("namespace"),
-        severity=row.get("severity"),
-        root_cause=row.get("root_cause"),
-        metadata=row.get("metadata") or {},
-        occurrences=int(row.get("occurrences") or 1),
-        successes=int(row.get("successes") or 0),
-        failures=int(row.get("failures") or 0),
-    )
 
 
 class Memory:
@@ -368,71 +312,29 @@ class Memory:
         agent: str | None = None,
         only_successful: bool = False,
         since_ms: int | None = None,
+        min_relevance: float | None = None,
     ) -> RecallResult:
-        query = m.clean_text(query, "query", max_chars=m.MAX_QUERY_CHARS)  # type: ignore[assignment]
+        """Fixes for a problem, best first, each with a calibrated `relevance`.
+
+        `no_match` is true when no hit reaches `min_relevance` (default:
+        OBSMEM_MIN_RELEVANCE, else obsmem.recall.DEFAULT_MIN_RELEVANCE); the hits
+        below it are still returned, marked `below_bar`.
+        """
+        from obsmem import recall as rc
         from obsmem.redact import redact
 
+        query = m.clean_text(query, "query", max_chars=m.MAX_QUERY_CHARS)  # type: ignore[assignment]
         query = redact(query)[0]  # a pasted secret must not sit in the embedder's query cache
         k = m.clean_int(k, "k", default=5, lo=1, hi=m.MAX_K)
         if not isinstance(only_successful, bool):
             raise ValidationError("only_successful", "must be true or false")
+        bar = rc.clean_min_relevance(min_relevance)
+        if bar is None:
+            bar = self.settings.min_relevance
+        if bar is None:
+            bar = rc.DEFAULT_MIN_RELEVANCE
         flt = _filter(service=service, agent=agent, success=True if only_successful else None, since_ms=since_ms)
-        timings: dict[str, float] = {}
-        served: list[str] = []
-        mgr = self.manager
-        depth = max(CANDIDATES, 4 * k)
-
-        t0 = time.perf_counter()
-        vec_hits: list[tuple[str, float]] | None = None
-        kw_hits: list[tuple[str, float]] = []
-        try:
-            emb = mgr.embedder.embed(query)
-            t1 = time.perf_counter()
-            timings["embed"] = (t1 - t0) * 1000
-            vec_hits, kw_hits = mgr.vectors.candidates(emb, query, depth, flt)
-            timings["search"] = (time.perf_counter() - t1) * 1000
-            served.append(VECTORS)
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
-            log.warning("vector store unavailable for recall: %s", exc)
-
-        t2 = time.perf_counter()
-        if vec_hits is None:  # Postgres down: the graph's own full-text search
-            try:
-                kw_hits = mgr.graph.text_search(query, depth, flt)
-                vec_hits = []
-                served.append(GRAPH)
-            except Exception as exc:
-                if not is_unavailable(exc):
-                    raise
-                raise Unavailable("neither the graph nor the vector store is reachable") from exc
-            timings["search"] = (time.perf_counter() - t2) * 1000
-
-        t3 = time.perf_counter()
-        cands = fuse(vec_hits, kw_hits, self.params)[: max(ENRICH, k * 3)]
-        ids = [c.id for c in cands]
-        fixes: dict[str, Fix] = {}
-        if ids:
-            try:
-                fixes = mgr.graph.get_fixes(ids)
-                if GRAPH not in served:
-                    served.append(GRAPH)
-            except Exception as exc:
-                if not is_unavailable(exc):
-                    raise
-                rows = mgr.vectors.get_rows(ids)
-                fixes = {i: _row_to_fix(r) for i, r in rows.items()}
-        t4 = time.perf_counter()
-        timings["graph"] = (t4 - t3) * 1000
-        ranked = rerank(cands, fixes, m.now_ms(), self.params)
-        if only_successful:
-            ranked = [t for t in ranked if t[0].success is True or t[0].successes > 0]
-        hits = [RecallHit(fix, score, why) for fix, score, why in ranked[:k]]
-        timings["rank"] = (time.perf_counter() - t4) * 1000
-        timings["total"] = (time.perf_counter() - t0) * 1000
-        degraded = len(served) < 2
-        return RecallResult(hits, served_by=served, degraded=degraded, timings_ms=timings)
+        return rc.recall(self.manager, self.params, query, k, flt, only_successful=only_successful, min_relevance=bar)
 
     # ------------------------------------------------------------ reads
     def _graph_read(self, fn: Any, default: Any = Unavailable) -> Any:
