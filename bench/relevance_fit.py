@@ -49,7 +49,18 @@ OUT = Path(__file__).with_name("out")
 CACHE = OUT / "relevance_features.json"
 FOLDS = 5
 C_REG = 1.0  # inverse L2 strength of the logistic regression
-TARGET_FLAGGED = 0.10  # a bar may flag at most this share of right rank-1 answers
+TARGET_FLAGGED = 0.10
+BARS = (
+    0.03,
+    0.05,
+    0.08,
+    0.1,
+    0.12,
+    0.15,
+    0.2,
+    0.3,
+    0.5,
+)  # a bar may flag at most this share of right rank-1 answers
 
 
 def held_out(alert: str) -> bool:
@@ -289,6 +300,14 @@ def evaluate(
             "AUROC": auroc(pooled_right, pooled_unans),
             "right_relevance_q10": choose_bar(pooled_right),
         },
+        # out-of-fold top-hit relevance against candidate bars: what each default would do
+        "bars": {
+            str(bar): {
+                "no_match_unanswerable": round(float(np.mean([r < bar for r in pooled_unans])), 3),
+                "flagged_right": round(float(np.mean([r < bar for r in pooled_right])), 3),
+            }
+            for bar in BARS
+        },
         "oof_top": oof_top,
     }
 
@@ -318,13 +337,25 @@ def baselines(data: dict[str, Any], queries: list[dict[str, Any]]) -> dict[str, 
     return out
 
 
+# Feature sets compared with --explore (the shipped one is obsmem.recall.FEATURES).
+# keyword_rank / vector_rank depend on the other candidates, so they may order but
+# never calibrate; cosine_issue needs a second (issue-only) embedding per fix.
 CANDIDATE_SETS: dict[str, tuple[str, ...]] = {
-    "shipped": ("cosine", "bm25", "coverage", "issue_coverage"),
-    "+issue_bm25": ("cosine", "bm25", "coverage", "issue_coverage", "issue_bm25"),
-    "+cosine_issue": ("cosine", "bm25", "coverage", "issue_coverage", "cosine_issue"),
-    "+both": ("cosine", "bm25", "coverage", "issue_coverage", "issue_bm25", "cosine_issue"),
+    "exact": ("cosine", "bm25", "coverage", "issue_coverage"),
+    "exact+issue_bm25": ("cosine", "bm25", "coverage", "issue_coverage", "issue_bm25"),
+    "exact+cosine_issue": ("cosine", "bm25", "coverage", "issue_coverage", "cosine_issue"),
     "cos+bm25": ("cosine", "bm25"),
-}
+    "stem": ("cosine", "bm25_stem", "coverage_stem", "issue_coverage_stem"),
+    "stem+exact_issue (shipped)": (
+        "cosine", "bm25_stem", "coverage_stem", "issue_coverage_stem", "issue_coverage",
+    ),
+    "shipped+cosine_issue": (
+        "cosine", "bm25_stem", "coverage_stem", "issue_coverage_stem", "issue_coverage", "cosine_issue",
+    ),
+    "stem+keyword_rank (not absolute)": (
+        "cosine", "bm25_stem", "coverage_stem", "issue_coverage_stem", "keyword_rank",
+    ),
+}  # fmt: skip
 
 
 def run(
@@ -374,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         if key.startswith("cv"):
             print(f"{key}: fold means {res['fold_means']}")
             print(f"  pooled {json.dumps({k: round(v, 3) for k, v in res['pooled'].items()})}")
+            print(f"  bars (out of fold) {json.dumps(res['bars'])}")
     print("final:", out["final"])
     print("baselines:", out["baselines"])
     (OUT / "relevance_fit.json").write_text(json.dumps(out, indent=2) + "\n")
