@@ -125,11 +125,22 @@ def collect(root: Path, path: Path = DATA, embedder: Any = None) -> dict[str, An
         gone = sorted({fid for q in hard if held_out(q["alert"]) for fid in q["relevant"]})
         mem.delete_fixes([to_obsmem[f] for f in gone if f in to_obsmem])
         abst = pools(hard)
+        # end to end: what Memory.recall itself says at the default bar
+        e2e = {}
+        for q in hard:
+            res = mem.recall(q["query"], k=1)
+            top = res[0] if res else None
+            e2e[q["qid"]] = {
+                "top": to_bench.get(top.fix.id, top.fix.id) if top else None,
+                "relevance": top.relevance if top else 0.0,
+                "no_match": res.no_match,
+            }
     finally:
         mem.close()
     return {
         "full": full,
         "abstention": abst,
+        "recall_end_to_end": e2e,
         "held_out_fixes": gone,
         "seconds": round(time.perf_counter() - t0, 1),
     }
@@ -390,7 +401,31 @@ def run(
         "coefs": {k: round(float(c), 3) for k, c in zip(FEATURES, final.coef_[0], strict=True)},
     }
     results["baselines"] = baselines(data, queries)
+    if "recall_end_to_end" in data:
+        results["recall_end_to_end"] = end_to_end(data, queries)
     return results
+
+
+def end_to_end(data: dict[str, Any], queries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The abstention protocol through Memory.recall (shipped coefficients and default bar)."""
+    from obsmem.recall import DEFAULT_MIN_RELEVANCE
+
+    hard = [q for q in queries if q["variant"] == "hard"]
+    gone = set(data["held_out_fixes"])
+    e2e = data["recall_end_to_end"]
+    right = [e2e[q["qid"]] for q in hard if not unanswerable(q, gone) and e2e[q["qid"]]["top"] in q["relevant"]]
+    unans = [e2e[q["qid"]] for q in hard if unanswerable(q, gone)]
+    answerable = [q for q in hard if not unanswerable(q, gone)]
+    return {
+        "min_relevance": DEFAULT_MIN_RELEVANCE,
+        "AUROC": round(auroc([r["relevance"] for r in right], [r["relevance"] for r in unans]), 3),
+        "no_match_unanswerable": round(float(np.mean([r["no_match"] for r in unans])), 3),
+        "flagged_right": round(float(np.mean([r["no_match"] for r in right])), 3),
+        "answerable_R@1": round(len(right) / max(len(answerable), 1), 3),
+        "n_right": len(right),
+        "n_answerable": len(answerable),
+        "n_unanswerable": len(unans),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -408,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  bars (out of fold) {json.dumps(res['bars'])}")
     print("final:", out["final"])
     print("baselines:", out["baselines"])
+    print("Memory.recall end to end:", out.get("recall_end_to_end"))
     (OUT / "relevance_fit.json").write_text(json.dumps(out, indent=2) + "\n")
     return 0
 
