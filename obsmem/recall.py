@@ -34,6 +34,7 @@ log = logging.getLogger("obsmem.recall")
 CANDIDATES = 50  # per retriever; fusion needs depth, the final list is k
 ENRICH = 30  # how many fused candidates get graph evidence and a relevance
 MAX_QUERY_TERMS = 64  # as the keyword search: a query is not a book
+PROFILE_CACHE = 2048  # fixes whose term statistics stay cached (~10-40 KB each)
 BM25_K1 = 1.2  # as obsmem.vectors (Lucene's defaults)
 BM25_B = 0.75
 
@@ -115,11 +116,28 @@ def _stemmed(tf: dict[str, float]) -> dict[str, float]:
     return out
 
 
+@dataclass(frozen=True)
+class _Profile:
+    tf: dict[str, float]  # issue-weighted term frequencies, as the keyword index stores them
+    dl: float
+    issue_tf: dict[str, int]
+    tf_stem: dict[str, float]
+    issue_stem: frozenset[str]
+
+
+@functools.lru_cache(maxsize=PROFILE_CACHE)
+def _profile(issue: str, solution: str) -> _Profile:
+    """A fix's term statistics; cached, because the same fixes come back query after query
+    and tokenising them was most of recall's ranking time (read-only: shared between calls)."""
+    tf, dl = text.doc_terms(issue, solution)
+    issue_tf = dict(text.term_counts(issue))
+    return _Profile(tf, dl, issue_tf, _stemmed(tf), frozenset(stem(t) for t in issue_tf))
+
+
 def features(q: QueryTerms, fix: Fix, cosine: float) -> dict[str, float]:
     """What relevance is computed from: this fix against this query, nothing else."""
-    tf, dl = text.doc_terms(fix.issue, fix.solution)
-    issue_tf = text.term_counts(fix.issue)
-    tf_s, issue_s = _stemmed(tf), _stemmed(dict(issue_tf))
+    p = _profile(fix.issue, fix.solution)
+    tf, dl, issue_tf, tf_s, issue_s = p.tf, p.dl, p.issue_tf, p.tf_stem, p.issue_stem
     bm25 = issue_bm25 = bm25_s = 0.0
     covered = in_issue = covered_s = in_issue_s = 0.0
     norm = BM25_K1 * (1 - BM25_B + BM25_B * dl / max(q.avgdl, 1.0))
@@ -360,9 +378,8 @@ def rerank(scored: Sequence[Scored], now_ms: int, params: RankParams) -> list[Re
             "relevance": round(s.relevance, 4),
             "vector": round(s.cand.vector if s.cand.vector_rank else s.features["cosine"], 4),
             "keyword": round(s.cand.keyword, 4),
-            "bm25": round(s.features["bm25"], 4),
-            "coverage": round(s.features["coverage"], 4),
-            "issue_coverage": round(s.features["issue_coverage"], 4),
+            # the features relevance is computed from (see COEFS)
+            **{f: round(s.features[f], 4) for f in FEATURES if f != "cosine"},
             "success": round(ev["success"], 4),
             "usage": round(ev["usage"], 4),
             "recency": round(ev["recency"], 4),
