@@ -413,7 +413,11 @@ def end_to_end(data: dict[str, Any], queries: list[dict[str, Any]]) -> dict[str,
     hard = [q for q in queries if q["variant"] == "hard"]
     gone = set(data["held_out_fixes"])
     e2e = data["recall_end_to_end"]
-    right = [e2e[q["qid"]] for q in hard if not unanswerable(q, gone) and e2e[q["qid"]]["top"] in q["relevant"]]
+    right = [
+        e2e[q["qid"]]
+        for q in hard
+        if not unanswerable(q, gone) and e2e[q["qid"]]["top"] in q["relevant"]
+    ]
     unans = [e2e[q["qid"]] for q in hard if unanswerable(q, gone)]
     answerable = [q for q in hard if not unanswerable(q, gone)]
     return {
