@@ -1,6 +1,7 @@
 """`python -m bench [--full] [--sizes 10000,100000] [--no-http] [--no-quality]`.
 
-Quick (default): 10k fixes + recall quality, < 5 minutes on 2 cores.
+Quick (default): 10k fixes + recall quality + relevance calibration/abstention
+(bench.relevance_fit), < 6 minutes on 2 cores.
 Full: 10k, 100k and 1M. Prints markdown tables and the targets met/missed, and
 writes everything to bench/out/<timestamp>.json (and .md). Each size and the
 quality run get their own temp data dir, deleted afterwards.
@@ -20,7 +21,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from bench import quality, report, scale
+from bench import quality, relevance_fit, report, scale
 from bench.measure import machine
 
 OUT = Path(__file__).with_name("out")
@@ -72,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         scale.log("recall quality on recall-bench")
         with tempfile.TemporaryDirectory(prefix="obsmem-bench-quality-", dir=a.tmp) as tmp:
             results["quality"] = quality.run(Path(tmp), embedder)
+        scale.log("relevance calibration and abstention on recall-bench (5-fold CV by alert)")
+        with tempfile.TemporaryDirectory(prefix="obsmem-bench-relevance-", dir=a.tmp) as tmp:
+            results["relevance"] = relevance_fit.run(Path(tmp), embedder)
     results["seconds"] = round(time.perf_counter() - t0, 1)
     results["targets"] = report.targets(results)
     text = report.markdown(results)

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import open_memory
+from bench.recall_quality import DATA as QUALITY_DATA
 from bench.recall_quality import load, score, slices
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "recall-bench.jsonl"
+# OBSMEM_RECALL_BENCH or /work/shared/data; else ../shared/data beside the checkout
+DATA = QUALITY_DATA if QUALITY_DATA.exists() else Path(__file__).resolve().parents[2] / "shared" / "data" / QUALITY_DATA.name
 DEPTH = 50  # the candidate depth Memory.recall asks for
 
 

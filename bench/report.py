@@ -55,6 +55,19 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         margin = round(h - max(v, k), 3) if None not in (h, v, k) else None
         out.append(_target(f"hybrid R@5 above vector and keyword ({slice_})", margin, 0.0, slice_, less=False)
                    | {"met": None if margin is None else margin > 0, "detail": {"hybrid": h, "vector": v, "keyword": k}})
+    rel = results.get("relevance") or {}
+    cv = _get(rel, "cv[shipped] train hard+easy", "fold_means") or {}
+    e2e = rel.get("recall_end_to_end") or {}
+    for name, value, limit, less in (
+        ("hard R@1 >= 0.88 (5-fold CV mean)", cv.get("hard_R@1"), 0.88, False),
+        ("hard MRR@10 >= 0.92 (5-fold CV mean)", cv.get("hard_MRR@10"), 0.92, False),
+        ("hard-paraphrase R@1 >= 0.75 (5-fold CV mean)", cv.get("para_R@1"), 0.75, False),
+        ("abstention AUROC >= 0.85 (5-fold CV mean)", cv.get("AUROC"), 0.85, False),
+        ("abstention AUROC >= 0.85 (Memory.recall, shipped model)", e2e.get("AUROC"), 0.85, False),
+        ("no_match on >= 60% of unanswerable (Memory.recall, default bar)", e2e.get("no_match_unanswerable"), 0.6, False),
+        ("no_match on <= 10% of right answers (Memory.recall, default bar)", e2e.get("flagged_right"), 0.1, True),
+    ):
+        out.append(_target(name, value, limit, "recall-bench", less=less))
     return out
 
 
@@ -128,6 +141,25 @@ def markdown(results: dict[str, Any]) -> str:
                 lines.append(f"| {slice_} (n={r['n']}) | {method} | {r['R@1']:.3f} | {r['R@5']:.3f} | {r['MRR@10']:.3f} |")
     elif q:
         lines += ["", f"recall quality skipped: {q['skipped']}"]
+    rel = results.get("relevance")
+    if rel and "skipped" not in rel:
+        lines += ["", "**relevance and abstention** on recall-bench hard queries (bench.relevance_fit; "
+                  "CV = 5 folds by alert, fold means)", "",
+                  "| features | R@1 | MRR@10 | paraphrase R@1 | AUROC | no_match unanswerable | flagged right |",
+                  "|---|---|---|---|---|---|---|"]
+        for key, res in rel.items():
+            if key.startswith("cv[") and key.endswith("hard+easy"):
+                f = res["fold_means"]
+                lines.append(f"| {key[3:key.index(']')]} | {f['hard_R@1']:.3f} | {f['hard_MRR@10']:.3f} | "
+                             f"{f['para_R@1']:.3f} | {f['AUROC']:.3f} | {f['no_match_unanswerable']:.3f} | "
+                             f"{f['flagged_right']:.3f} |")
+        e2e = rel.get("recall_end_to_end")
+        if e2e:
+            lines += ["", f"Memory.recall end to end (default bar {e2e['min_relevance']}): AUROC {e2e['AUROC']}, "
+                      f"no_match on {e2e['no_match_unanswerable']:.0%} of {e2e['n_unanswerable']} unanswerable, "
+                      f"flagged {e2e['flagged_right']:.0%} of {e2e['n_right']} right; "
+                      f"baselines: top cosine AUROC {rel['baselines']['top_cosine_AUROC']}, "
+                      f"top BM25/ceiling {rel['baselines']['top_bm25_AUROC']}"]
     lines += ["", "**targets**", "", "| target | at | measured | verdict |", "|---|---|---|---|"]
     for t in results.get("targets", []):
         verdict = "not measured" if t["met"] is None else ("met" if t["met"] else "**missed**")

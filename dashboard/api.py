@@ -37,7 +37,7 @@ from obsmem.model import (
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 REMEMBER_KEYS = set(REMEMBER_FIELDS)  # the one fix record in obsmem.model
-RECALL_KEYS = {"q", "query", "k", "service", "agent", "only_successful", "since"}
+RECALL_KEYS = {"q", "query", "k", "service", "agent", "only_successful", "since", "min_relevance"}
 
 
 def memory() -> Any:
@@ -158,10 +158,12 @@ def fixes() -> Response:
                 if filters["success"] is None or h.fix.success == filters["success"]]
         page = hits[offset:offset + limit]
         return jsonify({
-            "fixes": compat.fix_items({**h.fix.to_dict(), "score": h.score, "why": h.why}
+            "fixes": compat.fix_items({**h.fix.to_dict(), "score": h.score, "why": h.why,
+                                       "relevance": h.relevance, "below_bar": h.below_bar}
                                       for h in page),
             "total": len(hits), "count": len(page), "limit": limit, "offset": offset, "q": q,
             "served_by": list(result.served_by), "degraded": result.degraded,
+            "no_match": result.no_match, "min_relevance": result.min_relevance,
         })
     found = m.get_recent_fixes(limit=limit, offset=offset, **filters)
     # `count` (this page) and items' `timestamp` are the guide's names, beside `total` and `ts`.
@@ -235,6 +237,7 @@ def recall() -> Response:
         agent=arg_name("agent", body.get("agent")),
         only_successful=bool(arg_bool("only_successful", body.get("only_successful"))),
         since_ms=arg_since("since", body.get("since")),
+        min_relevance=body.get("min_relevance") if body.get("min_relevance") != "" else None,
     )
     return jsonify({**result.to_dict(), "query": q})
 

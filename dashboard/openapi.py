@@ -72,6 +72,7 @@ def _op(summary: str, responses: dict[str, Any], *, tag: str = "api",
 
 
 REMEMBER_BODY = remember_schema()  # derived from the one fix record in obsmem.model
+MIN_RELEVANCE = {"type": "number", "minimum": 0, "maximum": 1}
 RECALL_BODY = {
     "type": "object",
     "required": ["q"],
@@ -80,6 +81,7 @@ RECALL_BODY = {
         "q": TEXT, "k": {"type": "integer", "minimum": 1, "maximum": MAX_K},
         "service": NAME, "agent": NAME, "only_successful": {"type": "boolean"},
         "since": {"type": ["string", "integer"]},
+        "min_relevance": MIN_RELEVANCE,
     },
 }
 
@@ -149,7 +151,9 @@ SCHEMAS: dict[str, Any] = {
 
 RECALL_PARAMS = [_q("q", TEXT, "what went wrong", True), K, _q("service", NAME, "filter"),
                  _q("agent", NAME, "filter"),
-                 _q("only_successful", {"type": "boolean"}, "only fixes that worked"), SINCE]
+                 _q("only_successful", {"type": "boolean"}, "only fixes that worked"), SINCE,
+                 _q("min_relevance", MIN_RELEVANCE,
+                    "bar for no_match (default OBSMEM_MIN_RELEVANCE); hits under it are marked below_bar")]
 
 
 IDEMPOTENCY_KEY = {
@@ -217,7 +221,7 @@ def spec() -> dict[str, Any]:
             {"201": _json(OBJ, "stored"), ok: _json(OBJ, "merged into an existing fix")},
             body=REMEMBER_BODY, write=True)},
         "/api/recall": {
-            "get": _op("Fixes for a problem, best first, each with why",
+            "get": _op("Fixes for a problem, best first, each with relevance and why; no_match when none reaches the bar",
                        {ok: _json(OBJ, "hits")}, params=RECALL_PARAMS),
             "post": _op("Same as GET, parameters in a JSON body (a read: the token is needed "
                         "only when reads are protected)", {ok: _json(OBJ, "hits")},

@@ -63,6 +63,7 @@ def fixes() -> str:
         q, limit, offset, error = None, PAGE_SIZE, 0, f"{e.field}: {e.message}"
     rows: list[dict[str, Any]] = []
     total = 0
+    no_match = False
     if not reads_protected() and error is None:
         m = _memory()
         if q:
@@ -72,8 +73,9 @@ def fixes() -> str:
             hits = [h for h in result
                     if filters["success"] is None or h.fix.success == filters["success"]]
             total = len(hits)
-            rows = [{**h.fix.to_dict(), "score": h.score, "why": h.why}
-                    for h in hits[offset:offset + limit]]
+            no_match = bool(hits) and all(h.below_bar for h in hits)
+            rows = [{**h.fix.to_dict(), "score": h.score, "why": h.why, "relevance": h.relevance,
+                     "below_bar": h.below_bar} for h in hits[offset:offset + limit]]
         else:
             rows = [f.to_dict() for f in m.get_recent_fixes(limit=limit, offset=offset,
                                                              **filters)]
@@ -83,7 +85,7 @@ def fixes() -> str:
               "service": filters.get("service") or "",
               "success": "" if success is None else str(success).lower()}
     return _render("fixes.html", fixes=rows, total=total, limit=limit, offset=offset,
-                   params=params, error=error)
+                   params=params, error=error, no_match=no_match)
 
 
 @bp.get("/fixes/<path:fix_id>")

@@ -371,22 +371,33 @@ def remember(ctx: click.Context, issue: str, solution: str, success: bool | None
 @click.option("--agent")
 @click.option("--only-successful", is_flag=True, help="Only fixes that worked.")
 @click.option("--since", help="ISO-8601 time or a duration back from now (7d).")
+@click.option("--min-relevance", type=click.FloatRange(0, 1),
+              help="Bar for a good match (default OBSMEM_MIN_RELEVANCE).")  # fmt: skip
 @json_option
 @click.pass_context
 def recall(ctx: click.Context, query: str, k: int, service: str | None, agent: str | None,
-           only_successful: bool, since: str | None, as_json: bool) -> None:  # fmt: skip
-    """Fixes for problems like QUERY, best first."""
+           only_successful: bool, since: str | None, min_relevance: float | None,
+           as_json: bool) -> None:  # fmt: skip
+    """Fixes for problems like QUERY, best first, with their relevance (0..1).
+
+    Says "no good match" (exit 0) when no fix reaches the bar; the closest are still listed.
+    """
     with _memory(ctx) as memory:
         result = memory.recall(query, k, service=service, agent=agent,
-                               only_successful=only_successful, since_ms=_since(since))  # fmt: skip
+                               only_successful=only_successful, since_ms=_since(since),
+                               min_relevance=min_relevance)  # fmt: skip
     if as_json:
         _out(result.to_dict())
         return
     if not result:
         click.echo("no matching fixes", err=True)
+    elif result.no_match:
+        click.echo(f"no good match (no fix reaches relevance {result.min_relevance:.2f}); closest:")
     for rank, hit in enumerate(result, 1):
         fix = hit.fix
-        click.echo(f"{rank}. [{hit.score:.3f}] {fix.id}  worked {_pct(fix.success_rate)} "
+        rel = "?" if hit.relevance is None else f"{hit.relevance:.2f}"
+        mark = "  (below bar)" if hit.below_bar and not result.no_match else ""
+        click.echo(f"{rank}. [relevance {rel}, score {hit.score:.3f}] {fix.id}{mark}  worked {_pct(fix.success_rate)} "
                    f"of {fix.successes + fix.failures}, seen {fix.occurrences}x"
                    f"{'  service=' + fix.service if fix.service else ''}")  # fmt: skip
         click.echo(f"   issue:    {_short(fix.issue, 100)}")

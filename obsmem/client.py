@@ -118,7 +118,15 @@ class Client:
             raise
 
     # --- reads
-    def recall(self, query: str, k: int = 5, **filters: Any) -> dict[str, Any]:
+    def recall(
+        self, query: str, k: int = 5, *, min_relevance: float | None = None, **filters: Any
+    ) -> dict[str, Any]:
+        """{"hits": [{fix, score, relevance, below_bar, why}], "no_match": bool, ...}.
+
+        Act only on hits with `below_bar` false: `no_match` true means nothing known
+        matches (the closest hits are still listed, for a person to look at).
+        """
+        filters["min_relevance"] = min_relevance
         body = {"q": query, "k": k, **{key: v for key, v in filters.items() if v is not None}}
         return self._call("POST", "/api/recall", json=body)
 

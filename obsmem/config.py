@@ -42,6 +42,20 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _fraction(env: Mapping[str, str], name: str) -> float | None:
+    """A number in 0..1, or None when unset (the library's default applies)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{name}={value} is outside 0..1")
+    return value
+
+
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -104,6 +118,8 @@ class Settings:
     threads: int = 8
     demo: bool = True
     log_level: str = "INFO"
+    # recall's bar for `no_match` (a relevance in 0..1); None: obsmem.recall.DEFAULT_MIN_RELEVANCE
+    min_relevance: float | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -132,6 +148,7 @@ class Settings:
             threads=_int(env, "OBSMEM_THREADS", 8, 1, 256),
             demo=_flag(env, "OBSMEM_DEMO", True),
             log_level=env_log_level(env) or "INFO",
+            min_relevance=_fraction(env, "OBSMEM_MIN_RELEVANCE"),
         )
         settings.check_auth()
         return settings

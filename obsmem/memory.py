@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any, TypeVar, cast
 
 from obsmem import model as m
+from obsmem import recall as rc
 from obsmem import served as trace
 from obsmem.config import Settings
 from obsmem.errors import NoStoreAvailable as Unavailable  # the old name, kept importable
@@ -23,16 +24,16 @@ from obsmem.model import (
     Agent,
     AgentWrite,
     Fix,
-    FixFilter,
     FixWrite,
     IssueGroup,
     Outcome,
-    RecallHit,
     RecallResult,
     RememberResult,
     ValidationError,
 )
-from obsmem.ranking import DEFAULT_PARAMS, RankParams, fuse, rerank
+from obsmem.ranking import DEFAULT_PARAMS, RankParams, fuse
+from obsmem.recall import CANDIDATES, ENRICH, _row_to_fix  # noqa: F401  (old import paths)
+from obsmem.recall import build_filter as _filter
 from obsmem.stores.outbox import OutboxError
 from obsmem.stores.protocols import GraphStore, VectorStore
 from obsmem.stores.router import GRAPH, VECTORS, DatabaseManager, is_unavailable
@@ -40,27 +41,6 @@ from obsmem.stores.router import GRAPH, VECTORS, DatabaseManager, is_unavailable
 log = logging.getLogger("obsmem.memory")
 T = TypeVar("T")
 
-CANDIDATES = 50  # per retriever; fusion needs depth, the final list is k
-ENRICH = 30  # how many fused candidates get graph evidence
-
-
-def _filter(
-    *,
-    service: Any = None,
-    agent: Any = None,
-    success: Any = None,
-    since_ms: Any = None,
-    root_cause: Any = None,
-) -> FixFilter:
-    if since_ms is not None and (isinstance(since_ms, bool) or not isinstance(since_ms, int)):
-        raise ValidationError("since", "must be epoch milliseconds")
-    return FixFilter(
-        service=m.clean_name(service, "service"),
-        agent=m.clean_name(agent, "agent"),
-        success=m.clean_bool(success, "success"),
-        since_ms=since_ms,
-        root_cause=m.clean_name(root_cause, "root_cause"),
-    )
 
 
 def _not_safe(exc: OutboxError, stored: list[str], pending: list[str]) -> OutboxError:
@@ -104,11 +84,6 @@ def _clean_secret_free_id(value: Any, field: str = "id") -> str:
     if redact(fix_id)[1]:
         raise ValidationError(field, "looks like it contains a credential; choose another id")
     return fix_id
-
-
-def _row_to_fix(row: dict[str, Any]) -> Fix:
-    """A vector-store row as a Fix, for answers while the graph is down."""
-    return Fix.from_record(row)
 
 
 class Memory:
@@ -348,76 +323,28 @@ class Memory:
         agent: str | None = None,
         only_successful: bool = False,
         since_ms: int | None = None,
+        min_relevance: float | None = None,
     ) -> RecallResult:
-        query = m.clean_text(query, "query", max_chars=m.MAX_QUERY_CHARS)  # type: ignore[assignment]
+        """Fixes for a problem, best first, each with a calibrated `relevance`.
+
+        `no_match` is true when no hit reaches `min_relevance` (default:
+        OBSMEM_MIN_RELEVANCE, else obsmem.recall.DEFAULT_MIN_RELEVANCE); the hits
+        below it are still returned, marked `below_bar`.
+        """
         from obsmem.redact import redact
 
+        query = m.clean_text(query, "query", max_chars=m.MAX_QUERY_CHARS)  # type: ignore[assignment]
         query = redact(query)[0]  # a pasted secret must not sit in the embedder's query cache
         k = m.clean_int(k, "k", default=5, lo=1, hi=m.MAX_K)
         if not isinstance(only_successful, bool):
             raise ValidationError("only_successful", "must be true or false")
+        bar = rc.clean_min_relevance(min_relevance)
+        if bar is None:
+            bar = self.settings.min_relevance
+        if bar is None:
+            bar = rc.DEFAULT_MIN_RELEVANCE
         flt = _filter(service=service, agent=agent, success=True if only_successful else None, since_ms=since_ms)
-        timings: dict[str, float] = {}
-        served: list[str] = []
-        mgr = self.manager
-        depth = max(CANDIDATES, 4 * k)
-
-        t0 = time.perf_counter()
-        vec_hits: list[tuple[str, float]] | None = None
-        kw_hits: list[tuple[str, float]] = []
-        try:
-            emb = mgr.embedder.embed(query)
-            t1 = time.perf_counter()
-            timings["embed"] = (t1 - t0) * 1000
-            vec_hits, kw_hits = mgr.vectors.candidates(emb, query, depth, flt)
-            timings["search"] = (time.perf_counter() - t1) * 1000
-            served.append(VECTORS)
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
-            log.warning("vector store unavailable for recall: %s", exc)
-
-        t2 = time.perf_counter()
-        if vec_hits is None:  # Postgres down: the graph's own full-text search
-            try:
-                kw_hits = mgr.graph.text_search(query, depth, flt)
-                vec_hits = []
-                served.append(GRAPH)
-            except Exception as exc:
-                if not is_unavailable(exc):
-                    raise
-                raise Unavailable("neither the graph nor the vector store is reachable") from exc
-            timings["search"] = (time.perf_counter() - t2) * 1000
-
-        t3 = time.perf_counter()
-        cands = fuse(vec_hits, kw_hits, self.params)[: max(ENRICH, k * 3)]
-        ids = [c.id for c in cands]
-        fixes: dict[str, Fix] = {}
-        if ids:
-            try:
-                fixes = mgr.graph.get_fixes(ids)
-                if GRAPH not in served:
-                    served.append(GRAPH)
-            except Exception as exc:
-                if not is_unavailable(exc):
-                    raise
-                rows = mgr.vectors.get_rows(ids)
-                fixes = {i: _row_to_fix(r) for i, r in rows.items()}
-        t4 = time.perf_counter()
-        timings["graph"] = (t4 - t3) * 1000
-        ranked = rerank(cands, fixes, m.now_ms(), self.params)
-        if only_successful:
-            ranked = [t for t in ranked if t[0].success is True or t[0].successes > 0]
-        hits = [RecallHit(fix, score, why) for fix, score, why in ranked[:k]]
-        timings["rank"] = (time.perf_counter() - t4) * 1000
-        timings["total"] = (time.perf_counter() - t0) * 1000
-        degraded = len(served) < 2
-        for store in (GRAPH, VECTORS):
-            if store in served:
-                trace.served(store)
-            else:
-                trace.missing(store, f"{store} did not answer this recall")
-        return RecallResult(hits, served_by=served, degraded=degraded, timings_ms=timings)
+        return rc.recall(self.manager, self.params, query, k, flt, only_successful=only_successful, min_relevance=bar)
 
     # ------------------------------------------------------------ reads
     def _graph_read(self, fn: Callable[[GraphStore], T], default: Any = Unavailable) -> T:

@@ -14,7 +14,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -480,21 +480,43 @@ class IssueGroup:
 
 @dataclass(frozen=True)
 class RecallHit:
+    """One recalled fix. `score` orders hits; `relevance` is what to act on.
+
+    `relevance` is a calibrated, absolute estimate (0..1) that the fix addresses
+    the query, the same scale for every query (see obsmem/recall.py); `below_bar`
+    marks a hit under the result's `min_relevance`: returned so a person can look,
+    not to be applied.
+    """
+
     fix: Fix
     score: float
     why: dict[str, float]  # the parts of the score, e.g. {"vector": .., "keyword": .., "success": ..}
+    relevance: float | None = None
+    below_bar: bool = False
+
+    def marked(self, min_relevance: float) -> RecallHit:
+        """This hit with `below_bar` set against the given bar."""
+        below = self.relevance is None or self.relevance < min_relevance
+        return self if below == self.below_bar else replace(self, below_bar=below)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"fix": self.fix.to_dict(), "score": self.score, "why": self.why}
+        return {
+            "fix": self.fix.to_dict(),
+            "score": self.score,
+            "relevance": self.relevance,
+            "below_bar": self.below_bar,
+            "why": self.why,
+        }
 
 
-@dataclass
 class RecallResult(list[RecallHit]):
-    """A list of hits that also says who answered (a plain list for old callers)."""
+    """A list of hits that also says who answered (a plain list for old callers).
 
-    served_by: tuple[str, ...] = ()
-    degraded: bool = False
-    timings_ms: dict[str, float] = field(default_factory=dict)
+    `no_match` is true when no hit reaches `min_relevance`: "nothing I know
+    matches", with the closest hits still in the list, marked `below_bar`.
+    Not a dataclass: a dataclass `==`/`repr` would compare and show only the
+    extra fields and ignore the hits themselves.
+    """
 
     def __init__(
         self,
@@ -502,15 +524,49 @@ class RecallResult(list[RecallHit]):
         served_by: Iterable[str] = (),
         degraded: bool = False,
         timings_ms: dict[str, float] | None = None,
+        min_relevance: float | None = None,
     ) -> None:
         list.__init__(self, hits)
-        self.served_by = tuple(served_by)
+        self.served_by: tuple[str, ...] = tuple(served_by)
         self.degraded = degraded
-        self.timings_ms = dict(timings_ms or {})
+        self.timings_ms: dict[str, float] = dict(timings_ms or {})
+        self.min_relevance = min_relevance
+
+    @property
+    def no_match(self) -> bool:
+        """No hit reaches the bar (an empty result is no match too)."""
+        return not any(not h.below_bar for h in self)
+
+    @property
+    def matches(self) -> list[RecallHit]:
+        """The hits at or above the bar, best first."""
+        return [h for h in self if not h.below_bar]
+
+    def _key(self) -> tuple[Any, ...]:
+        return (list(self), self.served_by, self.degraded, self.min_relevance)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RecallResult):
+            return self._key() == other._key()
+        return list.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None  # mutable, like list
+
+    def __repr__(self) -> str:
+        return (
+            f"RecallResult({list.__repr__(self)}, served_by={self.served_by!r}, "
+            f"degraded={self.degraded!r}, no_match={self.no_match!r}, "
+            f"min_relevance={self.min_relevance!r})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "hits": [h.to_dict() for h in self],
+            "no_match": self.no_match,
+            "min_relevance": self.min_relevance,
             "served_by": list(self.served_by),
             "degraded": self.degraded,
             "timings_ms": self.timings_ms,

@@ -50,10 +50,21 @@ def remember(key: str, solution: str, metadata: dict[str, Any] | None = None) ->
 
 
 def recall(query: str, limit: int = 5) -> list[dict[str, Any]]:
-    """Fixes for problems like `query`, best first: {id, issue, solution, success, score, why, ...}."""
-    result = _get().recall(query, k=limit)
-    hits = result["hits"] if isinstance(result, dict) else [h.to_dict() for h in result]
-    return [{**h["fix"], "score": h["score"], "why": h["why"]} for h in hits]
+    """Fixes for problems like `query`, best first: {id, issue, solution, success, score,
+    relevance, below_bar, why, ...}. Act only on hits whose `below_bar` is false."""
+    return recall_result(query, limit)["hits"]
+
+
+def recall_result(query: str, limit: int = 5, min_relevance: float | None = None) -> dict[str, Any]:
+    """{"hits": [as recall()], "no_match": bool, "min_relevance": float}: no_match says nothing matches."""
+    result = _get().recall(query, k=limit, min_relevance=min_relevance)
+    out = result if isinstance(result, dict) else result.to_dict()
+    hits = [
+        {**h["fix"], "score": h["score"], "relevance": h.get("relevance"),
+         "below_bar": h.get("below_bar", False), "why": h["why"]}
+        for h in out["hits"]
+    ]  # fmt: skip
+    return {"hits": hits, "no_match": out.get("no_match", not hits), "min_relevance": out.get("min_relevance")}
 
 
 def _db() -> Any:

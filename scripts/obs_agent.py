@@ -1,10 +1,18 @@
 #!/usr/bin/env python3
-"""An example observability agent: check -> recall -> apply -> remember -> heartbeat.
+"""An example observability agent: check -> recall -> apply -> verify -> remember -> heartbeat.
 
 It watches real things on this machine (disk usage, load average, TCP ports that
 should answer), asks obsmem for fixes that worked on similar problems, "applies"
 the best one (prints it; with --apply it runs one safe action: clearing old
-files from a temp directory you name), and records the outcome.
+files from a temp directory you name), re-runs the check, and records the outcome.
+
+It does not poison its own memory: a recalled fix below the relevance bar
+(`below_bar`; the result says `no_match`) is never applied or suggested, and a
+suggestion it did not apply and verify is not remembered at all. Remembering it,
+even with an unknown outcome, would store the guess under this very issue text,
+so the next recall of the same alert would find the agent's own guess first,
+looking like the best-matching fix. Only an action it ran is remembered, with
+the outcome the re-check saw (resolved: success; still firing: failure).
 
     python scripts/obs_agent.py --once                          # against `make run`
     python scripts/obs_agent.py --local --once                  # in-process, no server
@@ -108,6 +116,7 @@ class Backend:
         self.api.register_agent(name, server=socket.gethostname())
 
     def recall(self, query: str) -> list[dict[str, Any]]:
+        """Hits best first, each with `relevance` and `below_bar` (under the configured bar)."""
         return list(self._plain(self.api.recall(query, 3))["hits"])
 
     def remember(self, finding: Finding, solution: str, success: bool | None, agent: str) -> str:
@@ -133,32 +142,39 @@ def findings(args: argparse.Namespace) -> list[Finding]:
     return [f for f in checks if f is not None]
 
 
+def recheck(finding: Finding, args: argparse.Namespace) -> bool:
+    """Is the problem gone? The same check that found it, run again."""
+    if finding.service == "host-disk":
+        return check_disk(args.disk_path, args.disk_threshold) is None
+    return False
+
+
 def handle(backend: Backend, finding: Finding, args: argparse.Namespace) -> dict[str, Any]:
     print(f"[{args.name}] {finding.severity.upper()}: {finding.issue}")
     hits = backend.recall(finding.issue)
     for h in hits:
         fix = h["fix"]
-        print(f"  candidate {fix['id']} score {h['score']:.3f} worked "
+        rel = h.get("relevance")
+        print(f"  candidate {fix['id']} relevance {'?' if rel is None else f'{rel:.2f}'}"
+              f"{' (below bar)' if h.get('below_bar') else ''} worked "
               f"{fix['successes']}/{fix['successes'] + fix['failures']}: "
               f"{' '.join(fix['solution'].split())[:110]}")  # fmt: skip
+    good = [h for h in hits if not h.get("below_bar")]
     if args.apply and finding.safe_action == "clean_tmp" and args.clean_dir:
         removed = clean_tmp(Path(args.clean_dir))
         solution = f"Removed {removed} files older than 7 days from {args.clean_dir}."
-        worked = removed > 0
+        worked = recheck(finding, args)  # verified by the check, not assumed
         fix_id = backend.remember(finding, solution, worked, args.name)
-        print(f"  applied: {solution} -> remembered {fix_id} ({'worked' if worked else 'no effect'})")
+        print(f"  applied: {solution} -> remembered {fix_id} "
+              f"({'resolved' if worked else 'still firing'})")  # fmt: skip
         return {"finding": finding.issue, "fix_id": fix_id, "applied": True, "success": worked}
-    if hits:
-        best = hits[0]["fix"]
-        print(f"  would apply {best['id']} (dry run: pass --apply for the safe action)")
-        # An agent that really applied it would now re-check and report the outcome;
-        # a dry run records only that the problem was seen again with this fix in hand.
-        fix_id = backend.remember(finding, best["solution"], None, args.name)
-        return {"finding": finding.issue, "fix_id": fix_id, "applied": False, "suggested": best["id"]}
-    solution = "No known fix; escalated to on-call."
-    fix_id = backend.remember(finding, solution, False, args.name)
-    print("  no similar fix in memory: escalated")
-    return {"finding": finding.issue, "fix_id": fix_id, "applied": False, "suggested": None}
+    if good:
+        best = good[0]["fix"]
+        print(f"  would apply {best['id']} (relevance {good[0]['relevance']:.2f}; "
+              "dry run: nothing applied, nothing remembered)")  # fmt: skip
+        return {"finding": finding.issue, "fix_id": None, "applied": False, "suggested": best["id"]}
+    print("  no good match in memory: escalate to on-call (nothing applied, nothing remembered)")
+    return {"finding": finding.issue, "fix_id": None, "applied": False, "suggested": None}
 
 
 def loop(args: argparse.Namespace) -> list[dict[str, Any]]:

@@ -33,6 +33,11 @@ def test_old_api_round_trip(agent_memory) -> None:
     assert hits and hits[0]["id"] == out["id"]
     assert hits[0]["metadata"] == {"ticket": "OPS-1234"} and hits[0]["service"] == "mysql"
     assert hits[0]["success"] is True and "why" in hits[0]
+    assert isinstance(hits, list) and 0 <= hits[0]["relevance"] <= 1 and "below_bar" in hits[0]
+    found = agent_memory.recall_result("mysql replication broken, duplicate entry on replica")
+    assert found["no_match"] is False and found["hits"][0]["id"] == out["id"]
+    off = agent_memory.recall_result("banana smoothie recipe with oat milk", limit=2)
+    assert off["no_match"] is True and all(h["below_bar"] for h in off["hits"])
 
     recent = agent_memory.get_recent_fixes(limit=5)
     assert [f["id"] for f in recent] == [out["id"]]

@@ -136,7 +136,15 @@ def test_remember_recall_feedback(store: Settings) -> None:
                           "--json").stdout)["hits"]  # fmt: skip
     assert hits[0]["fix"]["id"] == fix_id
     text = run(store, "recall", "zookeeper session expired").stdout
-    assert fix_id in text and "solution:" in text
+    assert fix_id in text and "solution:" in text and "relevance" in text
+    assert "no good match" not in text
+
+    off = run(store, "recall", "banana smoothie recipe with oat milk")
+    assert off.exit_code == 0  # an honest answer, not an error
+    assert off.stdout.startswith("no good match") and "closest" in off.stdout
+    strict = json.loads(run(store, "recall", "zookeeper session expired", "--min-relevance", "1",
+                            "--json").stdout)  # fmt: skip
+    assert strict["no_match"] is True and strict["hits"][0]["below_bar"] is True
 
     fb = run(store, "feedback", fix_id, "--failed", "--agent", "cli-test", "--json")
     assert fb.exit_code == 0 and json.loads(fb.stdout)["success"] is False

@@ -54,7 +54,9 @@ def test_one_round_in_process(agent_mod, embedded, embedder, tmp_path: Path,
     by_service = {d["finding"].split(" ")[0]: d for d in done}
     assert set(by_service) == {"Filesystem", "TCP"}
     assert by_service["TCP"]["suggested"] == known.id  # recalled the fix that worked
-    assert by_service["Filesystem"]["applied"] and by_service["Filesystem"]["success"]
+    assert by_service["TCP"]["fix_id"] is None  # a suggestion it did not apply is not remembered
+    # applied, then re-checked: a 0% threshold still fires, so the outcome is "didn't fix it"
+    assert by_service["Filesystem"]["applied"] and by_service["Filesystem"]["success"] is False
     assert not old.exists() and (junk / "new.log").exists()
 
     with Memory.open(settings, embedder=embedder) as mem:
@@ -62,8 +64,23 @@ def test_one_round_in_process(agent_mod, embedded, embedder, tmp_path: Path,
         assert agent is not None and agent.status == "active"
         assert agent.server == socket.gethostname()
         applied = mem.get_fix(by_service["Filesystem"]["fix_id"])
-        assert applied is not None and applied.successes == 1 and applied.agent == "agent-under-test"
+        assert applied is not None and applied.failures == 1 and applied.successes == 0
+        assert applied.agent == "agent-under-test"
         assert mem.get_fix(known.id).occurrences == 1  # a new wording, not a merge
+        assert mem.count_fixes() == 2  # the known fix + the action it ran; no guesses
+
+    # a problem nothing in memory matches: nothing suggested, nothing applied, nothing stored
+    backend = agent_mod.Backend(agent_mod.parse(["--local"]))
+    try:
+        finding = agent_mod.Finding(
+            issue="Certificate for api.example.org expires in 3 days", service="tls", severity="high"
+        )
+        out = agent_mod.handle(backend, finding, agent_mod.parse(["--local", "--name", "t"]))
+    finally:
+        backend.close()
+    assert out["suggested"] is None and out["fix_id"] is None and not out["applied"]
+    with Memory.open(settings, embedder=embedder) as mem:
+        assert mem.count_fixes() == 2
 
 
 def test_checks_see_the_real_machine(agent_mod) -> None:

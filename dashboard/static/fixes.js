@@ -9,6 +9,20 @@
   var pager = document.querySelector("[data-testid=pager]");
   var seq = 0;
 
+  /* A recall hit: the fix row plus its relevance (calibrated, 0..1); below the bar it is marked. */
+  function hitItem(h) {
+    var li = o.fixItem(h.fix, h.score);
+    if (typeof h.relevance === "number") {
+      var meta = li.querySelector(".meta");
+      var rel = o.el("span", { className: "relevance", title: "estimated chance this fix addresses the search (0..1)",
+        text: "relevance " + h.relevance.toFixed(2) + (h.below_bar ? " \u00b7 below bar" : "") });
+      rel.setAttribute("data-field", "relevance");
+      if (meta) { meta.insertBefore(rel, meta.firstChild); }
+    }
+    if (h.below_bar) { li.classList.add("below-bar"); li.setAttribute("data-below-bar", "true"); }
+    return li;
+  }
+
   function search(q) {
     var data = new FormData(form);
     var params = new URLSearchParams({ q: q, k: "15" });
@@ -22,11 +36,15 @@
       var hits = (res.hits || []).filter(function (h) {
         return wanted === "false" ? h.fix.success === false : true;
       });
-      o.replaceChildren(list, hits.map(function (h) { return o.fixItem(h.fix, h.score); }),
+      o.replaceChildren(list, hits.map(hitItem),
         o.el("li", { className: "empty", text: "No fixes match." }));
       var served = (res.served_by || []).join(" + ");
-      summary.textContent = hits.length + " ranked match" + (hits.length === 1 ? "" : "es") + " for \u201c" + o.short(q, 80) + "\u201d" +
+      var counted = res.no_match && hits.length
+        ? "No good match. Closest: " + hits.length + " fix" + (hits.length === 1 ? "" : "es")
+        : hits.length + " ranked match" + (hits.length === 1 ? "" : "es");
+      summary.textContent = counted + " for \u201c" + o.short(q, 80) + "\u201d" +
         (served ? " \u00b7 served by " + served : "") + (res.degraded ? " (degraded)" : "");
+      summary.setAttribute("data-no-match", res.no_match ? "true" : "false");
       if (pager) { pager.hidden = true; }
       var url = new URL(window.location.href);
       url.search = new URLSearchParams(new FormData(form)).toString();

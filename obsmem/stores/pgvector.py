@@ -649,6 +649,22 @@ class PgVectorStore:
             ).fetchall()
         return {r[0]: np.asarray(r[1].to_numpy(), dtype=np.float32) for r in rows}
 
+    def term_stats(self, terms: Sequence[str]) -> tuple[int, float, dict[str, int]]:
+        """(documents, average weighted length, df per known term): what absolute BM25 needs.
+
+        Recall's relevance scores a fix against what the query could score at most,
+        which needs the collection's statistics, not just the ranked scores.
+        """
+        with self._conn() as conn:
+            st = conn.execute("SELECT docs, total_len FROM keyword_stats").fetchone()
+            rows = conn.execute(
+                "SELECT term, df FROM term_df WHERE term = ANY(%s::text[]) AND df > 0",
+                (list(terms),),
+            ).fetchall() if terms else []
+        docs = int(st[0]) if st else 0
+        avgdl = max(float(st[1]) / max(docs, 1), 1.0) if st else 1.0
+        return docs, avgdl, {r[0]: int(r[1]) for r in rows}
+
     def count(self, flt: FixFilter | None = None) -> int:
         where, params = _where(flt)
         with self._conn() as conn:

@@ -142,6 +142,10 @@ class VectorStore(Protocol):
 
     def close(self) -> None: ...
 
+    def term_stats(self, terms: Sequence[str]) -> tuple[int, float, dict[str, int]]:
+        """Collection size, mean length and the terms' document frequencies (for relevance)."""
+        ...
+
     # --- read fallbacks for when the graph is out (same shapes as GraphStore's)
     def recent_rows(
         self, limit: int, offset: int = 0, flt: FixFilter | None = None

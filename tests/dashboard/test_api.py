@@ -259,6 +259,18 @@ def test_recall_ranks_and_explains(client, seeded, method):
     assert set(body["served_by"]) == {"graph", "vectors"} and body["degraded"] is False
 
 
+def test_recall_relevance_and_no_match(client, seeded):
+    body = client.get("/api/recall", query_string={"q": "certificate expired on ingress"}).get_json()
+    top = body["hits"][0]
+    assert body["no_match"] is False and isinstance(body["min_relevance"], float)
+    assert 0 <= top["relevance"] <= 1 and top["below_bar"] is False
+    off = client.post("/api/recall", json={"q": "banana smoothie recipe with oat milk"}).get_json()
+    assert off["no_match"] is True and off["hits"] and all(h["below_bar"] for h in off["hits"])
+    strict = client.get("/api/recall", query_string={"q": "certificate expired on ingress",
+                                                     "min_relevance": "1"}).get_json()
+    assert strict["no_match"] is True and strict["min_relevance"] == 1.0
+
+
 def test_recall_filters(client, seeded):
     body = client.get("/api/recall", query_string={"q": "certificate expired", "k": 10,
                                                    "only_successful": "true"}).get_json()
@@ -271,7 +283,8 @@ def test_recall_filters(client, seeded):
     ("req", "field"),
     [({"k": 3}, "q"), ({"q": ""}, "q"), ({"q": "x", "k": 0}, "k"), ({"q": "x", "k": 101}, "k"),
      ({"q": "x", "k": "many"}, "k"), ({"q": 7}, "q"), ({"q": "x", "since": "soon"}, "since"),
-     ({"q": "x", "extra": 1}, "extra")],
+     ({"q": "x", "extra": 1}, "extra"), ({"q": "x", "min_relevance": 2}, "min_relevance"),
+     ({"q": "x", "min_relevance": "high"}, "min_relevance")],
 )
 def test_recall_names_the_bad_field(client, req, field):
     resp = client.post("/api/recall", json=req)

@@ -81,11 +81,21 @@ def test_overview_search_open_fix_and_register(page, base_url, seeded, tmp_path)
     assert page.inner_text("[data-testid=store-graph] [data-field=state]") == "up"
     page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
 
-    # search through /api/recall and get the expected fix first
+    # a search nothing matches says so, and still shows the closest, marked
     page.click("[data-testid=nav-fixes]")
-    page.fill("[data-testid=search-input]", "database refuses connections: too many clients")
+    page.fill("[data-testid=search-input]", "banana smoothie recipe with oat milk")
     page.click("[data-testid=search-button]")
-    page.wait_for_selector("[data-testid=fix-list][data-query]")
+    page.wait_for_selector("[data-testid=result-summary][data-no-match=true]")
+    assert page.inner_text("[data-testid=result-summary]").startswith("No good match. Closest:")
+    rows = page.locator("[data-testid=fix-list] [data-testid=fix-row]")
+    assert rows.count() > 0 and rows.count() == page.locator("[data-below-bar=true]").count()
+
+    # search through /api/recall and get the expected fix first
+    q = "database refuses connections: too many clients"
+    page.fill("[data-testid=search-input]", q)
+    page.click("[data-testid=search-button]")
+    page.wait_for_selector(f'[data-testid=fix-list][data-query="{q}"]')
+    assert page.get_attribute("[data-testid=result-summary]", "data-no-match") == "false"
     first = page.locator("[data-testid=fix-list] [data-testid=fix-row]").first
     assert first.get_attribute("data-fix-id") == seeded["orders-db"]
     assert "served by" in page.inner_text("[data-testid=result-summary]")

@@ -30,6 +30,13 @@ def test_fixes_page_search_puts_the_expected_fix_first(client, seeded):
     html = client.get("/fixes?q=pods+killed+out+of+memory").get_data(as_text=True)
     first = re.search(r'data-testid="fix-row" data-fix-id="([^"]+)"', html).group(1)
     assert first == seeded["payments-api"]
+    assert 'data-no-match="false"' in html and "No good match" not in html
+
+
+def test_fixes_page_search_says_no_good_match(client, seeded):
+    html = client.get("/fixes?q=banana+smoothie+recipe+with+oat+milk").get_data(as_text=True)
+    assert 'data-no-match="true"' in html and "No good match. Closest:" in html
+    assert 'data-testid="fix-row"' in html  # the closest are still listed
 
 
 def test_fixes_page_bad_filter_shows_the_error_not_a_500(client):

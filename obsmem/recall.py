@@ -1,0 +1,400 @@
+"""The recall pipeline: candidates -> fuse -> enrich -> relevance -> rerank -> no_match.
+
+Fusion (obsmem.ranking) only picks which candidates are worth a closer look.
+Each of those then gets an absolute `relevance`: a calibrated estimate of the
+probability that the fix addresses the query, computed from that fix and the
+query alone (cosine similarity, BM25 against what the query could score at
+most, idf-weighted term coverage overall and in the issue). It never depends on
+the other candidates, so 0.9 means the same for every query, and a result whose
+best hit is below the bar says `no_match` instead of pretending.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from obsmem import model as m
+from obsmem import served as trace
+from obsmem import text
+from obsmem.errors import NoStoreAvailable as Unavailable
+from obsmem.model import Fix, FixFilter, RecallHit, RecallResult
+from obsmem.ranking import Candidate, RankParams, evidence, fuse
+from obsmem.stores.router import GRAPH, VECTORS, is_unavailable
+
+if TYPE_CHECKING:
+    from obsmem.stores.router import DatabaseManager
+
+log = logging.getLogger("obsmem.recall")
+
+CANDIDATES = 50  # per retriever; fusion needs depth, the final list is k
+ENRICH = 30  # how many fused candidates get graph evidence and a relevance
+MAX_QUERY_TERMS = 64  # as the keyword search: a query is not a book
+PROFILE_CACHE = 2048  # fixes whose term statistics stay cached (~10-40 KB each)
+BM25_K1 = 1.2  # as obsmem.stores.pgvector (Lucene's defaults)
+BM25_B = 0.75
+
+# Default bar for `no_match` (OBSMEM_MIN_RELEVANCE overrides). Chosen on the
+# out-of-fold predictions of bench/relevance_fit.py (abstention protocol): 0.08
+# flagged 8% of right rank-1 answers and said no_match on 50% of unanswerable
+# queries; 0.10 flagged 11% / 54%, 0.15 flagged 23% / 62% (bench/RESULTS.md).
+DEFAULT_MIN_RELEVANCE = 0.08
+
+# Logistic model: relevance = sigmoid(INTERCEPT + sum(COEFS[f] * feature f)).
+# Fitted by bench/relevance_fit.py (scikit-learn L2 logistic regression, C=1.0, on
+# the pooled top-30 candidates of all 196 hard and easy queries of
+# /work/shared/data/recall-bench.jsonl, label = "is the query's relevant fix"),
+# checked with 5 folds by alert (fold means in bench/RESULTS.md). Features are
+# in 0..1 except cosine (-1..1); the *_stem ones match Snowball stems
+# ("connections" ~ "connection"), which alone lifted CV hard R@1 0.83 -> 0.87.
+# Refit with `python -m bench.relevance_fit` and paste its "final" line here.
+INTERCEPT = -9.646
+COEFS: dict[str, float] = {
+    "cosine": 5.322,
+    "bm25_stem": 2.359,
+    "coverage_stem": 2.357,
+    "issue_coverage_stem": 1.587,
+    "issue_coverage": 2.995,
+}
+FEATURES = tuple(COEFS)
+
+
+@dataclass(frozen=True)
+class QueryTerms:
+    """The query's distinct terms with their idf, and the most BM25 it could score."""
+
+    qtf: dict[str, int]
+    idf: dict[str, float]
+    avgdl: float
+
+    @property
+    def ceiling(self) -> float:
+        """BM25 of a document matching every term with unbounded frequency."""
+        return sum(self.qtf[t] * self.idf[t] * (BM25_K1 + 1) for t in self.qtf)
+
+    @property
+    def idf_total(self) -> float:
+        return sum(self.idf.values())
+
+
+def query_terms(query: str, docs: int, avgdl: float, df: dict[str, int]) -> QueryTerms:
+    """Terms of the query, idf from the collection; a word no fix has gets df 0 (rare = telling)."""
+    qtf: dict[str, int] = {}
+    for tok in text.tokens(query):
+        if tok in qtf or len(qtf) < MAX_QUERY_TERMS:
+            qtf[tok] = qtf.get(tok, 0) + 1
+    idf = {t: math.log(1.0 + (docs - df.get(t, 0) + 0.5) / (df.get(t, 0) + 0.5)) for t in qtf}
+    return QueryTerms(qtf, idf, avgdl)
+
+
+@functools.lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    """Snowball (Porter 2) stem: "connections" and "connection" match in the coverage features."""
+    return str(_stemmer().stemWord(word))
+
+
+@functools.cache
+def _stemmer() -> Any:
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+def _stemmed(tf: dict[str, float]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for t, f in tf.items():
+        s = stem(t)
+        out[s] = out.get(s, 0.0) + f
+    return out
+
+
+@dataclass(frozen=True)
+class _Profile:
+    tf: dict[str, float]  # issue-weighted term frequencies, as the keyword index stores them
+    dl: float
+    issue_tf: dict[str, int]
+    tf_stem: dict[str, float]
+    issue_stem: frozenset[str]
+
+
+@functools.lru_cache(maxsize=PROFILE_CACHE)
+def _profile(issue: str, solution: str) -> _Profile:
+    """A fix's term statistics; cached, because the same fixes come back query after query
+    and tokenising them was most of recall's ranking time (read-only: shared between calls)."""
+    tf, dl = text.doc_terms(issue, solution)
+    issue_tf = dict(text.term_counts(issue))
+    return _Profile(tf, dl, issue_tf, _stemmed(tf), frozenset(stem(t) for t in issue_tf))
+
+
+def features(q: QueryTerms, fix: Fix, cosine: float) -> dict[str, float]:
+    """What relevance is computed from: this fix against this query, nothing else."""
+    p = _profile(fix.issue, fix.solution)
+    tf, dl, issue_tf, tf_s, issue_s = p.tf, p.dl, p.issue_tf, p.tf_stem, p.issue_stem
+    bm25 = issue_bm25 = bm25_s = 0.0
+    covered = in_issue = covered_s = in_issue_s = 0.0
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * dl / max(q.avgdl, 1.0))
+    issue_norm = BM25_K1 * (1 - BM25_B + BM25_B * sum(issue_tf.values()) / max(q.avgdl / 4, 1.0))
+    for t, n in q.qtf.items():
+        idf = q.idf[t]
+        f = tf.get(t, 0.0)
+        if f:
+            bm25 += n * idf * f * (BM25_K1 + 1) / (f + norm)
+            covered += idf
+        fi = issue_tf.get(t, 0)
+        if fi:
+            in_issue += idf
+            issue_bm25 += n * idf * fi * (BM25_K1 + 1) / (fi + issue_norm)
+        st = stem(t)
+        fs = tf_s.get(st, 0.0)
+        if fs:
+            bm25_s += n * idf * fs * (BM25_K1 + 1) / (fs + norm)
+            covered_s += idf
+        if st in issue_s:
+            in_issue_s += idf
+    total = q.idf_total or 1.0
+    ceiling = q.ceiling or 1.0
+    return {
+        "cosine": float(cosine),
+        "bm25": bm25 / ceiling,
+        "coverage": covered / total,
+        "issue_coverage": in_issue / total,
+        "issue_bm25": issue_bm25 / ceiling,
+        "bm25_stem": bm25_s / ceiling,
+        "coverage_stem": covered_s / total,
+        "issue_coverage_stem": in_issue_s / total,
+    }
+
+
+def relevance(feats: dict[str, float]) -> float:
+    z = INTERCEPT + sum(COEFS[k] * feats.get(k, 0.0) for k in COEFS)
+    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+
+@dataclass
+class Scored:
+    """One candidate after enrichment: its fix, fusion data, features and relevance."""
+
+    fix: Fix
+    cand: Candidate
+    features: dict[str, float]
+    relevance: float
+
+
+def build_filter(
+    *,
+    service: Any = None,
+    agent: Any = None,
+    success: Any = None,
+    since_ms: Any = None,
+    root_cause: Any = None,
+) -> FixFilter:
+    if since_ms is not None and (isinstance(since_ms, bool) or not isinstance(since_ms, int)):
+        raise m.ValidationError("since", "must be epoch milliseconds")
+    return FixFilter(
+        service=m.clean_name(service, "service"),
+        agent=m.clean_name(agent, "agent"),
+        success=m.clean_bool(success, "success"),
+        since_ms=since_ms,
+        root_cause=m.clean_name(root_cause, "root_cause"),
+    )
+
+
+def clean_min_relevance(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise m.ValidationError("min_relevance", "must be a number between 0 and 1") from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise m.ValidationError("min_relevance", "must be a number between 0 and 1")
+    return float(value)
+
+
+def _row_to_fix(row: dict[str, Any]) -> Fix:
+    """A vector-store row as a Fix, for answers while the graph is down."""
+    return Fix.from_record(row)
+
+
+class Pipeline:
+    """One recall against a DatabaseManager; keeps which stores answered and the timings."""
+
+    def __init__(self, manager: DatabaseManager, params: RankParams):
+        self.mgr = manager
+        self.params = params
+        self.served: list[str] = []
+        self.failed: list[str] = []
+        self.timings: dict[str, float] = {}
+
+    def _unavailable(self, exc: Exception) -> bool:
+        return is_unavailable(exc)
+
+    def candidates(
+        self, query: str, depth: int, flt: FixFilter
+    ) -> tuple[
+        np.ndarray | None, list[tuple[str, float]], list[tuple[str, float]], QueryTerms | None
+    ]:
+        """Vector + keyword candidates from Postgres, else the graph's full-text search."""
+        t0 = time.perf_counter()
+        emb = None
+        q = None
+        vec_hits: list[tuple[str, float]] | None = None
+        kw_hits: list[tuple[str, float]] = []
+        try:
+            emb = self.mgr.embedder.embed(query)
+            t1 = time.perf_counter()
+            self.timings["embed"] = (t1 - t0) * 1000
+            vec_hits, kw_hits = self.mgr.vectors.candidates(emb, query, depth, flt)
+            docs, avgdl, df = self.mgr.vectors.term_stats(text.query_terms(query, MAX_QUERY_TERMS))
+            q = query_terms(query, docs, avgdl, df)
+            self.timings["search"] = (time.perf_counter() - t1) * 1000
+            self.served.append(VECTORS)
+        except Exception as exc:
+            if not self._unavailable(exc):
+                raise
+            self.failed.append(VECTORS)
+            log.warning("vector store unavailable for recall: %s", exc)
+        if vec_hits is None:  # Postgres down: the graph's own full-text search
+            t2 = time.perf_counter()
+            try:
+                kw_hits = self.mgr.graph.text_search(query, depth, flt)
+                vec_hits = []
+                self.served.append(GRAPH)
+            except Exception as exc:
+                if not self._unavailable(exc):
+                    raise
+                raise Unavailable("neither the graph nor the vector store is reachable") from exc
+            self.timings["search"] = (time.perf_counter() - t2) * 1000
+        return emb, vec_hits, kw_hits, q
+
+    def enrich(self, ids: list[str]) -> dict[str, Fix]:
+        """Fixes with their graph evidence; from Postgres rows when the graph is down."""
+        if not ids:
+            return {}
+        try:
+            fixes = self.mgr.graph.get_fixes(ids)
+            if GRAPH not in self.served:
+                self.served.append(GRAPH)
+            return fixes
+        except Exception as exc:
+            if not self._unavailable(exc):
+                raise
+            if GRAPH not in self.failed:
+                self.failed.append(GRAPH)
+        rows = self.mgr.vectors.get_rows(ids)
+        return {i: _row_to_fix(r) for i, r in rows.items()}
+
+    def cosines(self, emb: np.ndarray | None, cands: Sequence[Candidate]) -> dict[str, float]:
+        """Cosine for every candidate (keyword-only ones too), 0 without the vector store."""
+        out = {c.id: c.vector for c in cands if c.vector_rank is not None}
+        missing = [c.id for c in cands if c.vector_rank is None]
+        if emb is not None and missing:
+            try:
+                for fid, vec in self.mgr.vectors.get_embeddings(missing).items():
+                    out[fid] = float(np.dot(vec, np.asarray(emb, dtype=np.float32)))
+            except Exception as exc:
+                if not self._unavailable(exc):
+                    raise
+        return out
+
+    def score(self, query: str, flt: FixFilter, depth: int, pool: int) -> list[Scored]:
+        """Every pooled candidate with features and relevance, best relevance first."""
+        emb, vec_hits, kw_hits, q = self.candidates(query, depth, flt)
+        t3 = time.perf_counter()
+        cands = fuse(vec_hits, kw_hits, self.params)[:pool]
+        fixes = self.enrich([c.id for c in cands])
+        self.timings["graph"] = (time.perf_counter() - t3) * 1000
+        t4 = time.perf_counter()
+        if q is None:  # no collection statistics: every term counts the same
+            q = QueryTerms(
+                {t: 1 for t in text.query_terms(query, MAX_QUERY_TERMS)},
+                {t: 1.0 for t in text.query_terms(query, MAX_QUERY_TERMS)},
+                100.0,
+            )
+        cos = self.cosines(emb, [c for c in cands if c.id in fixes])
+        out = []
+        for c in cands:
+            fix = fixes.get(c.id)
+            if fix is None:
+                continue
+            feats = features(q, fix, cos.get(c.id, 0.0))
+            out.append(Scored(fix, c, feats, relevance(feats)))
+        out.sort(key=lambda s: (-s.relevance, s.fix.id))
+        self.timings["features"] = (time.perf_counter() - t4) * 1000
+        return out
+
+
+def rerank(scored: Sequence[Scored], now_ms: int, params: RankParams) -> list[RecallHit]:
+    """Order by relevance scaled by graph evidence; `why` explains both numbers."""
+    hits = []
+    for s in scored:
+        ev = evidence(s.fix, now_ms, params)
+        combined = (
+            params.success_weight * ev["success"]
+            + params.usage_weight * ev["usage"]
+            + params.recency_weight * ev["recency"]
+        )
+        factor = 1 - params.evidence_weight + params.evidence_weight * combined
+        why = {
+            "relevance": round(s.relevance, 4),
+            "vector": round(s.cand.vector if s.cand.vector_rank else s.features["cosine"], 4),
+            "keyword": round(s.cand.keyword, 4),
+            # the features relevance is computed from (see COEFS)
+            **{f: round(s.features[f], 4) for f in FEATURES if f != "cosine"},
+            "success": round(ev["success"], 4),
+            "usage": round(ev["usage"], 4),
+            "recency": round(ev["recency"], 4),
+            "evidence_factor": round(factor, 4),
+        }
+        if s.cand.vector_rank is not None:
+            why["vector_rank"] = s.cand.vector_rank
+        if s.cand.keyword_rank is not None:
+            why["keyword_rank"] = s.cand.keyword_rank
+        hits.append(
+            RecallHit(s.fix, round(s.relevance * factor, 6), why, relevance=round(s.relevance, 4))
+        )
+    hits.sort(key=lambda h: (-h.score, h.fix.id))
+    return hits
+
+
+def recall(
+    manager: DatabaseManager,
+    params: RankParams,
+    query: str,
+    k: int,
+    flt: FixFilter,
+    *,
+    only_successful: bool = False,
+    min_relevance: float,
+) -> RecallResult:
+    """The whole pipeline for one validated query."""
+    t0 = time.perf_counter()
+    pipe = Pipeline(manager, params)
+    scored = pipe.score(query, flt, max(CANDIDATES, 4 * k), max(ENRICH, 3 * k))
+    t5 = time.perf_counter()
+    hits = rerank(scored, m.now_ms(), params)
+    if only_successful:
+        hits = [h for h in hits if h.fix.success is True or h.fix.successes > 0]
+    hits = [h.marked(min_relevance) for h in hits[:k]]
+    pipe.timings["rank"] = (time.perf_counter() - t5) * 1000
+    pipe.timings["total"] = (time.perf_counter() - t0) * 1000
+    for store in (GRAPH, VECTORS):  # for the HTTP answer's served_by / degraded banner
+        if store in pipe.served:
+            trace.served(store)
+        elif store in pipe.failed:
+            trace.missing(store, f"{store} did not answer this recall")
+    return RecallResult(
+        hits,
+        served_by=pipe.served,
+        degraded=bool(pipe.failed),
+        timings_ms=pipe.timings,
+        min_relevance=min_relevance,
+    )

@@ -1,0 +1,128 @@
+"""Recall's calibrated relevance and `no_match`, on the real stores with the real embedder."""
+
+from __future__ import annotations
+
+import pytest
+
+from obsmem import recall as rc
+from obsmem.config import ConfigError, Settings
+from obsmem.memory import Memory
+from obsmem.model import Fix, RecallHit, RecallResult, ValidationError
+from tests.test_memory import FIXES
+
+OFF_TOPIC = [
+    "banana smoothie recipe with oat milk",
+    "how long to bake chocolate chip cookies at 180 degrees",
+    "who won the champions league final last season",
+    "best marathon training plan for beginners",
+    "how do I reverse a list in python",
+    "javascript array map vs forEach difference",
+]
+
+ON_TOPIC = [
+    ("PostgreSQL replica lagging behind primary, replay lag growing", 1),
+    ("TLS handshake failures because the certificate expired", 2),
+    ("kafka broker disk full, producers failing with NotEnoughReplicas", 4),
+    ("HikariPool connection is not available, request timed out", 5),
+]
+
+
+@pytest.fixture
+def seeded(fresh_memory: Memory) -> tuple[Memory, list[str]]:
+    ids = [
+        fresh_memory.remember(issue, solution, service=svc, success=True).id
+        for issue, solution, svc in FIXES
+    ]
+    return fresh_memory, ids
+
+
+def _fix(fid: str) -> Fix:
+    return Fix(id=fid, issue="i", solution="s", ts=0)
+
+
+def test_recall_result_compares_and_shows_its_hits() -> None:
+    a = RecallResult([RecallHit(_fix("a"), 0.9, {})], served_by=("vectors",))
+    b = RecallResult([RecallHit(_fix("b"), 0.9, {})], served_by=("vectors",))
+    assert a != b  # a dataclass __eq__ compared only served_by/degraded/timings
+    assert a == RecallResult([RecallHit(_fix("a"), 0.9, {})], served_by=("vectors",))
+    assert "'a'" in repr(a) and "no_match" in repr(a)
+    assert a == [RecallHit(_fix("a"), 0.9, {})]  # still a list for old callers
+
+
+def test_no_match_and_below_bar_marking() -> None:
+    hits = [
+        RecallHit(_fix("a"), 0.5, {}, relevance=0.4),
+        RecallHit(_fix("b"), 0.4, {}, relevance=0.05),
+    ]
+    res = RecallResult([h.marked(0.3) for h in hits], min_relevance=0.3)
+    assert not res.no_match and [h.below_bar for h in res] == [False, True]
+    assert [h.fix.id for h in res.matches] == ["a"]
+    res = RecallResult([h.marked(0.6) for h in hits], min_relevance=0.6)
+    assert res.no_match and len(res) == 2  # the closest are still there
+    d = res.to_dict()
+    assert d["no_match"] is True and d["min_relevance"] == 0.6
+    assert {"relevance", "below_bar"} <= set(d["hits"][0])
+    assert RecallResult([]).no_match
+
+
+def test_features_are_absolute() -> None:
+    q = rc.query_terms("ingester memory usage too high", docs=100, avgdl=50.0, df={"ingester": 3})
+    fix = Fix(id="x", issue="Ingester memory usage too high", solution="Scale the ingesters.", ts=0)
+    full = rc.features(q, fix, 0.8)
+    assert full["coverage"] == pytest.approx(1.0) and full["issue_coverage"] == pytest.approx(1.0)
+    assert 0 < full["bm25"] < 1
+    other = Fix(id="y", issue="Disk full", solution="Delete old logs.", ts=0)
+    none = rc.features(q, other, 0.1)
+    assert none["coverage"] == 0 and none["bm25"] == 0
+    assert rc.relevance(full) > 0.5 > rc.relevance(none)
+
+
+def test_min_relevance_setting() -> None:
+    assert Settings.from_env({}).min_relevance is None
+    assert Settings.from_env({"OBSMEM_MIN_RELEVANCE": "0.4"}).min_relevance == 0.4
+    for bad in ("1.5", "-0.1", "high"):
+        with pytest.raises(ConfigError, match="OBSMEM_MIN_RELEVANCE"):
+            Settings.from_env({"OBSMEM_MIN_RELEVANCE": bad})
+
+
+def test_empty_recall_is_not_degraded(fresh_memory: Memory) -> None:
+    res = fresh_memory.recall("anything at all", k=3)
+    assert len(res) == 0 and res.no_match
+    assert not res.degraded  # both stores are up; the graph simply had nothing to enrich
+
+
+def test_off_topic_queries_are_no_match(seeded: tuple[Memory, list[str]]) -> None:
+    mem, _ = seeded
+    for q in OFF_TOPIC:
+        res = mem.recall(q, k=3)
+        assert res, q  # the closest are still returned ...
+        assert res.no_match, (q, [(h.fix.issue[:30], h.relevance) for h in res])
+        assert all(h.below_bar for h in res)  # ... marked
+        assert res[0].relevance is not None and res[0].relevance < 0.05, q
+
+
+def test_on_topic_queries_match_with_the_right_fix(seeded: tuple[Memory, list[str]]) -> None:
+    mem, ids = seeded
+    for q, expected in ON_TOPIC:
+        res = mem.recall(q, k=3)
+        assert not res.no_match, (q, [(h.fix.issue[:30], h.relevance) for h in res])
+        assert res[0].fix.id == ids[expected] and not res[0].below_bar
+        assert res[0].why["relevance"] == res[0].relevance
+        # absolute: the runner-up is not scaled up to look like a match
+        assert res[1].relevance < res[0].relevance and res[1].below_bar
+
+
+def test_min_relevance_argument_and_default(seeded: tuple[Memory, list[str]]) -> None:
+    mem, _ = seeded
+    q = ON_TOPIC[0][0]
+    assert mem.recall(q, k=3).min_relevance == rc.DEFAULT_MIN_RELEVANCE
+    strict = mem.recall(q, k=3, min_relevance=1.0)
+    assert strict.no_match and all(h.below_bar for h in strict)
+    lax = mem.recall(q, k=3, min_relevance=0)
+    assert not lax.no_match and not any(h.below_bar for h in lax)
+    with pytest.raises(ValidationError) as err:
+        mem.recall(q, min_relevance=2)
+    assert err.value.field == "min_relevance"
+    configured = Memory(mem.manager)  # same stores; settings as OBSMEM_MIN_RELEVANCE=0.999 gives
+    configured.settings = mem.settings.with_(min_relevance=0.999)
+    assert configured.recall(q, k=3).no_match  # OBSMEM_MIN_RELEVANCE is the default bar
