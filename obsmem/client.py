@@ -72,7 +72,7 @@ class Client:
             )
         return resp.json() if resp.content else None
 
-    def _write(self, path: str, body: dict[str, Any] | None = None, key: str | None = None) -> Any:
+    def _send_write(self, path: str, body: dict[str, Any] | None = None, key: str | None = None) -> Any:
         """POST with one idempotency key for this logical call, retried (same key) on a lost answer."""
         # JSON content type even with no body: the server refuses other writes (no form CSRF).
         headers = {"Idempotency-Key": key or uuid.uuid4().hex, "Content-Type": "application/json"}
@@ -92,7 +92,7 @@ class Client:
     # --- writes
     def remember(self, issue: str, solution: str, *, idempotency_key: str | None = None, **fields: Any) -> dict[str, Any]:
         body = {"issue": issue, "solution": solution, **{k: v for k, v in fields.items() if v is not None}}
-        return self._write("/api/remember", body, idempotency_key)
+        return self._send_write("/api/remember", body, idempotency_key)
 
     def feedback(
         self, fix_id: str, success: bool, agent: str | None = None, *, idempotency_key: str | None = None
@@ -100,13 +100,13 @@ class Client:
         body: dict[str, Any] = {"success": success}
         if agent:
             body["agent"] = agent
-        return self._write(f"/api/fixes/{quote(fix_id, safe='')}/feedback", body, idempotency_key)
+        return self._send_write(f"/api/fixes/{quote(fix_id, safe='')}/feedback", body, idempotency_key)
 
     def register_agent(self, name: str, server: str | None = None) -> dict[str, Any]:
-        return self._write("/api/register-agent", {"name": name, "server": server})
+        return self._send_write("/api/register-agent", {"name": name, "server": server})
 
     def heartbeat(self, name: str) -> dict[str, Any]:
-        return self._write(f"/api/agents/{quote(name, safe='')}/heartbeat")
+        return self._send_write(f"/api/agents/{quote(name, safe='')}/heartbeat")
 
     def delete_fix(self, fix_id: str) -> bool:
         try:
