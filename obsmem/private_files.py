@@ -110,7 +110,9 @@ def replace_exclusively(target: Path) -> Iterator[tuple[int, Path]]:
     predictable name can neither be followed nor make obsmem overwrite another file.
     """
     target = Path(target)
-    fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.", suffix=".partial")
+    fd, tmp = tempfile.mkstemp(
+        dir=target.parent or ".", prefix=f".{target.name}.", suffix=".partial"
+    )
     tmp_path = Path(tmp)
     try:
         yield fd, tmp_path
@@ -126,7 +128,9 @@ def unreachable_ancestor(path: Path, uid: int, gid: int) -> Path | None:
     path = Path(path).resolve()
     for d in [*reversed(path.parents), path] if path.is_dir() else reversed(path.parents):
         st = os.stat(d)
-        bit = stat.S_IXUSR if st.st_uid == uid else stat.S_IXGRP if st.st_gid == gid else stat.S_IXOTH
+        bit = (
+            stat.S_IXUSR if st.st_uid == uid else stat.S_IXGRP if st.st_gid == gid else stat.S_IXOTH
+        )
         if not st.st_mode & bit:
             return d
     return None

@@ -68,8 +68,9 @@ def _how() -> str:
 
 def _create(name: str) -> None:
     if os.environ.get("OBSMEM_STORE_USER_CREATE", "1").strip() == "0":
-        raise StoreAccountError(f"the embedded stores do not run as root and account {name!r} does not exist: "
-                                + _how())
+        raise StoreAccountError(
+            f"the embedded stores do not run as root and account {name!r} does not exist: " + _how()
+        )
     log.warning("creating system account %r to run the embedded stores (once)", name)
     cmd = ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
            "--shell", "/usr/sbin/nologin", name]  # fmt: skip
@@ -84,7 +85,9 @@ def store_account() -> StoreAccount:
     """This user when not root; otherwise the dedicated unprivileged account (created if missing)."""
     euid = os.geteuid()
     if euid != 0:
-        return StoreAccount(pwd.getpwuid(euid).pw_name if _known(euid) else str(euid), euid, os.getegid())
+        return StoreAccount(
+            pwd.getpwuid(euid).pw_name if _known(euid) else str(euid), euid, os.getegid()
+        )
     name = os.environ.get(STORE_USER_ENV, "").strip() or DEFAULT_STORE_USER
     try:
         entry = pwd.getpwnam(name)
@@ -92,8 +95,10 @@ def store_account() -> StoreAccount:
         _create(name)
         entry = pwd.getpwnam(name)
     if entry.pw_uid == 0 or entry.pw_gid == 0:
-        raise StoreAccountError(f"{STORE_USER_ENV}={name!r} is a root account; the stores must not run as root: "
-                                + _how())
+        raise StoreAccountError(
+            f"{STORE_USER_ENV}={name!r} is a root account; the stores must not run as root: "
+            + _how()
+        )
     return StoreAccount(name, entry.pw_uid, entry.pw_gid)
 
 
