@@ -223,10 +223,11 @@ class Outbox:
         """The file is within a few pages of max_bytes (so SQLITE_FULL is the cap, not the disk)."""
         if self.max_bytes is None:
             return False
-        try:
-            return self.path.stat().st_size + 64 * 1024 >= self.max_bytes
-        except OSError:
-            return False
+        size = 0
+        for p in (self.path, self.path.with_name(self.path.name + "-wal")):  # pages may sit in the WAL
+            with suppress(OSError):
+                size += p.stat().st_size
+        return size + 64 * 1024 >= self.max_bytes
 
     @contextmanager
     def _db(self, action: str, *, write: bool) -> Iterator[sqlite3.Connection]:
