@@ -519,18 +519,15 @@ class PostgresEmbedded:
         acct = self.account
         _reachable(acct, _pg_bin() / "postgres", "the postgres binary")
         _store_dir(self.pgdata, acct)
+        # Kept even when this start fails: other processes hold URLs into it, and the next
+        # attempt (the supervisor retries) must come up at the same place.
         socket_dir = self._socket_dir()
-        try:
-            if not (self.pgdata / "PG_VERSION").exists():
-                self._initdb(socket_dir)
-            opts = f"-c listen_addresses='' -c unix_socket_permissions=0700 -k {socket_dir}"
-            self._pg("pg_ctl", ["-w", "-t", str(int(START_TIMEOUT_S)), "-l", "log", "-o", opts, "start"],
-                     timeout=START_TIMEOUT_S + 30)
-            self._harden_auth(socket_dir)
-        except BaseException:
-            if self._info() is None:
-                self._drop_socket_dir(socket_dir)
-            raise
+        if not (self.pgdata / "PG_VERSION").exists():
+            self._initdb(socket_dir)
+        opts = f"-c listen_addresses='' -c unix_socket_permissions=0700 -k {socket_dir}"
+        self._pg("pg_ctl", ["-w", "-t", str(int(START_TIMEOUT_S)), "-l", "log", "-o", opts, "start"],
+                 timeout=START_TIMEOUT_S + 30)
+        self._harden_auth(socket_dir)
         log.info("postgres started (pid %s)", self.pid())
         return True
 
@@ -564,9 +561,7 @@ class PostgresEmbedded:
     def stop(self) -> None:
         info = self._info()
         if info is None or info.pid is None or not _pid_alive(info.pid):
-            recorded = _read(self.socketfile)
-            self._drop_socket_dir(Path(recorded) if recorded else None)
-            return
+            return  # died: its socket dir stays, so the restarted server keeps the URL others hold
         if not self.is_ours(info.pid):
             log.warning("postmaster.pid names pid %s, which is not our postgres; not signalling it", info.pid)
             return
@@ -575,7 +570,7 @@ class PostgresEmbedded:
         except (EmbeddedError, subprocess.TimeoutExpired):
             with contextlib.suppress(psutil.Error):
                 psutil.Process(info.pid).kill()
-        self._drop_socket_dir(info.socket_dir)
+        self._drop_socket_dir(info.socket_dir)  # a clean stop by the last user: nobody holds its URL
         log.info("postgres stopped (pid %s)", info.pid)
 
 

@@ -285,6 +285,28 @@ def test_a_root_store_account_is_refused(monkeypatch: pytest.MonkeyPatch) -> Non
         store_account()
 
 
+@ROOT_ONLY
+def test_a_missing_store_account_is_created_once_or_refused_with_how(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pwd
+
+    name = "obsstore" + uuid.uuid4().hex[:6]
+    monkeypatch.setenv("OBSMEM_STORE_USER", name)
+    monkeypatch.setenv("OBSMEM_STORE_USER_CREATE", "0")
+    with pytest.raises(StoreAccountError, match="useradd --system"):
+        store_account()
+    monkeypatch.delenv("OBSMEM_STORE_USER_CREATE")
+    try:
+        acct = store_account()
+        entry = pwd.getpwnam(name)
+        assert acct.uid == entry.pw_uid != 0 and acct.gid == entry.pw_gid != 0
+        assert entry.pw_shell.endswith("nologin")
+        assert store_account() == acct  # created once, then reused
+    finally:
+        subprocess.run(["userdel", name], check=False, capture_output=True)
+
+
 # ------------------------------------------------------------------ planted files
 
 
