@@ -274,7 +274,15 @@ def test_no_store_secret_reaches_any_command_line(
 def test_stores_do_not_run_as_root(embedded: EmbeddedServers) -> None:
     for pid in (embedded.falkor.pid(), embedded.postgres.pid()):
         assert pid is not None
-        assert psutil.Process(pid).uids().real == store_account().uid != 0
+        proc = psutil.Process(pid)
+        assert proc.uids().real == store_account().uid != 0
+        assert proc.gids().real == store_account().gid != 0  # not group root either
+        groups = next(
+            ln
+            for ln in Path(f"/proc/{pid}/status").read_text().splitlines()
+            if ln.startswith("Groups:")
+        )
+        assert "0" not in groups.split()[1:], groups
 
 
 def test_a_root_store_account_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
