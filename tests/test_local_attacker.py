@@ -315,6 +315,41 @@ def test_a_missing_store_account_is_created_once_or_refused_with_how(
         subprocess.run(["userdel", name], check=False, capture_output=True)
 
 
+@ROOT_ONLY
+def test_binaries_out_of_the_store_accounts_reach_are_copied_not_opened_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A virtualenv under a 0700 directory (like /root): its ancestors stay closed; a public copy runs."""
+    import shutil
+    import tempfile
+
+    from obsmem.store_binaries import reachable_tree
+
+    closed = tmp_path / "home"
+    closed.mkdir(mode=0o700)
+    src = closed / "venv" / "bin"
+    src.mkdir(parents=True)
+    tool = src / "tool"
+    tool.write_text("#!/bin/sh\necho ran-as-$(id -u)\n")
+    tool.chmod(0o755)
+    published = Path(tempfile.mkdtemp(prefix="obsmem-i18-bin.", dir="/tmp"))
+    published.chmod(0o755)
+    monkeypatch.setenv("OBSMEM_BINARIES_DIR", str(published))
+    acct = store_account()
+    try:
+        where = reachable_tree(src, acct)
+        assert where != src and where.parent == published
+        ran = subprocess.run(
+            [str(where / "tool")], capture_output=True, text=True, **acct.popen_kwargs()
+        )
+        assert ran.stdout.strip() == f"ran-as-{acct.uid}"
+        assert stat.S_IMODE(closed.stat().st_mode) == 0o700  # nothing above was opened up
+        assert not (where / "tool").stat().st_mode & 0o022  # and the copy is not writable by others
+        assert reachable_tree(src, acct) == where  # copied once
+    finally:
+        shutil.rmtree(published, ignore_errors=True)
+
+
 # ------------------------------------------------------------------ planted files
 
 
