@@ -40,9 +40,14 @@ class RunningServer:
 def _make_server(app: Any, host: str, port: int, threads: int) -> Any:
     from waitress import create_server
 
+    from obsmem import slow_clients
+
     # ident=None: no "Server: waitress" banner; clear_untrusted_proxy_headers by default.
-    return create_server(app, host=host, port=port, threads=threads, ident=None,
-                         channel_timeout=30, cleanup_interval=10)
+    # A connection limit, and read deadlines (slow_clients) so dripping clients cannot hold it.
+    server = create_server(app, host=host, port=port, threads=threads, ident=None,
+                           channel_timeout=30, cleanup_interval=2,
+                           connection_limit=slow_clients.CONNECTION_LIMIT)
+    return slow_clients.bound(server)
 
 
 def _shutdown(server: Any) -> None:

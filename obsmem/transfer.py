@@ -86,18 +86,14 @@ def _open_out(path: Path | str) -> Iterator[IO[str]]:
         yield sys.stdout
         sys.stdout.flush()
         return
-    path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "w", encoding="utf-8") as f:
-        try:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        except BaseException:
-            f.close()
-            tmp.unlink(missing_ok=True)
-            raise
-    os.replace(tmp, path)
+    # A fresh 0600 file with a random name made with O_EXCL|O_NOFOLLOW beside the target (a symlink
+    # planted at a predictable temp name is never followed), renamed over it when complete.
+    from obsmem.private_files import replace_exclusively
+
+    with replace_exclusively(Path(path)) as (fd, _tmp), open(fd, "w", encoding="utf-8") as f:
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def export(

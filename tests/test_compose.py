@@ -166,3 +166,12 @@ def test_dockerfile_runs_as_non_root_with_a_healthcheck() -> None:
 def test_dockerignore_keeps_local_state_out_of_the_image() -> None:
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".git", ".venv", ".obsmem", ".env"} <= ignored
+
+
+def test_no_healthcheck_puts_a_password_on_a_command_line(compose: dict[str, Any]) -> None:
+    """Command lines are world-readable in /proc: secrets reach cypher-shell through its environment."""
+    for name, service in compose["services"].items():
+        test = json.dumps(service["healthcheck"]["test"])
+        assert not re.search(r"(^|\s)(-p|--password)(\s|=|\\\")", test), f"{name}: password flag in {test}"
+    neo4j = json.dumps(compose["services"]["neo4j"]["healthcheck"]["test"])
+    assert "NEO4J_PASSWORD=" in neo4j and "cypher-shell" in neo4j

