@@ -186,6 +186,20 @@ def graph(fix_id: str) -> Response:
     return jsonify(hood)
 
 
+@bp.get("/explore")
+def explore() -> Response:
+    """The explorer's neighbourhood of any node ("fix:ID", "agent:NAME", "service:...",
+    "issue:SIGNATURE"): depth 1-3 hops, at most `limit` (1-300) nodes."""
+    node = request.args.get("node")
+    if not node:
+        raise ApiError(400, "node (kind:key) is required", code="invalid", field="node")
+    hood = memory().explore(node, depth=arg_int("depth", default=1, lo=1, hi=3),
+                            limit=arg_int("limit", default=60, lo=1, hi=300))
+    if hood is None:
+        raise ApiError(404, f"no node {node!r} in the graph")
+    return jsonify(hood)
+
+
 # ---------------------------------------------------------------- remember / recall
 
 

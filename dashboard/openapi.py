@@ -146,6 +146,14 @@ def spec() -> dict[str, Any]:
         "/api/graph/{fix_id}": {"get": _op(
             "Agents, services and fixes around a fix", {ok: _json(OBJ, "nodes and edges"),
                                                         "404": ERROR}, params=[FIX_ID])},
+        "/api/explore": {"get": _op(
+            "The graph around any node, for the explorer: nodes, outcome-coloured edges",
+            {ok: _json(OBJ, "nodes, edges, truncated"), "404": ERROR},
+            params=[_q("node", {"type": "string", "minLength": 3, "maxLength": 260},
+                       "kind:key with kind fix, agent, service or issue", True),
+                    _q("depth", {"type": "integer", "minimum": 1, "maximum": 3}, "hops"),
+                    _q("limit", {"type": "integer", "minimum": 1, "maximum": 300},
+                       "most nodes returned")])},
         "/api/remember": {"post": _op(
             "Remember an issue and its solution",
             {"201": _json(OBJ, "stored"), ok: _json(OBJ, "merged into an existing fix")},
@@ -170,6 +178,9 @@ def spec() -> dict[str, Any]:
         "/fixes/{fix_id}": {"get": _op("A fix's page", {ok: _html("page"), "404": _html("no fix")},
                                        tag="pages", params=[FIX_ID])},
         "/agents": {"get": _op("Agents page", {ok: _html("page")}, tag="pages")},
+        "/graph": {"get": _op("Graph explorer from a fix, agent, service or issue",
+                              {ok: _html("page")}, tag="pages",
+                              params=[_q("node", {"type": "string"}, "start node, kind:key")])},
         "/charts": {"get": _op("Fixes and success rate over time", {ok: _html("page")},
                                tag="pages")},
     }

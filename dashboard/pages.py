@@ -17,6 +17,7 @@ from dashboard.auth import reads_protected
 from dashboard.errors import ApiError
 from dashboard.health import full_health
 from dashboard.params import arg_bool, arg_limit, arg_name, arg_offset, arg_query
+from obsmem.graph.explore import KINDS as EXPLORE_KINDS
 from obsmem.model import ValidationError, clean_fix_id
 
 bp = Blueprint("pages", __name__)
@@ -104,6 +105,24 @@ def fix(fix_id: str) -> str:
 def agents() -> str:
     found = [] if reads_protected() else [a.to_dict() for a in _memory().get_all_agents()]
     return _render("agents.html", agents=found)
+
+
+@bp.get("/graph")
+def graph() -> str:
+    """The explorer page: start from ?node=kind:key (or ?kind=&key=), else the newest fix."""
+    node = request.args.get("node") or ""
+    kind, _, key = node.partition(":")
+    if not node:
+        kind, key = request.args.get("kind") or "fix", (request.args.get("key") or "").strip()
+    error = None
+    if kind not in EXPLORE_KINDS:
+        kind, key, error = "fix", "", "choose fix, agent, service or issue"
+    if not key and not reads_protected():
+        newest = _memory().get_recent_fixes(limit=1)
+        key = newest[0].id if newest else ""
+        kind = "fix"
+    start = f"{kind}:{key}" if key else ""
+    return _render("graph.html", start=start, kind=kind, key=key, error=error)
 
 
 @bp.get("/charts")

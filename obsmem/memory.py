@@ -16,6 +16,9 @@ from typing import Any
 
 from obsmem import model as m
 from obsmem.config import Settings
+from obsmem.graph.explore import KINDS as EXPLORE_KINDS
+from obsmem.graph.explore import MAX_DEPTH as EXPLORE_MAX_DEPTH
+from obsmem.graph.explore import MAX_NODES as EXPLORE_MAX_NODES
 from obsmem.manager import GRAPH, VECTORS, DatabaseManager, is_unavailable
 from obsmem.model import (
     Agent,
@@ -544,6 +547,24 @@ class Memory:
     def neighbourhood(self, fix_id: str) -> dict[str, Any]:
         fix_id = m.clean_fix_id(fix_id, "fix_id")
         return self._graph_read(lambda g: g.neighbourhood(fix_id))
+
+    def explore(self, node: str, depth: int = 1, limit: int = 60) -> dict[str, Any] | None:
+        """The graph around any node ("fix:ID", "agent:NAME", "service:NAME", "issue:SIG").
+
+        Depth 1-3 hops, 1-300 nodes; None when the node does not exist. Graph only:
+        with the graph down this raises Unavailable (Postgres has no edges).
+        """
+        kind, _, key = str(node or "").partition(":")
+        if kind not in EXPLORE_KINDS or not key:
+            raise m.ValidationError(
+                "node", "must be kind:key with kind one of " + ", ".join(EXPLORE_KINDS))
+        if kind == "fix":
+            m.clean_fix_id(key, "node")
+        else:
+            m.clean_name(key, "node", required=True)
+        depth = m.clean_int(depth, "depth", default=1, lo=1, hi=EXPLORE_MAX_DEPTH)
+        limit = m.clean_int(limit, "limit", default=60, lo=1, hi=EXPLORE_MAX_NODES)
+        return self._graph_read(lambda g: g.explore(f"{kind}:{key}", depth=depth, limit=limit))
 
     def health(self) -> dict[str, Any]:
         return self.manager.health()

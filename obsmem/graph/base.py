@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from obsmem.graph import cypher as C
+from obsmem.graph.explore import explore as explore_graph
 from obsmem.model import Agent, AgentWrite, Fix, FixFilter, FixWrite, IssueGroup, Outcome
 
 
@@ -100,6 +101,10 @@ class GraphStore(Protocol):
 
     def neighbourhood(self, fix_id: str, limit: int = 50) -> dict[str, list[dict[str, Any]]]:
         """Nodes and edges around a fix for the dashboard's graph view."""
+        ...
+
+    def explore(self, start: str, depth: int = 1, limit: int = 60) -> dict[str, Any] | None:
+        """Nodes and edges within `depth` hops of any node ("kind:key"), at most `limit` nodes."""
         ...
 
     def success_by_root_cause(self) -> list[dict[str, Any]]: ...
@@ -355,6 +360,10 @@ class CypherGraph(ABC):
                           "occurrences": s["occurrences"]})  # fmt: skip
             edges.append({"source": nid, "target": "issue:" + s["signature"], "type": "RESOLVES"})
         return {"nodes": nodes, "edges": edges}
+
+    def explore(self, start: str, depth: int = 1, limit: int = 60) -> dict[str, Any] | None:
+        """The explorer's walk (obsmem.graph.explore); None when the start node is absent."""
+        return explore_graph(self._read, start, depth=depth, limit=limit)
 
     def success_by_root_cause(self) -> list[dict[str, Any]]:
         rows = _ints(self._read(C.SUCCESS_BY_ROOT_CAUSE), "fixes", "successes", "failures")

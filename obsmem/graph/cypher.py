@@ -349,6 +349,55 @@ RETURN s.id AS id, s.solution AS solution, s.success AS success, s.occurrences A
 ORDER BY s.occurrences DESC, s.id LIMIT $limit
 """
 
+# The explorer walks one hop at a time from any node (fix, agent, service, issue
+# signature); each statement returns the start node's neighbours, best first,
+# one row more than asked so the caller can say "more". Outcomes ride on APPLIED
+# edges, so agent-fix rows carry worked/failed counts for edge colours.
+EXPLORE_FIX = """
+MATCH (f:Fix {id: $key})
+OPTIONAL MATCH (f)-[:RESOLVES]->(i:Issue)
+OPTIONAL MATCH (f)-[:AFFECTS]->(s:Service)
+RETURN f.id AS id, f.issue AS issue, f.success AS success, f.occurrences AS occurrences,
+       collect(DISTINCT i.signature) AS signatures, collect(DISTINCT i.issue) AS issues,
+       collect(DISTINCT s.name) AS services
+"""
+
+EXPLORE_FIX_AGENTS = """
+MATCH (a:Agent)-[e:APPLIED]->(:Fix {id: $key})
+WITH a, count(e) AS times, max(e.ts) AS last,
+     sum(CASE WHEN e.success = true THEN 1 ELSE 0 END) AS worked,
+     sum(CASE WHEN e.success = false THEN 1 ELSE 0 END) AS failed
+RETURN a.name AS name, times, worked, failed
+ORDER BY last DESC, name LIMIT $limit
+"""
+
+EXPLORE_AGENT = """
+MATCH (a:Agent {name: $key})
+OPTIONAL MATCH (a)-[e:APPLIED]->(f:Fix)
+WITH a, f, count(e) AS times, max(e.ts) AS last,
+     sum(CASE WHEN e.success = true THEN 1 ELSE 0 END) AS worked,
+     sum(CASE WHEN e.success = false THEN 1 ELSE 0 END) AS failed
+RETURN a.name AS name, f.id AS id, f.issue AS issue, f.success AS success,
+       f.occurrences AS occurrences, times, worked, failed
+ORDER BY last DESC, id LIMIT $limit
+"""
+
+EXPLORE_SERVICE = """
+MATCH (s:Service {name: $key})
+OPTIONAL MATCH (f:Fix)-[:AFFECTS]->(s)
+RETURN s.name AS name, f.id AS id, f.issue AS issue, f.success AS success,
+       f.occurrences AS occurrences
+ORDER BY f.last_seen DESC, id LIMIT $limit
+"""
+
+EXPLORE_ISSUE = """
+MATCH (i:Issue {signature: $key})
+OPTIONAL MATCH (f:Fix)-[:RESOLVES]->(i)
+RETURN i.signature AS name, i.issue AS label, f.id AS id, f.issue AS issue,
+       f.success AS success, f.occurrences AS occurrences
+ORDER BY f.occurrences DESC, id LIMIT $limit
+"""
+
 SUCCESS_BY_ROOT_CAUSE = """
 MATCH (f:Fix) WHERE f.root_cause IS NOT NULL
 RETURN f.root_cause AS root_cause, count(f) AS fixes,

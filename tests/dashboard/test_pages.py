@@ -45,7 +45,7 @@ def test_fix_page_and_its_404(client, seeded):
     assert missing.status_code == 404 and 'data-testid="error-page"' in missing.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("path", ["/", "/fixes", "/agents", "/charts"])
+@pytest.mark.parametrize("path", ["/", "/fixes", "/agents", "/charts", "/graph"])
 def test_pages_have_no_inline_script_and_only_local_assets(client, path):
     html = client.get(path).get_data(as_text=True)
     assert re.findall(r"<script(?![^>]*\bsrc=)", html) == []
