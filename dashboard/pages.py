@@ -125,13 +125,38 @@ def graph() -> str:
     return _render("graph.html", start=start, kind=kind, key=key, error=error)
 
 
+TOP_N = 10
+
+
+def top_with_other(rows: list[dict[str, Any]], label_key: str, n: int = TOP_N) -> list[dict[str, Any]]:
+    """The n biggest groups by fixes, then one "other (k)" row summing the rest.
+
+    A long tail of one-fix groups ("1 · 100%" fifty times) says nothing; its sum does.
+    """
+    def shaped(r: dict[str, Any]) -> dict[str, Any]:
+        s, f = int(r.get("successes") or 0), int(r.get("failures") or 0)
+        return {"label": r.get(label_key) or r.get("signature") or "—",
+                "fixes": int(r.get("fixes") or 0), "successes": s, "failures": f,
+                "outcomes": s + f, "success_rate": s / (s + f) if s + f else None}
+
+    ranked = sorted((shaped(r) for r in rows), key=lambda r: (-r["fixes"], str(r["label"])))
+    head, tail = ranked[:n], ranked[n:]
+    if tail:
+        s, f = sum(r["successes"] for r in tail), sum(r["failures"] for r in tail)
+        head.append({"label": f"other ({len(tail)})", "fixes": sum(r["fixes"] for r in tail),
+                     "successes": s, "failures": f, "outcomes": s + f,
+                     "success_rate": s / (s + f) if s + f else None, "other": True})
+    return head
+
+
 @bp.get("/charts")
 def charts() -> str:
     if reads_protected():
-        return _render("charts.html", by_root_cause=[], by_signature=[])
+        return _render("charts.html", by_root_cause=[], by_signature=[], top_n=TOP_N)
     m = _memory()
-    return _render("charts.html", by_root_cause=m.success_rate_by_root_cause(),
-                   by_signature=m.success_by_signature(limit=15))
+    return _render("charts.html", top_n=TOP_N,
+                   by_root_cause=top_with_other(m.success_rate_by_root_cause(), "root_cause"),
+                   by_signature=top_with_other(m.success_by_signature(limit=1000), "issue"))
 
 
 @bp.app_template_filter("pct")

@@ -77,6 +77,8 @@
       { selector: "node.start", style: { "width": 38, "height": 38, "border-width": 5 } },
       { selector: "node:selected", style: { "overlay-color": C.accent, "overlay-opacity": 0.25, "overlay-padding": 6 } },
       { selector: "node.expanded", style: { "border-style": "double" } },
+      { selector: "node.quiet", style: { "label": "" } },
+      { selector: "edge.quiet", style: { "label": "" } },
       { selector: "edge", style: {
         "width": 2.5, "line-color": function (e) { return OUTCOME[e.data("outcome")] || C.unk; },
         "target-arrow-shape": "triangle", "target-arrow-color": function (e) { return OUTCOME[e.data("outcome")] || C.unk; },
@@ -93,19 +95,35 @@
       .selector("edge").style({ "font-size": Math.max(7, 10 / z) }).update();
   }
 
+  // In a crowd, fix labels and edge counts show on hover or selection only.
+  var CROWD = 16;
+  function declutter() {
+    var crowded = cy.nodes().length > CROWD;
+    cy.batch(function () {
+      cy.nodes("[kind = 'fix']").forEach(function (n) {
+        n.toggleClass("quiet", crowded && !n.hasClass("start") && !n.selected() && !n.hasClass("hover"));
+      });
+      cy.edges().forEach(function (e) {
+        var hot = e.source().hasClass("hover") || e.target().hasClass("hover") || e.source().selected() || e.target().selected();
+        e.toggleClass("quiet", crowded && !hot);
+      });
+    });
+  }
+
   function relayout(centre) {
     var opts = { name: "cose", animate: false, randomize: false, nodeRepulsion: function () { return 9000; },
                  idealEdgeLength: function () { return 90; }, fit: true, padding: 30 };
     cy.layout(opts).run();
     if (centre) { cy.center(centre); }
     keepLabelsReadable();
+    declutter();
   }
 
   function setStatus(text) { status.textContent = text; }
 
   function renderList() {
     var items = cy.nodes().sort(function (a, b) {
-      return a.data("kind").localeCompare(b.data("kind")) || a.data("full").localeCompare(b.data("full"));
+      return a.data("kind").localeCompare(b.data("kind")) || a.data("full").localeCompare(b.data("full"), undefined, { numeric: true });
     }).map(function (n) {
       var link = href(n.data());
       var name = link ? o.el("a", { href: link, text: n.data("full") }) : o.el("span", { text: n.data("full") });
@@ -174,6 +192,9 @@
         expand(n.id()).then(function () { showPanel(n); });
       });
       cy.on("zoom", keepLabelsReadable);
+      cy.on("mouseover", "node", function (ev) { ev.target.addClass("hover"); declutter(); });
+      cy.on("mouseout", "node", function (ev) { ev.target.removeClass("hover"); declutter(); });
+      cy.on("select unselect", "node", declutter);
       relayout();
       renderList();
       box.setAttribute("data-ready", "true");

@@ -115,8 +115,8 @@ def test_overview_search_open_fix_and_register(page, base_url, seeded, tmp_path)
 
 def test_chart_and_phone_layout(page, base_url, seeded, tmp_path):
     page.goto(base_url + "/charts")
-    page.wait_for_selector("[data-testid=chart-svg]")
-    assert page.locator("[data-testid=chart-bar]").count() >= 1
+    page.wait_for_selector("[data-testid=chart][data-ready=true]")
+    assert page.evaluate("() => window.obsmemChart.data.datasets.length") == 4
     page.screenshot(path=str(tmp_path / "charts.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(base_url + "/")

@@ -78,6 +78,29 @@ def test_explorer_page_from_a_service_and_the_list_button(page, base_url, seeded
     assert "choose fix, agent, service or issue" in page.inner_text("[data-testid=explorer-error]")
 
 
+def test_chart_hover_shows_the_days_numbers(page, base_url, seeded):  # noqa: F811
+    page.goto(base_url + "/charts")
+    page.wait_for_selector("[data-testid=chart][data-ready=true]")
+    assert page.get_attribute("[data-testid=chart]", "data-days") == "30"
+    # today is the last bar; the seed made all 35 fixes today
+    x = page.evaluate("""() => { const c = window.obsmemChart, m = c.getDatasetMeta(1);
+        return m.data[m.data.length - 1].x; }""")
+    box = page.locator("[data-testid=chart] canvas").bounding_box()
+    page.mouse.move(box["x"] + x, box["y"] + box["height"] * 0.6)
+    tip = page.locator("[data-testid=chart-tooltip]")
+    expect(tip).to_be_visible()
+    text = tip.inner_text()
+    today = page.evaluate("new Date().toISOString().slice(0, 10)")
+    assert tip.get_attribute("data-day") == today and today in text
+    assert "35 fixes" in text and "worked" in text and "failed" in text and "success rate" in text
+    # y axis ticks are whole, increasing numbers (no "0, 1, 2, 2, 3")
+    ticks = page.evaluate("() => window.obsmemChart.scales.y.ticks.map(t => t.value)")
+    assert ticks == sorted(set(ticks)) and all(float(t).is_integer() for t in ticks)
+    page.select_option("[data-testid=chart-days]", "7")
+    expect(page.locator("[data-testid=chart]")).to_have_attribute("data-days", "7")
+    assert "in the last 7 days" in page.inner_text("[data-testid=chart-summary]")
+
+
 @pytest.mark.parametrize("size", sorted(SIZES))
 def test_screenshots_of_every_page(browser, base_url, seeded, size):  # noqa: F811
     context = browser.new_context(viewport=SIZES[size])
@@ -91,12 +114,18 @@ def test_screenshots_of_every_page(browser, base_url, seeded, size):  # noqa: F8
             ("fix", f"/fixes/{seeded['payments-api']}", "[data-testid=explorer][data-ready=true]"),
             ("agents", "/agents", "[data-testid=agent-row]"),
             ("graph", "/graph?node=agent:k8s-watcher", "[data-testid=explorer][data-ready=true]"),
-            ("charts", "/charts", "[data-testid=chart-ready]"),
+            ("charts", "/charts", "[data-testid=chart][data-ready=true]"),
         ]:
             pg.goto(base_url + path)
             pg.wait_for_selector(ready, state="attached")
             width = pg.evaluate("document.documentElement.scrollWidth")
-            assert width <= SIZES[size]["width"], f"{name} scrolls sideways at {size}"
+            wide = pg.evaluate(
+                """w => [...document.querySelectorAll('body *')]
+                .filter(e => e.getBoundingClientRect().right > w + 1)
+                .slice(0, 3).map(e => e.tagName + '.' + e.className)""",
+                SIZES[size]["width"],
+            )
+            assert width <= SIZES[size]["width"], f"{name} scrolls sideways at {size}: {wide}"
             _shot(pg, f"{name}-{size}")
     finally:
         context.close()

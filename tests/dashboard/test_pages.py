@@ -60,3 +60,22 @@ def test_text_is_escaped(client):
     html = client.get(f"/fixes/{fid}").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
     client.delete(f"/api/fixes/{fid}")
+
+
+def test_top_groups_then_one_other_row():
+    from dashboard.pages import top_with_other
+
+    rows = [{"root_cause": f"cause {i}", "fixes": 1, "successes": 1, "failures": 0}
+            for i in range(57)]
+    rows.append({"root_cause": "memory", "fixes": 9, "successes": 3, "failures": 1})
+    out = top_with_other(rows, "root_cause", n=10)
+    assert len(out) == 11 and out[0]["label"] == "memory" and out[0]["success_rate"] == 0.75
+    assert out[-1] == {"label": "other (48)", "fixes": 48, "successes": 48, "failures": 0,
+                       "outcomes": 48, "success_rate": 1.0, "other": True}
+    assert top_with_other(rows[:3], "root_cause", n=10)[-1].get("other") is None
+
+
+def test_charts_page_tables_say_top_n(client):
+    html = client.get("/charts").get_data(as_text=True)
+    assert "top 10 by fixes" in html and 'data-testid="by-root-cause"' in html
+    assert "vendor/chart.umd.min.js" in html
