@@ -151,6 +151,9 @@ class Memory:
         replay: bool = True,
     ) -> Memory:
         settings = settings or Settings.from_env()
+        if settings.graph_embedded or settings.vectors_embedded:
+            info = settings.data_dir_info
+            (log.warning if info.is_new else log.info)("obsmem data dir: %s", info.describe())
         return cls(DatabaseManager(settings, embedder=embedder, replay=replay))
 
     def close(self) -> None:
@@ -345,6 +348,13 @@ class Memory:
         current = self._graph_read(lambda g: g.get_agent(name), default=None)
         server = current.server if current is not None else None
         return self.register_agent(name, server)
+
+    def remove_agent(self, name: str) -> bool:
+        """Forget an agent (graph only: Postgres keeps no agents). Not queued: with the graph
+        down this raises Unavailable, so an operator knows it did not happen. A running agent
+        that heartbeats again comes back."""
+        name = m.clean_name(name, "name", required=True)  # type: ignore[assignment]
+        return bool(self._graph_read(lambda g: g.remove_agent(name)))
 
     def delete_fix(self, fix_id: str) -> bool:
         """Delete from both stores together; a store that is down gets the delete queued."""

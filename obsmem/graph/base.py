@@ -81,6 +81,10 @@ class GraphStore(Protocol):
 
     def delete_fix(self, fix_id: str) -> bool: ...
     def delete_fixes(self, fix_ids: Sequence[str]) -> int: ...
+    def remove_agent(self, name: str) -> bool:
+        """Delete an agent node and its APPLIED edges; False when there was none."""
+        ...
+
 
     # --- reads
     def get_fix(self, fix_id: str) -> Fix | None: ...
@@ -251,6 +255,10 @@ class CypherGraph(ABC):
         if cleanup:
             self._write(cleanup)
         return len(rows)
+
+    def remove_agent(self, name: str) -> bool:
+        (rows,) = self._write([(C.REMOVE_AGENT, {"name": name})])
+        return bool(rows and int(rows[0]["n"] or 0))
 
     # --- reads
     def get_fix(self, fix_id: str) -> Fix | None:

@@ -349,6 +349,15 @@ RETURN s.id AS id, s.solution AS solution, s.success AS success, s.occurrences A
 ORDER BY s.occurrences DESC, s.id LIMIT $limit
 """
 
+# An operator removes an agent: the node and its APPLIED edges go; the fixes keep
+# their counters (what was learnt stays), and other agents' outcomes are untouched.
+REMOVE_AGENT = """
+MATCH (a:Agent {name: $name})
+WITH a, a.name AS name
+DETACH DELETE a
+RETURN count(name) AS n
+"""
+
 # The explorer walks one hop at a time from any node (fix, agent, service, issue
 # signature); each statement returns the start node's neighbours, best first,
 # one row more than asked so the caller can say "more". Outcomes ride on APPLIED

@@ -98,3 +98,13 @@ def test_missing_nodes_and_bad_ids(store, world):
     with pytest.raises(ValueError):
         parse_node_id("fix:")
     assert parse_node_id("agent:a:b") == ("agent", "a:b")
+
+
+def test_remove_agent_keeps_the_fixes_and_their_counts(store, world):
+    a = world["a"]
+    assert store.remove_agent("ag2") is True
+    assert store.get_agent("ag2") is None and store.remove_agent("ag2") is False
+    fix = store.get_fix(a.id)
+    assert fix is not None and (fix.successes, fix.failures) == (1, 1)
+    assert {o["agent"] for o in store.outcomes_for_fix(a.id)} == {"ag1"}
+    assert "agent:ag2" not in {n["id"] for n in store.explore(f"fix:{a.id}")["nodes"]}
