@@ -168,13 +168,16 @@ def delete_fix(fix_id: str) -> Response:
 def feedback(fix_id: str) -> Response:
     fid = _fix_id(fix_id)
     body = json_body()
-    unknown_keys(body, {"success", "agent"})
+    unknown_keys(body, {"success", "agent", "vote"})
     success = arg_bool("success", body.get("success"))
     if success is None:
         raise ApiError(400, "success (true or false) is required", code="invalid",
                        field="success")
     agent = clean_name(body.get("agent"), "agent")
-    return jsonify(memory().feedback(fid, success, agent=agent))
+    vote = clean_name(body.get("vote"), "vote")
+    if vote is None:
+        return jsonify(memory().feedback(fid, success, agent=agent))
+    return jsonify(memory().feedback(fid, success, agent=agent, vote=vote))
 
 
 @bp.get("/graph/<path:fix_id>")

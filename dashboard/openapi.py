@@ -142,7 +142,10 @@ def spec() -> dict[str, Any]:
                                             "404": ERROR},
             params=[FIX_ID], write=True,
             body={"type": "object", "required": ["success"], "additionalProperties": False,
-                  "properties": {"success": {"type": "boolean"}, "agent": NAME}})},
+                  "properties": {"success": {"type": "boolean"}, "agent": NAME,
+                                 "vote": {**NAME, "description": "a voter key (e.g. a browser "
+                                          "session): one vote per fix, agent and key; "
+                                          "the opposite answer changes it"}}})},
         "/api/graph/{fix_id}": {"get": _op(
             "Agents, services and fixes around a fix", {ok: _json(OBJ, "nodes and edges"),
                                                         "404": ERROR}, params=[FIX_ID])},

@@ -8,6 +8,7 @@ rather than pretend it is safe. Reads degrade to whichever store answers and say
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -317,15 +318,39 @@ class Memory:
         mgr.replayer.kick()
         return False
 
-    def feedback(self, fix_id: str, success: bool, agent: str | None = None) -> dict[str, Any]:
+    def feedback(self, fix_id: str, success: bool, agent: str | None = None,
+                 vote: str | None = None) -> dict[str, Any]:
+        """Record that a fix worked or not. With `vote` (e.g. a browser session id) the
+        (fix, agent, vote) triple holds one vote: repeating it changes nothing, the
+        opposite answer changes it (the old outcome is undone). Votes need the graph,
+        where the trail lives, to find the previous one."""
         fix_id = m.clean_fix_id(fix_id, "fix_id")
         success = m.clean_bool(success, "success", required=True)  # type: ignore[assignment]
         agent = m.clean_name(agent, "agent")
+        vote = m.clean_name(vote, "vote")
         if not self._existing([fix_id]) and self._any_store_up():
             raise NotFound(f"no fix with id {fix_id!r}")
-        outcome = Outcome(m.new_event_id(), fix_id, bool(success), m.now_ms(), agent)
+        now = m.now_ms()
+        outcome = Outcome(m.new_event_id(), fix_id, bool(success), now, agent)
+        state = None
+        if vote is not None:
+            agent = agent or "dashboard"
+            prefix = "vote-" + hashlib.sha256(
+                "\x00".join((fix_id, agent, vote)).encode()).hexdigest()[:24]
+            trail = self._graph_read(lambda g: g.outcomes_for_fix(fix_id))
+            mine = [o for o in trail if str(o.get("event_id") or "").startswith(prefix + "-")]
+            previous = max(mine, key=lambda o: o.get("ts") or 0) if mine else None
+            if previous is not None and bool(previous["success"]) == bool(success):
+                return {"fix_id": fix_id, "success": success, "agent": agent, "vote": "unchanged",
+                        "event_id": previous["event_id"], "stored_in": [], "pending": []}
+            outcome = Outcome(f"{prefix}-{now}", fix_id, bool(success), now, agent,
+                              replaces=previous["event_id"] if previous else None)
+            state = "changed" if previous else "new"
         stored, pending = self._write_both("outcome", [outcome.to_dict()])
-        return {"fix_id": fix_id, "success": success, "stored_in": stored, "pending": pending}
+        out = {"fix_id": fix_id, "success": success, "stored_in": stored, "pending": pending}
+        if state is not None:
+            out.update(agent=agent, vote=state, event_id=outcome.event_id)
+        return out
 
     def _write_both(self, kind: str, payloads: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
         stored, pending = [], []

@@ -222,9 +222,13 @@ class CypherGraph(ABC):
         rows = [C.outcome_row(o) for o in outcomes]
         known = self._known_events(rows, "fix_id")
         for batch in C.rounds(rows, "fix_id"):
-            counted = [r for r in batch if r["event_id"] not in known]
+            counted = [r for r in batch if r["event_id"] not in known and not r["replaces"]]
             if counted:
                 steps.append((C.RECORD_OUTCOMES, {"rows": counted}))
+            changed = [r for r in batch if r["event_id"] not in known and r["replaces"]]
+            if changed:
+                steps.append((C.CHANGE_VOTES, {"rows": changed}))
+                steps.append((C.DROP_REPLACED_VOTES, {"rows": changed}))
             linked = [r for r in batch if r["agent"]]
             if linked:
                 steps.append((C.LINK_OUTCOMES, {"rows": linked}))

@@ -159,6 +159,35 @@ MATCH (f:Fix {id: r.fix_id})
 )
 
 
+# A changed vote moves one count from the old side to the new one, once per event id;
+# the old vote's APPLIED edge goes so the trail shows the vote as it stands.
+CHANGE_VOTES = """
+UNWIND $rows AS r
+MATCH (f:Fix {id: r.fix_id})
+WITH f, r, (NOT r.event_id IN coalesce(f.recent_events, [])) AS fresh
+WITH f, r, fresh, fresh AND r.ts >= coalesce(f.success_ts, 0) AS outcome_newest
+SET f.successes = CASE WHEN NOT fresh THEN f.successes
+                       WHEN r.success = true THEN f.successes + 1
+                       WHEN f.successes > 0 THEN f.successes - 1 ELSE 0 END,
+    f.failures = CASE WHEN NOT fresh THEN f.failures
+                      WHEN r.success = false THEN f.failures + 1
+                      WHEN f.failures > 0 THEN f.failures - 1 ELSE 0 END,
+    f.success = CASE WHEN outcome_newest THEN r.success ELSE f.success END,
+    f.success_ts = CASE WHEN outcome_newest THEN r.ts ELSE f.success_ts END,
+    f.recent_events = CASE WHEN fresh
+                           THEN (coalesce(f.recent_events, []) + [r.event_id])[-__RECENT__..]
+                           ELSE f.recent_events END
+RETURN count(*) AS n
+"""
+
+DROP_REPLACED_VOTES = """
+UNWIND $rows AS r
+MATCH (:Agent)-[e:APPLIED {event_id: r.replaces}]->(:Fix {id: r.fix_id})
+DELETE e
+RETURN count(*) AS n
+"""
+
+
 def _consts(query: str) -> str:
     return query.replace("__RECENT__", str(RECENT_EVENTS)).replace(
         "__MAX_TAGS__", str(MAX_TAGS_PER_FIX)
@@ -167,6 +196,7 @@ def _consts(query: str) -> str:
 
 UPSERT_FIXES = _consts(UPSERT_FIXES)
 RECORD_OUTCOMES = _consts(RECORD_OUTCOMES)
+CHANGE_VOTES = _consts(CHANGE_VOTES)
 
 # ---------------------------------------------------------------- restore (import)
 
@@ -551,6 +581,7 @@ def outcome_row(o: Outcome) -> dict[str, Any]:
         "success": bool(o.success),
         "ts": int(o.ts),
         "agent": o.agent,
+        "replaces": o.replaces,
     }
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.dashboard.test_browser import CHROMIUM, base_url, browser, page  # noqa: F401
+from tests.dashboard.conftest import TOKEN
+from tests.dashboard.test_browser import CHROMIUM, _serve, base_url, browser, page  # noqa: F401
 
 pytestmark = [
     pytest.mark.browser,
@@ -99,6 +100,56 @@ def test_chart_hover_shows_the_days_numbers(page, base_url, seeded):  # noqa: F8
     page.select_option("[data-testid=chart-days]", "7")
     expect(page.locator("[data-testid=chart]")).to_have_attribute("data-days", "7")
     assert "in the last 7 days" in page.inner_text("[data-testid=chart-summary]")
+
+
+def test_feedback_appears_in_the_outcomes_table_and_a_second_click_changes_it(
+    page,  # noqa: F811
+    base_url,  # noqa: F811
+    seeded,
+):
+    page.goto(f"{base_url}/fixes/{seeded['ingress']}")
+    rows = page.locator("[data-testid=outcomes-table] [data-testid=outcome-row]")
+    page.fill("[data-testid=feedback-name]", "sre-ann")
+    page.click("[data-testid=feedback-yes]")
+    expect(page.locator("[data-testid=feedback-status]")).to_contain_text("as sre-ann")
+    mine = page.locator('[data-testid=outcome-row][data-agent="sre-ann"]')
+    expect(mine).to_have_count(1)
+    assert "worked" in mine.inner_text()
+    before = rows.count()
+    page.click("[data-testid=feedback-no]")
+    expect(page.locator("[data-testid=feedback-status]")).to_contain_text("Vote changed")
+    expect(mine).to_contain_text("failed")
+    assert rows.count() == before and mine.count() == 1
+    page.click("[data-testid=feedback-no]")
+    expect(page.locator("[data-testid=feedback-status]")).to_contain_text("already")
+    # the name is remembered for the next page
+    page.goto(f"{base_url}/fixes/{seeded['logging']}")
+    assert page.input_value("[data-testid=feedback-name]") == "sre-ann"
+    _shot(page, "feedback-desktop")
+
+
+def test_feedback_says_missing_or_wrong_token(browser, token_app, seeded):  # noqa: F811
+    for url in _serve(token_app):
+        context = browser.new_context()
+        pg = context.new_page()
+        try:
+            pg.goto(f"{url}/fixes/{seeded['coredns']}")
+            pg.click("[data-testid=feedback-yes]")
+            status = pg.locator("[data-testid=feedback-status]")
+            expect(status).to_contain_text("A token is needed")
+            pg.click("[data-testid=token-box] summary")
+            pg.fill("[data-testid=token-input]", "not-the-token")
+            pg.press("[data-testid=token-input]", "Enter")
+            pg.click("[data-testid=feedback-yes]")
+            expect(status).to_contain_text("The token was refused")
+            if not pg.locator("[data-testid=token-input]").is_visible():
+                pg.click("[data-testid=token-box] summary")
+            pg.fill("[data-testid=token-input]", TOKEN)
+            pg.press("[data-testid=token-input]", "Enter")
+            pg.click("[data-testid=feedback-yes]")
+            expect(status).to_contain_text("Recorded")
+        finally:
+            context.close()
 
 
 @pytest.mark.parametrize("size", sorted(SIZES))
