@@ -22,6 +22,7 @@ from dashboard.params import (
     arg_offset,
     arg_query,
     arg_since,
+    arg_sort,
     json_body,
     unknown_keys,
 )
@@ -143,9 +144,10 @@ def fixes() -> Response:
             "total": len(hits), "limit": limit, "offset": offset, "q": q,
             "served_by": list(result.served_by), "degraded": result.degraded,
         })
-    found = m.get_recent_fixes(limit=limit, offset=offset, **filters)
+    sort = arg_sort()
+    found = m.get_recent_fixes(limit=limit, offset=offset, order=sort, **filters)
     return jsonify({"fixes": [f.to_dict() for f in found], "total": m.count_fixes(**filters),
-                    "limit": limit, "offset": offset})
+                    "limit": limit, "offset": offset, "sort": sort})
 
 
 @bp.get("/fixes/<path:fix_id>")

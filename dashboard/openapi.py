@@ -100,6 +100,11 @@ RECALL_PARAMS = [_q("q", TEXT, "what went wrong", True), K, _q("service", NAME, 
                  _q("only_successful", {"type": "boolean"}, "only fixes that worked"), SINCE]
 
 
+SORT = {"name": "sort", "in": "query", "required": False,
+        "description": "newest first by when first seen (created) or last seen",
+        "schema": {"type": "string", "enum": ["created", "last_seen"]}}
+
+
 def spec() -> dict[str, Any]:
     ok = "200"
     paths: dict[str, Any] = {
@@ -129,7 +134,7 @@ def spec() -> dict[str, Any]:
             "Fixes, newest first, filtered; with q ranked by recall", {ok: _json(OBJ, "page")},
             params=[LIMIT, OFFSET, _q("agent", NAME, "filter"), _q("service", NAME, "filter"),
                     _q("success", {"type": "boolean"}, "filter"), _q("q", TEXT, "search"),
-                    SINCE])},
+                    SINCE, SORT])},
         "/api/fixes/{fix_id}": {
             "get": _op("A fix with its agents and outcomes",
                        {ok: _json(OBJ, "detail"), "404": ERROR}, params=[FIX_ID]),
@@ -177,7 +182,7 @@ def spec() -> dict[str, Any]:
                                       _q("service", NAME, "filter"),
                                       _q("success", {"type": "string",
                                                      "enum": ["", "true", "false"]},
-                                         "filter")])},
+                                         "filter"), SORT])},
         "/fixes/{fix_id}": {"get": _op("A fix's page", {ok: _html("page"), "404": _html("no fix")},
                                        tag="pages", params=[FIX_ID])},
         "/agents": {"get": _op("Agents page", {ok: _html("page")}, tag="pages")},

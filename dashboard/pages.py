@@ -16,7 +16,8 @@ from flask import Blueprint, current_app, render_template, request
 from dashboard.auth import reads_protected
 from dashboard.errors import ApiError
 from dashboard.health import full_health
-from dashboard.params import arg_bool, arg_limit, arg_name, arg_offset, arg_query
+from dashboard.params import arg_bool, arg_limit, arg_name, arg_offset, arg_query, arg_sort
+from obsmem.graph.cypher import ACTIVE_MS, STALE_MS
 from obsmem.graph.explore import KINDS as EXPLORE_KINDS
 from obsmem.model import ValidationError, clean_fix_id
 
@@ -60,8 +61,10 @@ def fixes() -> str:
         limit, offset = arg_limit(default=PAGE_SIZE), arg_offset()
         filters = {"agent": arg_name("agent"), "service": arg_name("service"),
                    "success": arg_bool("success")}
+        sort = arg_sort()
     except ValidationError as e:
         q, limit, offset, error = None, PAGE_SIZE, 0, f"{e.field}: {e.message}"
+        sort = "created"
     rows: list[dict[str, Any]] = []
     total = 0
     if not reads_protected() and error is None:
@@ -77,14 +80,14 @@ def fixes() -> str:
                     for h in hits[offset:offset + limit]]
         else:
             rows = [f.to_dict() for f in m.get_recent_fixes(limit=limit, offset=offset,
-                                                             **filters)]
+                                                             order=sort, **filters)]
             total = m.count_fixes(**filters)
     success = filters.get("success")
     params = {"q": q or "", "agent": filters.get("agent") or "",
               "service": filters.get("service") or "",
-              "success": "" if success is None else str(success).lower()}
+              "success": "" if success is None else str(success).lower(), "sort": sort}
     return _render("fixes.html", fixes=rows, total=total, limit=limit, offset=offset,
-                   params=params, error=error)
+                   params=params, error=error, sort=sort)
 
 
 @bp.get("/fixes/<path:fix_id>")
@@ -104,7 +107,8 @@ def fix(fix_id: str) -> str:
 @bp.get("/agents")
 def agents() -> str:
     found = [] if reads_protected() else [a.to_dict() for a in _memory().get_all_agents()]
-    return _render("agents.html", agents=found)
+    return _render("agents.html", agents=found, active_min=ACTIVE_MS // 60_000,
+                   stale_min=STALE_MS // 60_000)
 
 
 @bp.get("/graph")

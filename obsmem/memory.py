@@ -526,11 +526,17 @@ class Memory:
         service: str | None = None,
         success: bool | None = None,
         since_ms: int | None = None,
+        order: str = "created",
     ) -> list[Fix]:
+        """Newest first: by when first seen (order="created") or last seen ("last_seen")."""
         limit = m.clean_int(limit, "limit", default=20, lo=1, hi=m.MAX_LIMIT)
         offset = m.clean_int(offset, "offset", default=0, lo=0, hi=m.MAX_OFFSET)
+        if order not in ("created", "last_seen"):
+            raise m.ValidationError("order", "must be created or last_seen")
         flt = _filter(agent=agent, service=service, success=success, since_ms=since_ms)
-        return self._graph_read(lambda g: g.recent_fixes(limit, offset, flt))
+        if order == "created":
+            return self._graph_read(lambda g: g.recent_fixes(limit, offset, flt))
+        return self._graph_read(lambda g: g.recent_fixes(limit, offset, flt, order=order))
 
     def count_fixes(
         self,

@@ -89,7 +89,11 @@ class GraphStore(Protocol):
     # --- reads
     def get_fix(self, fix_id: str) -> Fix | None: ...
     def get_fixes(self, fix_ids: Sequence[str]) -> dict[str, Fix]: ...
-    def recent_fixes(self, limit: int, offset: int, flt: FixFilter | None = None) -> list[Fix]: ...
+    def recent_fixes(self, limit: int, offset: int, flt: FixFilter | None = None,
+                     order: str = "created") -> list[Fix]:
+        """Newest first by `order`: "created" (first seen) or "last_seen"."""
+        ...
+
     def count_fixes(self, flt: FixFilter | None = None) -> int: ...
     def text_search(self, query: str, limit: int, flt: FixFilter | None = None) -> list[tuple[str, float]]:
         """Keyword fallback when the vector store is down: (fix id, score), best first."""
@@ -276,11 +280,12 @@ class CypherGraph(ABC):
         fixes = (C.fix_from_props(r["f"], r["agents_count"]) for r in rows)
         return {f.id: f for f in fixes}
 
-    def recent_fixes(self, limit: int, offset: int = 0, flt: FixFilter | None = None) -> list[Fix]:
+    def recent_fixes(self, limit: int, offset: int = 0, flt: FixFilter | None = None,
+                     order: str = "created") -> list[Fix]:
         if limit <= 0:
             return []
         params = {**C.filter_params(flt), "limit": int(limit), "offset": max(0, int(offset))}
-        rows = self._read(C.recent_fixes_query(params), params)
+        rows = self._read(C.recent_fixes_query(params, order), params)
         return [C.fix_from_props(r["f"], r["agents_count"]) for r in rows]
 
     def count_fixes(self, flt: FixFilter | None = None) -> int:

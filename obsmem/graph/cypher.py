@@ -321,12 +321,18 @@ def _match_filtered(params: Mapping[str, Any]) -> str:
     return head
 
 
-def recent_fixes_query(params: Mapping[str, Any]) -> str:
+# Lists sort by when a fix was first seen (created) or last seen; the key is one of
+# these constants, never input.
+FIX_ORDER = {"created": "f.ts", "last_seen": "f.last_seen"}
+
+
+def recent_fixes_query(params: Mapping[str, Any], order: str = "created") -> str:
+    key = FIX_ORDER[order]
     return (
         _match_filtered(params)
-        + "WITH f ORDER BY f.ts DESC, f.id SKIP $offset LIMIT $limit"
+        + f"WITH f ORDER BY {key} DESC, f.id SKIP $offset LIMIT $limit"
         + _WITH_AGENTS
-        + "RETURN properties(f) AS f, agents_count ORDER BY f.ts DESC, f.id"
+        + f"RETURN properties(f) AS f, agents_count ORDER BY {key} DESC, f.id"
     )
 
 

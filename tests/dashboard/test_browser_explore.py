@@ -181,3 +181,17 @@ def test_screenshots_of_every_page(browser, base_url, seeded, size):  # noqa: F8
     finally:
         context.close()
     assert errors == []
+
+
+def test_a_huge_issue_is_clamped_with_show_all(page, base_url, dash_memory):  # noqa: F811
+    issue = "Giant stack trace " + " ".join(f"frame{i} at module{i}.py:{i}" for i in range(600))
+    fid = dash_memory.remember(issue, "cap the log line length").id
+    try:
+        page.goto(f"{base_url}/fixes/{fid}")
+        heading = page.locator("[data-testid=fix-issue]")
+        assert heading.bounding_box()["height"] < 200
+        page.click("[data-testid=show-all]")
+        assert heading.bounding_box()["height"] > 1000
+        assert "show less" in page.inner_text("[data-testid=show-all]")
+    finally:
+        dash_memory.delete_fix(fid)

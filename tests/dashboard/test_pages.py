@@ -79,3 +79,20 @@ def test_charts_page_tables_say_top_n(client):
     html = client.get("/charts").get_data(as_text=True)
     assert "top 10 by fixes" in html and 'data-testid="by-root-cause"' in html
     assert "vendor/chart.umd.min.js" in html
+
+
+def test_fix_list_sort_is_named_and_choosable(client):
+    created = client.get("/fixes").get_data(as_text=True)
+    assert "newest first seen first" in created and "first seen <time" in created
+    seen = client.get("/fixes?sort=last_seen").get_data(as_text=True)
+    assert "most recently seen first" in seen and "last seen <time" in seen
+    bad = client.get("/fixes?sort=random").get_data(as_text=True)
+    assert "sort: must be created or last_seen" in bad
+    assert client.get("/api/fixes?sort=last_seen").get_json()["sort"] == "last_seen"
+    assert client.get("/api/fixes?sort=nope").status_code == 400
+
+
+def test_agents_page_states_thresholds_and_links_names(client):
+    html = client.get("/agents").get_data(as_text=True)
+    assert "seen in the last 5 min" in html and "not seen for over 60 min" in html
+    assert 'href="/fixes?agent=k8s-watcher"' in html

@@ -108,3 +108,13 @@ def test_remove_agent_keeps_the_fixes_and_their_counts(store, world):
     assert fix is not None and (fix.successes, fix.failures) == (1, 1)
     assert {o["agent"] for o in store.outcomes_for_fix(a.id)} == {"ag1"}
     assert "agent:ag2" not in {n["id"] for n in store.explore(f"fix:{a.id}")["nodes"]}
+
+
+def test_recent_fixes_sorted_by_created_or_last_seen(store, make_fix):
+    old = make_fix("old problem", "old fix", ts=1_000)
+    new = make_fix("new problem", "new fix", ts=5_000)
+    store.upsert_fixes([old, new])
+    seen_again = make_fix("old problem", "old fix", ts=9_000)  # same id, seen later
+    store.upsert_fixes([seen_again])
+    assert [f.id for f in store.recent_fixes(10, 0)] == [new.id, old.id]
+    assert [f.id for f in store.recent_fixes(10, 0, order="last_seen")] == [old.id, new.id]
