@@ -236,6 +236,11 @@ def test_serve_subprocess_answers_health_and_stops_on_sigterm(store: Settings, t
         finally:
             log.close()
     assert code == 0
+    text = (tmp_path / "serve.log").read_text()
+    # one access-log line per request, no progress bars, and where the data lives
+    assert re.search(r"127\.0\.0\.1 GET /health 200 \d+\.\d ms", text), text[-2000:]
+    assert "Loading weights" not in text and "it/s]" not in text
+    assert f"data dir: {store.data_dir}" in text
 
 
 def test_show_delete_and_remove_agent(store: Settings) -> None:
