@@ -44,7 +44,8 @@ $(VENDOR_STAMP): package.json package-lock.json
 vendor: $(VENDOR_STAMP)
 
 run: $(RUN_STAMP) $(VENDOR_STAMP)
-	$(BIN)/obsmem serve
+	@echo "==> installed; starting obsmem (embedded FalkorDB + PostgreSQL in the data dir, the embedding model, the demo set on a first run)"
+	@$(BIN)/obsmem serve
 
 # Debian's chromium drives the dashboard tests; never a browser download.
 browser:
