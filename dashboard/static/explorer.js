@@ -77,14 +77,15 @@
       { selector: "node.start", style: { "width": 38, "height": 38, "border-width": 5 } },
       { selector: "node:selected", style: { "overlay-color": C.accent, "overlay-opacity": 0.25, "overlay-padding": 6 } },
       { selector: "node.expanded", style: { "border-style": "double" } },
-      { selector: "node.quiet", style: { "label": "" } },
-      { selector: "edge.quiet", style: { "label": "" } },
       { selector: "edge", style: {
         "width": 2.5, "line-color": function (e) { return OUTCOME[e.data("outcome")] || C.unk; },
         "target-arrow-shape": "triangle", "target-arrow-color": function (e) { return OUTCOME[e.data("outcome")] || C.unk; },
         "curve-style": "bezier", "label": "data(label)", "font-size": 10, "color": C.text,
         "text-background-color": C.card, "text-background-opacity": 0.85
-      } }
+      } },
+      // last, so they win over the label rules above
+      { selector: "node.quiet", style: { "label": "" } },
+      { selector: "edge.quiet", style: { "label": "" } }
     ];
   }
 
