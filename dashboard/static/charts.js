@@ -9,7 +9,11 @@
   var tip = document.querySelector("[data-testid=chart-tooltip]");
   var summary = document.querySelector("[data-testid=chart-summary]");
   var chart = null;
-  if (!box || !window.Chart) { return; }
+  if (!box) { return; }
+  if (!window.Chart) {
+    summary.textContent = "The chart library is missing from /static/vendor: run `make run` (or `make vendor`) to install the dashboard's JS libraries.";
+    return;
+  }
 
   function css(name, fallback) {
     var v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();

@@ -6,7 +6,12 @@
   "use strict";
   var o = window.obsmem;
   var box = document.querySelector("[data-testid=explorer]");
-  if (!box || !window.cytoscape) { return; }
+  if (!box) { return; }
+  if (!window.cytoscape) {
+    box.querySelector("[data-testid=explorer-status]").textContent =
+      "The graph library is missing from /static/vendor: run `make run` (or `make vendor`) to install the dashboard's JS libraries.";
+    return;
+  }
   var canvas = box.querySelector("[data-testid=explorer-canvas]");
   var panel = box.querySelector("[data-testid=explorer-panel]");
   var list = box.querySelector("[data-testid=explorer-list]");

@@ -22,6 +22,16 @@ pytestmark = [
     ),
 ]
 
+VENDOR = Path(__file__).resolve().parents[2] / "dashboard" / "static" / "vendor"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _vendored_libraries() -> None:
+    missing = [n for n in ("cytoscape.min.js", "chart.umd.min.js") if not (VENDOR / n).exists()]
+    if missing:
+        pytest.fail(f"{VENDOR} lacks {missing}: run `make vendor` (npm ci) first")
+
+
 ARTEFACTS = Path(
     os.environ.get("OBSMEM_ARTEFACTS")
     or Path(__file__).resolve().parents[2] / "test-artefacts" / "screenshots"
