@@ -87,7 +87,8 @@ class DataDir:
         why = {"OBSMEM_DATA_DIR": "from OBSMEM_DATA_DIR",
                "found": "the nearest .obsmem at or above the current directory",
                "new": "no .obsmem at or above the current directory",
-               "option": "from --data-dir"}.get(self.source, self.source)  # fmt: skip
+               "option": "from --data-dir",
+               "given": "set by the caller's Settings"}.get(self.source, self.source)  # fmt: skip
         return f"{self.path} ({why}{', empty: starting a new memory' if self.is_new else ''})"
 
 
