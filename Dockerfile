@@ -1,5 +1,16 @@
 # obsmem API + dashboard, talking to Neo4j and Postgres+pgvector (see docker-compose.yml).
 # Build: docker build -t obsmem .   Run: see docs/operations.md.
+# The dashboard's JS libraries, exactly as pinned in package-lock.json.
+FROM node:20-slim AS assets
+WORKDIR /assets
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error \
+ && mkdir vendor \
+ && cp node_modules/cytoscape/dist/cytoscape.min.js vendor/ \
+ && cp node_modules/cytoscape/LICENSE vendor/cytoscape.LICENSE \
+ && sed '/sourceMappingURL/d' node_modules/chart.js/dist/chart.umd.min.js > vendor/chart.umd.min.js \
+ && cp node_modules/chart.js/LICENSE.md vendor/chart.js.LICENSE.md
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -19,6 +30,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY obsmem ./obsmem
 COPY dashboard ./dashboard
+COPY --from=assets /assets/vendor ./dashboard/static/vendor
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
  && pip install . \
  && python -c "import obsmem.cli"

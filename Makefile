@@ -7,25 +7,45 @@ BIN := $(VENV)/bin
 HASH := $(shell sha1sum pyproject.toml | cut -c1-12)
 RUN_STAMP := $(VENV)/.stamp-run-$(HASH)
 DEV_STAMP := $(VENV)/.stamp-dev-$(HASH)
+# Dashboard JS libraries: pinned in package-lock.json, installed with `npm ci` and
+# copied into the app's static files (served by the app itself, never a CDN).
+VENDOR := dashboard/static/vendor
+VENDOR_STAMP := $(VENDOR)/.stamp-$(shell sha1sum package-lock.json | cut -c1-12)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint bench bench-full browser clean
+.PHONY: run test lint bench bench-full browser clean vendor
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
 $(RUN_STAMP): pyproject.toml | $(BIN)/python
+	@echo "==> installing obsmem and its dependencies into $(VENV) (first time: a few minutes)"
 	$(BIN)/pip install -q -e .
 	rm -f $(VENV)/.stamp-run-*; touch $@
 
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
+	@echo "==> installing obsmem with its dev tools into $(VENV) (first time: a few minutes)"
 	$(BIN)/pip install -q -e '.[dev]'
 	rm -f $(VENV)/.stamp-dev-* $(VENV)/.stamp-run-*; touch $@ $(RUN_STAMP)
 
-run: $(RUN_STAMP)
-	$(BIN)/obsmem serve
+$(VENDOR_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm is missing: apt-get install -y npm (needed for the dashboard's JS libraries)"; exit 1; }
+	@echo "==> installing the dashboard's JS libraries (npm ci, versions from package-lock.json)"
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -rf $(VENDOR); mkdir -p $(VENDOR)
+	cp node_modules/cytoscape/dist/cytoscape.min.js node_modules/cytoscape/LICENSE $(VENDOR)/
+	mv $(VENDOR)/LICENSE $(VENDOR)/cytoscape.LICENSE
+	sed '/sourceMappingURL/d' node_modules/chart.js/dist/chart.umd.min.js > $(VENDOR)/chart.umd.min.js
+	cp node_modules/chart.js/LICENSE.md $(VENDOR)/chart.js.LICENSE.md
+	touch $@
+
+vendor: $(VENDOR_STAMP)
+
+run: $(RUN_STAMP) $(VENDOR_STAMP)
+	@echo "==> installed; starting obsmem (embedded FalkorDB + PostgreSQL in the data dir, the embedding model, the demo set on a first run)"
+	@$(BIN)/obsmem serve
 
 # Debian's chromium drives the dashboard tests; never a browser download.
 browser:
@@ -35,7 +55,7 @@ browser:
 
 # Its own temp root: concurrent pytest runs on one machine prune each other's
 # /tmp/pytest-of-$USER dirs, data dirs of running servers included.
-test: $(DEV_STAMP) browser
+test: $(DEV_STAMP) $(VENDOR_STAMP) browser
 	$(BIN)/ruff check obsmem dashboard scripts tests bench
 	$(BIN)/ruff format --check obsmem dashboard scripts tests bench
 	$(BIN)/mypy
@@ -54,4 +74,4 @@ bench-full: $(DEV_STAMP)
 	$(BIN)/python -m bench --full
 
 clean:
-	rm -rf $(VENV) .obsmem .pytest_cache .ruff_cache
+	rm -rf $(VENV) .obsmem .pytest_cache .ruff_cache node_modules $(VENDOR)

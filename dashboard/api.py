@@ -21,6 +21,7 @@ from dashboard.params import (
     arg_offset,
     arg_query,
     arg_since,
+    arg_sort,
     json_body,
     unknown_keys,
 )
@@ -165,11 +166,12 @@ def fixes() -> Response:
             "served_by": list(result.served_by), "degraded": result.degraded,
             "no_match": result.no_match, "min_relevance": result.min_relevance,
         })
-    found = m.get_recent_fixes(limit=limit, offset=offset, **filters)
+    sort = arg_sort()
+    found = m.get_recent_fixes(limit=limit, offset=offset, order=sort, **filters)
     # `count` (this page) and items' `timestamp` are the guide's names, beside `total` and `ts`.
     return jsonify({"fixes": compat.fix_items(f.to_dict() for f in found),
                     "total": m.count_fixes(**filters), "count": len(found),
-                    "limit": limit, "offset": offset})
+                    "limit": limit, "offset": offset, "sort": sort})
 
 
 @bp.get("/fixes/<path:fix_id>")
@@ -192,13 +194,15 @@ def delete_fix(fix_id: str) -> Response:
 def feedback(fix_id: str) -> Response:
     fid = _fix_id(fix_id)
     body = json_body()
-    unknown_keys(body, {"success", "agent"})
+    unknown_keys(body, {"success", "agent", "vote"})
     success = arg_bool("success", body.get("success"))
     if success is None:
         raise ApiError(400, "success (true or false) is required", code="invalid",
                        field="success")
     agent = clean_name(body.get("agent"), "agent")
-    return jsonify(memory().feedback(fid, success, agent=agent, idempotency_key=_idempotency_key()))
+    vote = clean_name(body.get("vote"), "vote")
+    return jsonify(memory().feedback(fid, success, agent=agent, vote=vote,
+                                     idempotency_key=_idempotency_key()))
 
 
 @bp.get("/graph/<path:fix_id>")
@@ -207,6 +211,20 @@ def graph(fix_id: str) -> Response:
     hood = memory().neighbourhood(fid)
     if not hood or not hood.get("nodes"):
         raise ApiError(404, f"no fix with id {fix_id!r}")
+    return jsonify(hood)
+
+
+@bp.get("/explore")
+def explore() -> Response:
+    """The explorer's neighbourhood of any node ("fix:ID", "agent:NAME", "service:...",
+    "issue:SIGNATURE"): depth 1-3 hops, at most `limit` (1-300) nodes."""
+    node = request.args.get("node")
+    if not node:
+        raise ApiError(400, "node (kind:key) is required", code="invalid", field="node")
+    hood = memory().explore(node, depth=arg_int("depth", default=1, lo=1, hi=3),
+                            limit=arg_int("limit", default=60, lo=1, hi=300))
+    if hood is None:
+        raise ApiError(404, f"no node {node!r} in the graph")
     return jsonify(hood)
 
 

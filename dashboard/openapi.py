@@ -165,6 +165,11 @@ IDEMPOTENT_WRITES = ("/api/remember", "/api/fixes/{fix_id}/feedback", "/api/regi
                      "/api/agents/{name}/heartbeat")  # fmt: skip
 
 
+SORT = {"name": "sort", "in": "query", "required": False,
+        "description": "newest first by when first seen (created) or last seen",
+        "schema": {"type": "string", "enum": ["created", "last_seen"]}}
+
+
 def spec() -> dict[str, Any]:
     ok = "200"
     paths: dict[str, Any] = {
@@ -199,7 +204,7 @@ def spec() -> dict[str, Any]:
             {ok: _json(_ref("FixPage"), "page")},
             params=[LIMIT, OFFSET, _q("agent", NAME, "filter"), _q("service", NAME, "filter"),
                     _q("success", {"type": "boolean"}, "filter"), _q("q", TEXT, "search"),
-                    SINCE])},
+                    SINCE, SORT])},
         "/api/fixes/{fix_id}": {
             "get": _op("A fix with its agents and outcomes",
                        {ok: _json(OBJ, "detail"), "404": ERROR}, params=[FIX_ID]),
@@ -212,10 +217,21 @@ def spec() -> dict[str, Any]:
                                             "404": ERROR},
             params=[FIX_ID], write=True,
             body={"type": "object", "required": ["success"], "additionalProperties": False,
-                  "properties": {"success": {"type": "boolean"}, "agent": NAME}})},
+                  "properties": {"success": {"type": "boolean"}, "agent": NAME,
+                                 "vote": {**NAME, "description": "a voter key (e.g. a browser "
+                                          "session): one vote per fix, agent and key; "
+                                          "the opposite answer changes it"}}})},
         "/api/graph/{fix_id}": {"get": _op(
             "Agents, services and fixes around a fix", {ok: _json(OBJ, "nodes and edges"),
                                                         "404": ERROR}, params=[FIX_ID])},
+        "/api/explore": {"get": _op(
+            "The graph around any node, for the explorer: nodes, outcome-coloured edges",
+            {ok: _json(OBJ, "nodes, edges, truncated"), "404": ERROR},
+            params=[_q("node", {"type": "string", "minLength": 3, "maxLength": 260},
+                       "kind:key with kind fix, agent, service or issue", True),
+                    _q("depth", {"type": "integer", "minimum": 1, "maximum": 3}, "hops"),
+                    _q("limit", {"type": "integer", "minimum": 1, "maximum": 300},
+                       "most nodes returned")])},
         "/api/remember": {"post": _op(
             "Remember an issue and its solution",
             {"201": _json(OBJ, "stored"), ok: _json(OBJ, "merged into an existing fix")},
@@ -237,10 +253,13 @@ def spec() -> dict[str, Any]:
                                       _q("service", NAME, "filter"),
                                       _q("success", {"type": "string",
                                                      "enum": ["", "true", "false"]},
-                                         "filter")])},
+                                         "filter"), SORT])},
         "/fixes/{fix_id}": {"get": _op("A fix's page", {ok: _html("page"), "404": _html("no fix")},
                                        tag="pages", params=[FIX_ID])},
         "/agents": {"get": _op("Agents page", {ok: _html("page")}, tag="pages")},
+        "/graph": {"get": _op("Graph explorer from a fix, agent, service or issue",
+                              {ok: _html("page")}, tag="pages",
+                              params=[_q("node", {"type": "string"}, "start node, kind:key")])},
         "/charts": {"get": _op("Fixes and success rate over time", {ok: _html("page")},
                                tag="pages")},
     }

@@ -129,3 +129,14 @@ def arg_offset(value: Any = None) -> int:
 
 def arg_k(value: Any = None) -> int:
     return arg_int("k", value, default=5, lo=1, hi=MAX_K)
+
+
+SORTS = ("created", "last_seen")
+
+
+def arg_sort(name: str = "sort") -> str:
+    """How a fix list is ordered: "created" (first seen, the default) or "last_seen"."""
+    value = (request.args.get(name) or "").strip() or "created"
+    if value not in SORTS:
+        raise ValidationError(name, "must be created or last_seen")
+    return value

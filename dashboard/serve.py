@@ -10,6 +10,7 @@ Memory, which stops the embedded servers if this process was their last user.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from dataclasses import dataclass
@@ -73,12 +74,16 @@ def serve(settings: Settings | None = None) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit code."""
     settings = settings or Settings.from_env()
     settings.check_serve()
+    # The server log is one line per request: no model-loading progress bars in it.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from dashboard.access_log import AccessLog
     from dashboard.app import create_app
     from obsmem.memory import Memory
 
+    print("==> starting the stores and loading the model", flush=True)
     memory = Memory.open(settings)
     try:
-        app = create_app(memory, settings)
+        app = AccessLog(create_app(memory, settings))
         # The signal handler only sets an event: an exception raised into waitress's
         # loop can land inside a channel handler, which swallows it and serves on.
         stop = threading.Event()
@@ -90,7 +95,7 @@ def serve(settings: Settings | None = None) -> int:
         previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         running = start_in_thread(app, settings.host, settings.port, settings.threads)
         log.info("obsmem serving on %s (%d threads)", running.url, settings.threads)
-        print(f"obsmem serving on {running.url}", flush=True)
+        print(f"obsmem serving on {running.url}  (open it in a browser; Ctrl-C stops)", flush=True)
         try:
             while not stop.wait(1.0) and running.thread.is_alive():
                 pass

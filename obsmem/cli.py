@@ -82,11 +82,31 @@ def _memory(ctx: click.Context) -> Iterator[Memory]:
     """A Memory for one command. No replayer: a running server owns the outbox."""
     from obsmem.memory import Memory
 
-    memory = Memory.open(_settings(ctx), replay=False)
+    settings = _settings(ctx)
+    _warn_if_new(settings)
+    memory = Memory.open(settings, replay=False)
     try:
         yield memory
     finally:
         memory.close()
+
+
+def _uses_data_dir(settings: Settings) -> bool:
+    return settings.graph_embedded or settings.vectors_embedded
+
+
+def _warn_if_new(settings: Settings) -> None:
+    """Say plainly when a command is about to start an empty embedded memory."""
+    info = settings.data_dir_info
+    if _uses_data_dir(settings) and info.is_new:
+        hint = ("" if info.source in {"OBSMEM_DATA_DIR", "option"} else
+                "; set OBSMEM_DATA_DIR or --data-dir to use an existing one")  # fmt: skip
+        click.echo(f"obsmem: data dir {info.describe()}{hint}", err=True)
+
+
+def _data_dir_line(settings: Settings) -> str:
+    where = settings.data_dir_info.describe()
+    return where if _uses_data_dir(settings) else f"{where}; outbox only, stores are remote"
 
 
 def _out(data: Any) -> None:
@@ -150,8 +170,8 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Data dir of the embedded stores and the outbox (default: $OBSMEM_DATA_DIR "
-                   "or ./.obsmem).")  # fmt: skip
+              help="Data dir of the embedded stores and the outbox (default: $OBSMEM_DATA_DIR, "
+                   "else the nearest .obsmem at or above the current directory, else ./.obsmem).")  # fmt: skip
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 @click.version_option(package_name="obsmem", prog_name="obsmem")
 @click.pass_context
@@ -171,7 +191,7 @@ def cli(ctx: click.Context, data_dir: Path | None, verbose: int) -> None:
         level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if data_dir is not None:
-        settings = settings.with_(data_dir=data_dir)
+        settings = settings.with_(data_dir=data_dir.absolute(), data_dir_source="option")
     ctx.obj = settings
 
 
@@ -197,15 +217,17 @@ def serve(ctx: click.Context, host: str | None, port: int | None, demo: bool | N
     if port is not None:
         settings = settings.with_(port=port)
     settings.check_serve()  # refuse an open, unauthenticated bind before starting anything
+    click.echo(f"==> data dir: {_data_dir_line(settings)}", err=True)
     seed = settings.demo if demo is None else demo
     if seed and settings.graph_embedded and _data_dir_is_empty(Path(settings.data_dir)):
         from obsmem.demo import seed as seed_demo
         from obsmem.memory import Memory
 
-        click.echo("empty data dir: seeding the demo set (OBSMEM_DEMO=0 to skip)", err=True)
+        click.echo("==> empty data dir: starting the stores and seeding the demo set "
+                   "(OBSMEM_DEMO=0 to skip)", err=True)
         with Memory.open(settings, replay=False) as memory:
             summary = seed_demo(memory)
-        click.echo(f"demo: {summary['fixes']} fixes, {summary['agents']} agents", err=True)
+        click.echo(f"==> demo: {summary['fixes']} fixes, {summary['agents']} agents", err=True)
     from dashboard.serve import serve as run_server
 
     ctx.exit(run_server(settings))
@@ -283,6 +305,7 @@ def health(ctx: click.Context, as_json: bool) -> None:
     """Check both stores and the outbox; exit 1 when unhealthy (no store answers)."""
     from obsmem.stores.router import is_unavailable
 
+    data_dir = _data_dir_line(_settings(ctx))
     try:
         with _memory(ctx) as memory:
             report = memory.health()
@@ -292,9 +315,10 @@ def health(ctx: click.Context, as_json: bool) -> None:
         # A store that refuses even the connection: that is an answer, not a crash.
         report = {"status": "unhealthy", "error": f"{type(exc).__name__}: {exc}", "stores": {}}
     if as_json:
-        _out(report)
+        _out({**report, "data_dir": str(_settings(ctx).data_dir_info.path)})
     else:
         click.echo(f"status: {report['status']}" + (f" ({report['error']})" if "error" in report else ""))
+        click.echo(f"  data dir {data_dir}")
         for name, s in report["stores"].items():
             click.echo(f"  {name:8} {s.get('backend', ''):9} {_store_line(s)}")
         if "outbox" in report:
@@ -428,10 +452,24 @@ def feedback(ctx: click.Context, fix_id: str, success: bool, agent: str | None,
 
 
 @cli.command()
+@click.option("--remove", "remove", metavar="NAME",
+              help="Forget this agent (its outcome trail goes; the fixes and counts stay).")
 @json_option
 @click.pass_context
-def agents(ctx: click.Context, as_json: bool) -> None:
-    """Agents, their status (active/stale/inactive) and when they were last seen."""
+def agents(ctx: click.Context, remove: str | None, as_json: bool) -> None:
+    """Agents, their status (active/stale/inactive) and when they were last seen.
+
+    Active: seen within 5 minutes; stale: within an hour; inactive: longer ago.
+    """
+    if remove is not None:
+        with _memory(ctx) as memory:
+            if not memory.remove_agent(remove):
+                raise Failure(f"no agent named {remove!r}")
+        if as_json:
+            _out({"removed": remove})
+        else:
+            click.echo(f"removed agent {remove} (it comes back if it registers or reports again)")
+        return
     with _memory(ctx) as memory:
         found = memory.get_all_agents()
     if as_json:
@@ -475,15 +513,69 @@ def fixes(ctx: click.Context, limit: int, offset: int, agent: str | None, servic
 
 
 @cli.command()
+@click.argument("fix_id")
+@json_option
+@click.pass_context
+def show(ctx: click.Context, fix_id: str, as_json: bool) -> None:
+    """One fix in full: issue, solution, figures, and every outcome with who reported it."""
+    with _memory(ctx) as memory:
+        detail = memory.fix_detail(fix_id)
+    if detail is None:
+        raise Failure(f"no fix with id {fix_id!r}")
+    if as_json:
+        _out(detail)
+        return
+    f = detail["fix"]
+    worked = {True: "worked", False: "failed"}.get(f.get("success"), "unknown")
+    click.echo(f"id          {f['id']}")
+    for key in ("service", "agent", "namespace", "severity", "root_cause", "confidence"):
+        if f.get(key) not in (None, ""):
+            click.echo(f"{key.replace('_', ' '):<11} {f[key]}")
+    if f.get("tags"):
+        click.echo(f"tags        {', '.join(f['tags'])}")
+    click.echo(f"first seen  {(f.get('created_at') or '-')[:19].replace('T', ' ')}")
+    click.echo(f"last seen   {(f.get('last_seen_at') or '-')[:19].replace('T', ' ')}")
+    click.echo(f"outcome     {worked} (latest); {f.get('successes', 0)} worked, "
+               f"{f.get('failures', 0)} failed, seen {f.get('occurrences', 0)}x")  # fmt: skip
+    click.echo("\nissue:\n  " + "\n  ".join((f.get("issue") or "").splitlines() or [""]))
+    click.echo("\nsolution:\n  " + "\n  ".join((f.get("solution") or "").splitlines() or [""]))
+    click.echo("")
+    if detail["outcomes"]:
+        _table([((o.get("at") or "-")[:19].replace("T", " "), o.get("agent") or "-",
+                 {True: "worked", False: "failed"}.get(o.get("success"), "-"))
+                for o in detail["outcomes"]], ["when", "agent", "outcome"])  # fmt: skip
+    else:
+        click.echo("no outcomes reported by an agent yet")
+
+
+@cli.command()
+@click.argument("fix_id")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def delete(ctx: click.Context, fix_id: str, yes: bool) -> None:
+    """Delete one fix from both stores (a store that is down gets the delete queued)."""
+    with _memory(ctx) as memory:
+        fix = memory.get_fix(fix_id)
+        if fix is None:
+            raise Failure(f"no fix with id {fix_id!r}")
+        if not yes:
+            click.confirm(f"delete {fix.id} ({_short(fix.issue, 60)})?", abort=True, err=True)
+        memory.delete_fix(fix.id)
+    click.echo(f"deleted {fix.id}")
+
+
+@cli.command()
 @json_option
 @click.pass_context
 def stats(ctx: click.Context, as_json: bool) -> None:
     """Counts per store, success rate and the outbox."""
+    data_dir = _data_dir_line(_settings(ctx))
     with _memory(ctx) as memory:
         report = memory.stats()
     if as_json:
-        _out(report)
+        _out({**report, "data_dir": str(_settings(ctx).data_dir_info.path)})
         return
+    click.echo(f"data dir  {data_dir}")
     graph = report.get("graph") or {}
     vectors = report.get("vectors") or {}
     outbox = report.get("outbox") or {}

@@ -94,6 +94,45 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+DATA_DIR_NAME = ".obsmem"
+
+
+@dataclass(frozen=True)
+class DataDir:
+    """Which data dir a process uses and why, so every entry point can say it."""
+
+    path: Path
+    source: str  # "OBSMEM_DATA_DIR", "found" (nearest .obsmem above cwd), "new" (./.obsmem)
+
+    @property
+    def is_new(self) -> bool:
+        """True when nothing is there yet: the embedded stores would start empty."""
+        return not self.path.is_dir() or not any(self.path.iterdir())
+
+    def describe(self) -> str:
+        why = {"OBSMEM_DATA_DIR": "from OBSMEM_DATA_DIR",
+               "found": "the nearest .obsmem at or above the current directory",
+               "new": "no .obsmem at or above the current directory",
+               "option": "from --data-dir",
+               "given": "set by the caller's Settings"}.get(self.source, self.source)  # fmt: skip
+        return f"{self.path} ({why}{', empty: starting a new memory' if self.is_new else ''})"
+
+
+def find_data_dir(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> DataDir:
+    """OBSMEM_DATA_DIR if set; else the nearest existing .obsmem walking up from cwd (as git
+    finds .git), so a command run from a subdirectory sees the same memory; else ./.obsmem."""
+    env = os.environ if env is None else env
+    raw = env.get("OBSMEM_DATA_DIR", "").strip()
+    if raw:
+        return DataDir(Path(raw).expanduser().absolute(), "OBSMEM_DATA_DIR")
+    here = (cwd or Path.cwd()).absolute()
+    for folder in (here, *here.parents):
+        candidate = folder / DATA_DIR_NAME
+        if candidate.is_dir():
+            return DataDir(candidate, "found")
+    return DataDir(here / DATA_DIR_NAME, "new")
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path(".obsmem")
@@ -120,12 +159,19 @@ class Settings:
     log_level: str = "INFO"
     # recall's bar for `no_match` (a relevance in 0..1); None: obsmem.recall.DEFAULT_MIN_RELEVANCE
     min_relevance: float | None = None
+    data_dir_source: str = "given"  # how data_dir was chosen (see find_data_dir)
+
+    @property
+    def data_dir_info(self) -> DataDir:
+        return DataDir(Path(self.data_dir).absolute(), self.data_dir_source)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
+        found = find_data_dir(env)
         settings = cls(
-            data_dir=Path(env.get("OBSMEM_DATA_DIR", "").strip() or ".obsmem").expanduser(),
+            data_dir=found.path,
+            data_dir_source=found.source,
             host=env.get("OBSMEM_HOST", "").strip() or "127.0.0.1",
             port=_int(env, "OBSMEM_PORT", 8000, 0, 65535),
             neo4j_uri=_opt(env, "NEO4J_URI"),

@@ -8,6 +8,7 @@ rather than pretend it is safe. Reads degrade to whichever store answers and say
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -34,6 +35,9 @@ from obsmem.model import (
 from obsmem.ranking import DEFAULT_PARAMS, RankParams, fuse
 from obsmem.recall import CANDIDATES, ENRICH, _row_to_fix  # noqa: F401  (old import paths)
 from obsmem.recall import build_filter as _filter
+from obsmem.stores.graph.explore import KINDS as EXPLORE_KINDS
+from obsmem.stores.graph.explore import MAX_DEPTH as EXPLORE_MAX_DEPTH
+from obsmem.stores.graph.explore import MAX_NODES as EXPLORE_MAX_NODES
 from obsmem.stores.outbox import OutboxError
 from obsmem.stores.protocols import GraphStore, VectorStore
 from obsmem.stores.router import GRAPH, VECTORS, DatabaseManager, is_unavailable
@@ -107,6 +111,9 @@ class Memory:
         replay: bool = True,
     ) -> Memory:
         settings = settings or Settings.from_env()
+        if settings.graph_embedded or settings.vectors_embedded:
+            info = settings.data_dir_info
+            (log.warning if info.is_new else log.info)("obsmem data dir: %s", info.describe())
         return cls(DatabaseManager(settings, embedder=embedder, replay=replay))
 
     def close(self) -> None:
@@ -258,18 +265,48 @@ class Memory:
         return self.manager.write_fixes(VECTORS, writes)
 
     def feedback(
-        self, fix_id: str, success: bool, agent: str | None = None, *, idempotency_key: str | None = None
+        self,
+        fix_id: str,
+        success: bool,
+        agent: str | None = None,
+        vote: str | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        """Record that a fix worked or not; a retry with the same `idempotency_key` counts once."""
+        """Record that a fix worked or not; a retry with the same `idempotency_key` counts once.
+
+        With `vote` (e.g. a browser session id) the
+        (fix, agent, vote) triple holds one vote: repeating it changes nothing, the
+        opposite answer changes it (the old outcome is undone). Votes need the graph,
+        where the trail lives, to find the previous one."""
         key = m.clean_idempotency_key(idempotency_key)
         fix_id = m.clean_fix_id(fix_id, "fix_id")
         success = m.clean_bool(success, "success", required=True)  # type: ignore[assignment]
         agent = _redact_name(m.clean_name(agent, "agent"), set())
+        vote = m.clean_name(vote, "vote")
         if not self._existing([fix_id]) and self._any_store_up():
             raise NotFound(f"no fix with id {fix_id!r}")
-        outcome = Outcome(m.event_id_for(key, f"feedback:{fix_id}"), fix_id, bool(success), m.now_ms(), agent)
+        now = m.now_ms()
+        outcome = Outcome(m.event_id_for(key, f"feedback:{fix_id}"), fix_id, bool(success), now, agent)
+        state = None
+        if vote is not None:
+            agent = agent or "dashboard"
+            prefix = "vote-" + hashlib.sha256(
+                "\x00".join((fix_id, agent, vote)).encode()).hexdigest()[:24]
+            trail = self._graph_read(lambda g: g.outcomes_for_fix(fix_id))
+            mine = [o for o in trail if str(o.get("event_id") or "").startswith(prefix + "-")]
+            previous = max(mine, key=lambda o: o.get("ts") or 0) if mine else None
+            if previous is not None and bool(previous["success"]) == bool(success):
+                return {"fix_id": fix_id, "success": success, "agent": agent, "vote": "unchanged",
+                        "event_id": previous["event_id"], "stored_in": [], "pending": []}
+            outcome = Outcome(f"{prefix}-{now}", fix_id, bool(success), now, agent,
+                              replaces=previous["event_id"] if previous else None)
+            state = "changed" if previous else "new"
         stored, pending = self._write_both("outcome", [outcome.to_dict()])
-        return {"fix_id": fix_id, "success": success, "stored_in": stored, "pending": pending}
+        out = {"fix_id": fix_id, "success": success, "stored_in": stored, "pending": pending}
+        if state is not None:
+            out.update(agent=agent, vote=state, event_id=outcome.event_id)
+        return out
 
     def _write_both(self, kind: str, payloads: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
         stored: list[str] = []
@@ -297,6 +334,13 @@ class Memory:
         current = self._graph_read(lambda g: g.get_agent(name), default=None)
         server = current.server if current is not None else None
         return self.register_agent(name, server)
+
+    def remove_agent(self, name: str) -> bool:
+        """Forget an agent (graph only: Postgres keeps no agents). Not queued: with the graph
+        down this raises Unavailable, so an operator knows it did not happen. A running agent
+        that heartbeats again comes back."""
+        name = m.clean_name(name, "name", required=True)  # type: ignore[assignment]
+        return bool(self._graph_read(lambda g: g.remove_agent(name)))
 
     def delete_fix(self, fix_id: str) -> bool:
         """Delete from both stores together; a store that is down gets the delete queued."""
@@ -465,12 +509,16 @@ class Memory:
         service: str | None = None,
         success: bool | None = None,
         since_ms: int | None = None,
+        order: str = "created",
     ) -> list[Fix]:
+        """Newest first: by when first seen (order="created") or last seen ("last_seen")."""
         limit = m.clean_int(limit, "limit", default=20, lo=1, hi=m.MAX_LIMIT)
         offset = m.clean_int(offset, "offset", default=0, lo=0, hi=m.MAX_OFFSET)
+        if order not in ("created", "last_seen"):
+            raise m.ValidationError("order", "must be created or last_seen")
         flt = _filter(agent=agent, service=service, success=success, since_ms=since_ms)
         return self._either(
-            lambda g: g.recent_fixes(limit, offset, flt),
+            lambda g: g.recent_fixes(limit, offset, flt, order=order),
             lambda v: [_row_to_fix(r) for r in v.recent_rows(limit, offset, flt)],
         )
 
@@ -556,6 +604,24 @@ class Memory:
         node = {"id": "fix:" + fix.id, "kind": "fix", "label": fix.issue[:80], "fix_id": fix.id,
                 "success": fix.success, "occurrences": fix.occurrences, "center": True}  # fmt: skip
         return {"nodes": [node], "edges": []}
+
+    def explore(self, node: str, depth: int = 1, limit: int = 60) -> dict[str, Any] | None:
+        """The graph around any node ("fix:ID", "agent:NAME", "service:NAME", "issue:SIG").
+
+        Depth 1-3 hops, 1-300 nodes; None when the node does not exist. Graph only:
+        with the graph down this raises Unavailable (Postgres has no edges).
+        """
+        kind, _, key = str(node or "").partition(":")
+        if kind not in EXPLORE_KINDS or not key:
+            raise m.ValidationError(
+                "node", "must be kind:key with kind one of " + ", ".join(EXPLORE_KINDS))
+        if kind == "fix":
+            m.clean_fix_id(key, "node")
+        else:
+            m.clean_name(key, "node", required=True)
+        depth = m.clean_int(depth, "depth", default=1, lo=1, hi=EXPLORE_MAX_DEPTH)
+        limit = m.clean_int(limit, "limit", default=60, lo=1, hi=EXPLORE_MAX_NODES)
+        return self._graph_read(lambda g: g.explore(f"{kind}:{key}", depth=depth, limit=limit))
 
     def health(self) -> dict[str, Any]:
         return self.manager.health()

@@ -342,6 +342,9 @@ class Outcome:
     success: bool
     ts: int
     agent: str | None = None
+    # A changed vote: the event id of this voter's previous, opposite outcome. Stores
+    # undo that one while counting this one (still once per event id).
+    replaces: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -22,7 +22,7 @@ from obsmem.config import Settings
 from tests.test_transfer import env_for, store_settings
 
 COMMANDS = ["serve", "init", "health", "remember", "recall", "feedback", "agents", "fixes",
-            "stats", "export", "import", "reconcile", "prune", "demo"]  # fmt: skip
+            "stats", "export", "import", "reconcile", "prune", "demo", "show", "delete"]  # fmt: skip
 OBSMEM = str(Path(sys.executable).with_name("obsmem"))
 
 
@@ -244,3 +244,90 @@ def test_serve_subprocess_answers_health_and_stops_on_sigterm(store: Settings, t
         finally:
             log.close()
     assert code == 0
+    text = (tmp_path / "serve.log").read_text()
+    # one access-log line per request, no progress bars, and where the data lives
+    assert re.search(r"127\.0\.0\.1 GET /health 200 \d+\.\d ms", text), text[-2000:]
+    assert "Loading weights" not in text and "it/s]" not in text
+    assert f"data dir: {store.data_dir}" in text
+
+
+def test_show_delete_and_remove_agent(store: Settings) -> None:
+    issue = "etcd leader elections every few seconds, apiserver latency above 2s"
+    made = run(store, "remember", issue, "move etcd to dedicated SSDs\nand raise heartbeat-interval",
+               "--agent", "cli-show", "--service", "etcd", "--success", "--json")
+    fix_id = json.loads(made.stdout)["id"]
+    run(store, "feedback", fix_id, "--failed", "--agent", "cli-other")
+    shown = run(store, "show", fix_id)
+    assert shown.exit_code == 0, shown.output
+    out = shown.stdout
+    assert fix_id in out and "dedicated SSDs" in out and "raise heartbeat-interval" in out
+    assert "1 worked, 1 failed" in out and "cli-show" in out and "cli-other" in out
+    assert json.loads(run(store, "show", fix_id, "--json").stdout)["fix"]["service"] == "etcd"
+    missing = run(store, "show", "fix_nothere")
+    assert missing.exit_code == 1 and "no fix with id" in one_line_error(missing)
+
+    # remove an agent: gone from the list and the outcome trail, the fix keeps its counts
+    removed = run(store, "agents", "--remove", "cli-other")
+    assert removed.exit_code == 0 and "removed agent cli-other" in removed.stdout
+    names = {a["name"] for a in json.loads(run(store, "agents", "--json").stdout)}
+    assert "cli-other" not in names and "cli-show" in names
+    detail = json.loads(run(store, "show", fix_id, "--json").stdout)
+    assert [o["agent"] for o in detail["outcomes"]] == ["cli-show"]
+    assert detail["fix"]["failures"] == 1
+    again = run(store, "agents", "--remove", "cli-other")
+    assert again.exit_code == 1 and "no agent named" in one_line_error(again)
+
+    # delete: asks first, refuses on "n", deletes with --yes
+    kept = CliRunner().invoke(cli, ["delete", fix_id], env=env_for(store), input="n\n")
+    assert kept.exit_code == 1 and run(store, "show", fix_id).exit_code == 0
+    gone = run(store, "delete", fix_id, "--yes")
+    assert gone.exit_code == 0 and f"deleted {fix_id}" in gone.stdout
+    assert run(store, "show", fix_id).exit_code == 1
+    assert "no fix with id" in one_line_error(run(store, "delete", fix_id, "--yes"))
+
+
+def test_data_dir_is_found_from_a_subdirectory_and_printed(store: Settings, tmp_path: Path,
+                                                           monkeypatch) -> None:
+    project = tmp_path / "project"
+    (project / ".obsmem").mkdir(parents=True)
+    (project / ".obsmem" / "outbox.sqlite3").write_bytes(b"")
+    deep = project / "src" / "deeper"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    env = {**env_for(store), "OBSMEM_DATA_DIR": ""}
+    stats = run(None, "stats", env=env)
+    assert stats.exit_code == 0, stats.output
+    assert f"data dir  {project / '.obsmem'} (the nearest .obsmem" in stats.stdout
+    health = run(None, "health", env=env)
+    assert f"data dir {project / '.obsmem'}" in health.stdout
+    assert json.loads(run(None, "stats", "--json", env=env).stdout)["data_dir"] == str(
+        project / ".obsmem")
+
+
+def test_find_data_dir_rules(tmp_path: Path) -> None:
+    from obsmem.config import find_data_dir
+
+    (tmp_path / "a" / ".obsmem").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "c").mkdir(parents=True)
+    found = find_data_dir({}, cwd=tmp_path / "a" / "b" / "c")
+    assert (found.path, found.source) == (tmp_path / "a" / ".obsmem", "found")
+    assert found.is_new and "empty: starting a new memory" in found.describe()
+    env = find_data_dir({"OBSMEM_DATA_DIR": str(tmp_path / "x")}, cwd=tmp_path / "a")
+    assert (env.path, env.source) == (tmp_path / "x", "OBSMEM_DATA_DIR")
+    if not any((p / ".obsmem").is_dir() for p in tmp_path.parents):
+        new = find_data_dir({}, cwd=tmp_path)
+        assert (new.path, new.source) == (tmp_path / ".obsmem", "new")
+        assert "no .obsmem at or above the current directory" in new.describe()
+
+
+def test_an_empty_embedded_data_dir_is_announced(tmp_path: Path) -> None:
+    """From a directory with no memory, the CLI says it is starting an empty one."""
+    env = {"OBSMEM_DATA_DIR": str(tmp_path / "fresh"), "FALKORDB_URL": "", "DATABASE_URL": "",
+           "OBSMEM_DEMO": "0"}
+    result = run(None, "stats", env=env)
+    assert result.exit_code == 0, result.output
+    assert f"obsmem: data dir {tmp_path / 'fresh'} (from OBSMEM_DATA_DIR, empty: starting a new " \
+           "memory)" in result.stderr
+    assert "fixes     0" in result.stdout
+    second = run(None, "stats", env=env)  # now it exists: no announcement
+    assert "starting a new memory" not in second.stderr

@@ -89,13 +89,14 @@
   }
   function statusBadge(status) { return el("span", { className: "badge status-" + status, text: status }); }
 
-  function fixItem(f, score) {
+  function fixItem(f, score, order) {
     var meta = el("p", { className: "meta" }, [
       f.service ? el("span", { className: "chip", title: "service", text: f.service }) : null,
       f.agent ? el("span", { className: "chip agent", title: "agent", text: f.agent }) : null,
       f.success_rate !== null && f.success_rate !== undefined ? el("span", { title: "success rate", text: pct(f.success_rate) + " of " + ((f.successes || 0) + (f.failures || 0)) }) : null,
       score !== undefined ? el("span", { className: "score", title: "recall score", text: "score " + score.toFixed(3) }) : null,
-      timeEl(f.last_seen_at || f.created_at)
+      el("span", { className: "when" }, [order === "last_seen" ? "last seen " : "first seen ",
+        timeEl(order === "last_seen" ? (f.last_seen_at || f.created_at) : f.created_at)])
     ]);
     return el("li", { className: "fix", "data-testid": "fix-row", "data-fix-id": f.id }, [
       el("div", { className: "fix-head" }, [
@@ -109,7 +110,7 @@
 
   function agentRow(a) {
     return el("tr", { "data-testid": "agent-row", "data-agent": a.name, className: "agent-" + a.status }, [
-      el("th", { scope: "row", text: a.name }),
+      el("th", { scope: "row" }, [el("a", { href: "/fixes?agent=" + encodeURIComponent(a.name), title: "fixes " + a.name + " applied", text: a.name })]),
       el("td", { text: a.server || "\u2014" }),
       el("td", {}, [statusBadge(a.status)]),
       el("td", {}, [timeEl(a.last_seen_at)]),
@@ -142,6 +143,25 @@
     });
   }
 
+  // Long text (a 19k-character issue) is clamped to a few lines with a "show all" toggle.
+  function initClamps(root) {
+    (root || document).querySelectorAll("[data-clamp]").forEach(function (node) {
+      if (node.getAttribute("data-clamp-ready")) { return; }
+      node.setAttribute("data-clamp-ready", "true");
+      node.classList.add("clamped");
+      if (node.scrollHeight <= node.clientHeight + 2) { node.classList.remove("clamped"); return; }
+      var btn = el("button", { type: "button", className: "secondary small show-all", "data-testid": "show-all",
+                               "aria-expanded": "false", text: "show all" });
+      btn.addEventListener("click", function () {
+        var open = node.classList.toggle("clamped") === false;
+        btn.textContent = open ? "show less" : "show all (" + node.textContent.length.toLocaleString() + " characters)";
+        btn.setAttribute("aria-expanded", String(open));
+      });
+      btn.textContent = "show all (" + node.textContent.length.toLocaleString() + " characters)";
+      node.parentNode.insertBefore(btn, node.nextSibling);
+    });
+  }
+
   window.obsmem = {
     api: api, el: el, svg: svg, short: short, pct: pct, relative: relative, timeEl: timeEl,
     refreshTimes: refreshTimes, fixItem: fixItem, agentRow: agentRow, statusBadge: statusBadge,
@@ -149,6 +169,7 @@
     locked: document.body.getAttribute("data-locked") === "true"
   };
   initTokenBox();
+  initClamps();
   refreshTimes();
   setInterval(refreshTimes, 30000);
 })();

@@ -1,60 +1,26 @@
-/* Charts: fixes per day as stacked bars (worked / failed / unknown) with the success rate as a line.
-   Drawn as plain SVG from /api/stats; no chart library. */
+/* Charts (Chart.js, served from /static/vendor): fixes per day stacked by outcome, with the
+   day's success rate as a line on its own 0-100 % axis. Hover (or tap) shows the day's
+   numbers in an HTML box under the cursor; every day of the window is on the x axis. */
 (function () {
   "use strict";
   var o = window.obsmem;
   var box = document.querySelector("[data-testid=chart]");
   var select = document.querySelector("[data-testid=chart-days]");
-  var W = 760, H = 300, M = { l: 44, r: 44, t: 16, b: 36 };
-
-  function draw(rows) {
-    var iw = W - M.l - M.r, ih = H - M.t - M.b;
-    var max = Math.max(1, Math.max.apply(null, rows.map(function (r) { return r.fixes || 0; })));
-    var nice = Math.pow(10, Math.floor(Math.log10(max)));
-    max = Math.ceil(max / nice) * nice;
-    var root = o.svg("svg", { viewBox: "0 0 " + W + " " + H, class: "chart-svg", "data-testid": "chart-svg" });
-    var axes = o.svg("g", { class: "axes" });
-    for (var i = 0; i <= 4; i++) {
-      var y = M.t + ih - (ih * i) / 4;
-      axes.appendChild(o.svg("line", { x1: M.l, x2: W - M.r, y1: y, y2: y, class: "grid" }));
-      axes.appendChild(o.svg("text", { x: M.l - 6, y: y + 4, "text-anchor": "end", text: String(Math.round((max * i) / 4)) }));
-      axes.appendChild(o.svg("text", { x: W - M.r + 6, y: y + 4, text: (25 * i) + "%" }));
-    }
-    root.appendChild(axes);
-    if (!rows.length) {
-      root.appendChild(o.svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "empty", text: "No fixes in this window" }));
-      o.replaceChildren(box, [root]);
-      return;
-    }
-    var step = iw / rows.length, bw = Math.min(36, Math.max(2, step * 0.7));
-    var bars = o.svg("g", { class: "bars" });
-    var points = [];
-    var labelEvery = Math.ceil(rows.length / 8);
-    rows.forEach(function (r, idx) {
-      var x = M.l + idx * step + (step - bw) / 2;
-      var succ = r.successes || 0, fail = r.failures || 0, unk = Math.max(0, (r.fixes || 0) - succ - fail);
-      var base = M.t + ih;
-      [["ok", succ], ["bad", fail], ["unknown", unk]].forEach(function (part) {
-        if (!part[1]) { return; }
-        var h = (ih * part[1]) / max;
-        base -= h;
-        bars.appendChild(o.svg("rect", { x: x.toFixed(1), y: base.toFixed(1), width: bw.toFixed(1), height: h.toFixed(1), class: "bar " + part[0], "data-testid": "chart-bar" },
-          [o.svg("title", { text: (r.t || "").slice(0, 10) + ": " + part[1] + " " + (part[0] === "ok" ? "worked" : part[0] === "bad" ? "failed" : "unknown") })]));
-      });
-      if (succ + fail > 0) {
-        points.push((M.l + idx * step + step / 2).toFixed(1) + "," + (M.t + ih - (ih * succ) / (succ + fail)).toFixed(1));
-      }
-      if (idx % labelEvery === 0) {
-        bars.appendChild(o.svg("text", { x: M.l + idx * step + step / 2, y: H - M.b + 16, "text-anchor": "middle", class: "tick", text: (r.t || "").slice(5, 10) }));
-      }
-    });
-    root.appendChild(bars);
-    if (points.length) {
-      root.appendChild(o.svg("polyline", { points: points.join(" "), class: "rate-line", "data-testid": "chart-rate" }));
-      points.forEach(function (p) { var xy = p.split(","); root.appendChild(o.svg("circle", { cx: xy[0], cy: xy[1], r: 3, class: "rate-dot" })); });
-    }
-    o.replaceChildren(box, [root]);
+  var tip = document.querySelector("[data-testid=chart-tooltip]");
+  var summary = document.querySelector("[data-testid=chart-summary]");
+  var chart = null;
+  if (!box) { return; }
+  if (!window.Chart) {
+    summary.textContent = "The chart library is missing from /static/vendor: run `make run` (or `make vendor`) to install the dashboard's JS libraries.";
+    return;
   }
+
+  function css(name, fallback) {
+    var v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+    return v || fallback;
+  }
+  var C = { ok: css("--ok", "#1f9d55"), bad: css("--bad", "#d64545"), unk: css("--unk", "#9aa3b5"),
+            text: css("--text", "#1c2333"), muted: css("--muted", "#5d6780"), line: css("--line", "#dfe4ee") };
 
   function fillDays(rows, days) {
     var byDay = {};
@@ -64,16 +30,79 @@
     for (var i = days - 1; i >= 0; i--) {
       var d = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() - i));
       var key = d.toISOString().slice(0, 10);
-      out.push(byDay[key] || { t: key, fixes: 0, successes: 0, failures: 0 });
+      var r = byDay[key] || { fixes: 0, successes: 0, failures: 0 };
+      var s = r.successes || 0, f = r.failures || 0;
+      out.push({ day: key, fixes: r.fixes || 0, successes: s, failures: f,
+                 unknown: Math.max(0, (r.fixes || 0) - s - f), rate: s + f ? s / (s + f) : null });
     }
     return out;
   }
 
+  function dayText(r) {
+    return [r.day, r.fixes + " fix" + (r.fixes === 1 ? "" : "es"), r.successes + " worked", r.failures + " failed",
+            r.unknown + " unknown", "success rate " + (r.rate === null ? "\u2014" : Math.round(r.rate * 100) + "%")];
+  }
+
+  // The tooltip is HTML (textContent only), so it is readable, selectable and testable.
+  function external(rows) {
+    return function (ctx) {
+      var t = ctx.tooltip;
+      if (!t || t.opacity === 0 || !t.dataPoints || !t.dataPoints.length) { tip.hidden = true; return; }
+      var r = rows[t.dataPoints[0].dataIndex];
+      var lines = dayText(r);
+      o.replaceChildren(tip, [o.el("strong", { text: lines[0] })].concat(lines.slice(1).map(function (l) { return o.el("div", { text: l }); })));
+      tip.setAttribute("data-day", r.day);
+      tip.hidden = false;
+      var x = t.caretX + 12, maxX = box.clientWidth - tip.offsetWidth - 4;
+      tip.style.left = Math.max(0, Math.min(x, maxX)) + "px";
+      tip.style.top = Math.max(0, t.caretY - tip.offsetHeight / 2) + "px";
+    };
+  }
+
+  function draw(rows, days) {
+    var total = rows.reduce(function (a, r) { return a + r.fixes; }, 0);
+    var s = rows.reduce(function (a, r) { return a + r.successes; }, 0);
+    var f = rows.reduce(function (a, r) { return a + r.failures; }, 0);
+    summary.textContent = total + " fixes in the last " + days + " days (by day first seen, UTC); " + s + " worked, " + f + " failed" +
+      (s + f ? " \u2014 " + Math.round((100 * s) / (s + f)) + "% success" : "") + ".";
+    var labels = rows.map(function (r) { return r.day.slice(5); });
+    var data = {
+      labels: labels,
+      datasets: [
+        { type: "line", label: "success rate", data: rows.map(function (r) { return r.rate === null ? null : Math.round(r.rate * 100); }),
+          yAxisID: "rate", borderColor: C.text, backgroundColor: C.text, pointRadius: 2.5, borderWidth: 2, spanGaps: true, order: 0 },
+        { type: "bar", label: "worked", data: rows.map(function (r) { return r.successes; }), backgroundColor: C.ok, stack: "f", yAxisID: "y", order: 1 },
+        { type: "bar", label: "failed", data: rows.map(function (r) { return r.failures; }), backgroundColor: C.bad, stack: "f", yAxisID: "y", order: 1 },
+        { type: "bar", label: "unknown", data: rows.map(function (r) { return r.unknown; }), backgroundColor: C.unk, stack: "f", yAxisID: "y", order: 1 }
+      ]
+    };
+    var options = {
+      responsive: true, maintainAspectRatio: false, animation: false,
+      interaction: { mode: "index", intersect: false },
+      plugins: { legend: { labels: { color: C.text, boxWidth: 12 } },
+                 tooltip: { enabled: false, external: external(rows) } },
+      scales: {
+        x: { stacked: true, ticks: { color: C.muted, autoSkip: true, maxRotation: 0 }, grid: { display: false } },
+        y: { stacked: true, beginAtZero: true, title: { display: true, text: "fixes", color: C.muted },
+             ticks: { color: C.muted, precision: 0 }, grid: { color: C.line } },
+        rate: { position: "right", min: 0, max: 100, title: { display: true, text: "success %", color: C.muted },
+                ticks: { color: C.muted, stepSize: 25, callback: function (v) { return v + "%"; } }, grid: { display: false } }
+      }
+    };
+    if (chart) { chart.destroy(); }
+    var canvas = box.querySelector("canvas");
+    chart = new window.Chart(canvas, { data: data, options: options });
+    window.obsmemChart = chart;
+    box.setAttribute("data-days", String(days));
+    box.setAttribute("data-ready", "true");
+  }
+
   function load() {
     var days = parseInt(select.value, 10);
-    o.api("/api/stats?days=" + days).then(function (res) { draw(fillDays(res.over_time || [], days)); })
-      .catch(function (err) { o.replaceChildren(box, [o.el("p", { className: "muted", text: "No chart: " + err.message })]); });
+    o.api("/api/stats?days=" + days).then(function (res) { draw(fillDays(res.over_time || [], days), days); })
+      .catch(function (err) { summary.textContent = "No chart: " + err.message; });
   }
+  box.addEventListener("mouseleave", function () { tip.hidden = true; });
   select.addEventListener("change", load);
   document.addEventListener("obsmem:token", load);
   if (!o.locked || o.token()) { load(); }

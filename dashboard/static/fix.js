@@ -1,100 +1,79 @@
-/* A fix's page: the SVG neighbourhood (agents, services, related fixes) and feedback buttons. */
+/* A fix's page: evidence bar and feedback buttons (the graph is explorer.js). */
 (function () {
   "use strict";
   var o = window.obsmem;
-  var box = document.querySelector("[data-testid=fix-graph]");
-  var fixId = box.getAttribute("data-fix-id");
-  var W = 640, H = 440, CX = W / 2, CY = H / 2;
-  var KIND_ORDER = { agent: 0, service: 1, issue: 2, fix: 3 };
-
-  function kindClass(kind) {
-    kind = (kind || "").toLowerCase();
-    return ["fix", "agent", "service"].indexOf(kind) >= 0 ? kind : "other";
-  }
-
-  function layout(graph) {
-    var adj = {};
-    graph.nodes.forEach(function (n) { adj[n.id] = []; });
-    graph.edges.forEach(function (e) {
-      if (adj[e.source] && adj[e.target]) { adj[e.source].push(e.target); adj[e.target].push(e.source); }
-    });
-    var centre = adj["fix:" + fixId] ? "fix:" + fixId : adj[fixId] ? fixId : (graph.nodes[0] && graph.nodes[0].id);
-    var depth = {}; depth[centre] = 0;
-    var queue = [centre];
-    while (queue.length) {
-      var cur = queue.shift();
-      adj[cur].forEach(function (nb) { if (depth[nb] === undefined) { depth[nb] = depth[cur] + 1; queue.push(nb); } });
-    }
-    var rings = {};
-    graph.nodes.forEach(function (n) {
-      var d = depth[n.id] === undefined ? 3 : Math.min(depth[n.id], 3);
-      (rings[d] = rings[d] || []).push(n);
-    });
-    var pos = {};
-    var radius = { 0: 0, 1: 120, 2: 195, 3: 205 };
-    Object.keys(rings).forEach(function (d) {
-      var ring = rings[d].sort(function (a, b) {
-        return (KIND_ORDER[a.kind] || 9) - (KIND_ORDER[b.kind] || 9) || String(a.label).localeCompare(String(b.label));
-      });
-      ring.forEach(function (n, i) {
-        var angle = -Math.PI / 2 + (2 * Math.PI * i) / ring.length + (d % 2 ? 0 : Math.PI / ring.length);
-        var r = radius[d];
-        pos[n.id] = { x: CX + r * Math.cos(angle) * 1.35, y: CY + r * Math.sin(angle) * 0.95 };
-      });
-    });
-    return { pos: pos, centre: centre };
-  }
-
-  function draw(graph) {
-    var lay = layout(graph);
-    var root = o.svg("svg", { viewBox: "0 0 " + W + " " + H, class: "graph-svg", "data-testid": "graph-svg", "aria-hidden": "true" });
-    var edges = o.svg("g", { class: "edges" });
-    graph.edges.forEach(function (e) {
-      var a = lay.pos[e.source], b = lay.pos[e.target];
-      if (!a || !b) { return; }
-      edges.appendChild(o.svg("line", { x1: a.x, y1: a.y, x2: b.x, y2: b.y, class: "edge" }, [o.svg("title", { text: e.type })]));
-    });
-    root.appendChild(edges);
-    graph.nodes.forEach(function (n) {
-      var p = lay.pos[n.id];
-      var kind = kindClass(n.kind);
-      var isCentre = n.id === lay.centre;
-      var g = o.svg("g", { class: "node " + kind + (isCentre ? " centre" : ""), transform: "translate(" + p.x.toFixed(1) + "," + p.y.toFixed(1) + ")", "data-testid": "graph-node", "data-kind": kind });
-      g.appendChild(o.svg("circle", { r: isCentre ? 16 : 10 }));
-      g.appendChild(o.svg("title", { text: n.kind + ": " + n.label }));
-      g.appendChild(o.svg("text", { y: isCentre ? 32 : 24, "text-anchor": "middle", text: o.short(String(n.label), isCentre ? 34 : 22) }));
-      if (kind === "fix" && !isCentre) {
-        var link = o.svg("a", { href: "/fixes/" + (n.fix_id || String(n.id).replace(/^fix:/, "")) });
-        link.appendChild(g);
-        root.appendChild(link);
-      } else {
-        root.appendChild(g);
-      }
-    });
-    o.replaceChildren(box, [root]);
-  }
-
-  function load() {
-    o.api("/api/graph/" + fixId).then(draw).catch(function (err) {
-      o.replaceChildren(box, [o.el("p", { className: "muted", text: "No graph: " + err.message })]);
-    });
-  }
+  var fixId = document.querySelector("[data-testid=fix-detail]").getAttribute("data-fix-id");
 
   var fill = document.querySelector(".rate-fill");
   if (fill && fill.getAttribute("data-rate")) { fill.style.width = (parseFloat(fill.getAttribute("data-rate")) * 100).toFixed(0) + "%"; }
 
+  // Feedback with a trail: who (a name kept in localStorage, else "dashboard") and one vote
+  // per visit (a key kept in sessionStorage); the server changes the vote on a second click.
   var status = document.querySelector("[data-testid=feedback-status]");
+  var nameInput = document.querySelector("[data-testid=feedback-name]");
+  var NAME_KEY = "obsmem.voter", SESSION_KEY = "obsmem.vote-session";
+  function stored(store, key) { try { return store.getItem(key) || ""; } catch (e) { return ""; } }
+  function keep(store, key, value) { try { if (value) { store.setItem(key, value); } else { store.removeItem(key); } } catch (e) { /* private mode */ } }
+  function sessionKey() {
+    var k = stored(sessionStorage, SESSION_KEY);
+    if (!k) {
+      var bytes = new Uint8Array(12);
+      crypto.getRandomValues(bytes);
+      k = Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+      keep(sessionStorage, SESSION_KEY, k);
+    }
+    return k;
+  }
+  if (nameInput) {
+    nameInput.value = stored(localStorage, NAME_KEY);
+    nameInput.addEventListener("change", function () { keep(localStorage, NAME_KEY, nameInput.value.trim()); });
+  }
+
+  function renderDetail(detail) {
+    var f = detail.fix;
+    var figures = document.querySelector("[data-testid=fix-figures]");
+    if (figures) {
+      o.replaceChildren(figures, [o.el("strong", { text: o.pct(f.success_rate) }), document.createTextNode(
+        " worked \u00b7 " + (f.successes || 0) + " \u2713 \u00b7 " + (f.failures || 0) + " \u2717 \u00b7 seen " + (f.occurrences || 0) + "\u00d7")]);
+    }
+    if (fill) { fill.style.width = ((f.success_rate || 0) * 100).toFixed(0) + "%"; }
+    var body = document.querySelector("[data-testid=outcomes-table] tbody");
+    var rows = (detail.outcomes || []).map(function (x) {
+      return o.el("tr", { "data-testid": "outcome-row", "data-agent": x.agent || "" }, [
+        o.el("td", {}, [o.timeEl(x.at)]), o.el("td", { text: x.agent || "\u2014" }), o.el("td", {}, [o.outcomeBadge(x.success)])]);
+    });
+    o.replaceChildren(body, rows, o.el("tr", { className: "empty" }, [o.el("td", { colspan: "3", text: "No outcomes yet." })]));
+    var chips = document.querySelector("[data-testid=fix-agents]");
+    if (chips) {
+      o.replaceChildren(chips, (detail.agents || []).map(function (a) { return o.el("span", { className: "chip agent", text: a }); }),
+        o.el("span", { className: "muted", text: "No agent has reported an outcome." }));
+    }
+  }
+
+  function unauthorised() {
+    return o.token()
+      ? "The token was refused: check the one under API token (it must equal OBSMEM_API_TOKEN)."
+      : "A token is needed to record feedback: paste it under API token.";
+  }
+
   document.querySelectorAll("[data-feedback]").forEach(function (btn) {
     btn.addEventListener("click", function () {
       var ok = btn.getAttribute("data-feedback") === "true";
-      o.api("/api/fixes/" + fixId + "/feedback", { method: "POST", body: { success: ok } }).then(function (res) {
-        status.textContent = "Thanks \u2014 recorded" + (res.pending && res.pending.length ? " (pending in " + res.pending.join(", ") + ")" : "") + ". Reload to see it counted.";
+      var who = (nameInput && nameInput.value.trim()) || "dashboard";
+      if (nameInput) { keep(localStorage, NAME_KEY, nameInput.value.trim()); }
+      status.textContent = "Recording\u2026";
+      o.api("/api/fixes/" + fixId + "/feedback", { method: "POST", body: { success: ok, agent: who, vote: sessionKey() } }).then(function (res) {
+        var said = ok ? "\u201cit worked\u201d" : "\u201cit didn't\u201d";
+        var msg = res.vote === "unchanged" ? "Your vote was already " + said + "."
+          : res.vote === "changed" ? "Vote changed to " + said + " as " + who + "."
+          : "Recorded " + said + " as " + who + ".";
+        if (res.pending && res.pending.length) { msg += " (queued for " + res.pending.join(", ") + ")"; }
+        status.textContent = msg;
+        document.querySelectorAll("[data-feedback]").forEach(function (b) { b.setAttribute("aria-pressed", String(b === btn)); });
+        return o.api("/api/fixes/" + fixId).then(renderDetail);
       }).catch(function (err) {
-        status.textContent = err.status === 401 ? "A token is needed: paste it under API token." : "Could not record: " + err.message;
+        status.textContent = err.status === 401 ? unauthorised() : "Could not record: " + err.message;
       });
     });
   });
-
-  if (!o.locked || o.token()) { load(); }
-  document.addEventListener("obsmem:token", load);
 })();

@@ -500,12 +500,28 @@ class PgVectorStore:
                     greatest(1, cardinality(recent_events) + 2 - %(keep)s):]
             WHERE id = %(id)s AND NOT (%(ev)s = ANY(recent_events))
         """
+        # A changed vote (Outcome.replaces) moves one count from the other side.
+        changed = [p for p, o in zip(params, outcomes, strict=True) if o.replaces]
+        params = [p for p, o in zip(params, outcomes, strict=True) if not o.replaces]
+        change_sql = """
+            UPDATE fixes SET
+                success = %(ok)s,
+                successes = greatest(0, successes + CASE WHEN %(ok)s THEN 1 ELSE -1 END),
+                failures = greatest(0, failures + CASE WHEN %(ok)s THEN -1 ELSE 1 END),
+                recent_events = (recent_events || ARRAY[%(ev)s::text])[
+                    greatest(1, cardinality(recent_events) + 2 - %(keep)s):]
+            WHERE id = %(id)s AND NOT (%(ev)s = ANY(recent_events))
+        """
 
         def run() -> int:
             with self._conn() as conn, conn.transaction():
                 cur = conn.cursor()
-                cur.executemany(sql, params, returning=False)
-                return max(cur.rowcount, 0)
+                done = 0
+                for query, rows in ((sql, params), (change_sql, changed)):
+                    if rows:
+                        cur.executemany(query, rows, returning=False)
+                        done += max(cur.rowcount, 0)
+                return done
 
         return int(self._retry(run))
 

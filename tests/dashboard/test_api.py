@@ -351,3 +351,19 @@ def test_security_headers_everywhere(client, path):
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
     assert resp.headers["Referrer-Policy"] == "no-referrer"
     assert "Set-Cookie" not in resp.headers
+
+
+def test_explore_walks_from_any_node_with_limits(client, seeded):
+    fid = seeded["payments-api"]
+    hood = client.get(f"/api/explore?node=fix:{fid}").get_json()
+    ids = {n["id"] for n in hood["nodes"]}
+    assert {f"fix:{fid}", "service:payments-api", "agent:k8s-watcher", "agent:db-guardian"} <= ids
+    agent = client.get("/api/explore?node=agent:k8s-watcher&limit=5").get_json()
+    assert len(agent["nodes"]) == 5 and agent["truncated"] is True
+    two = client.get(f"/api/explore?node=fix:{fid}&depth=2&limit=300").get_json()
+    assert len(two["nodes"]) > len(hood["nodes"])
+    assert client.get("/api/explore?node=service:nowhere").status_code == 404
+    for bad in ("", "planet:mars", "fix:", "fix:a b", f"fix:{fid}&depth=9", f"fix:{fid}&limit=0"):
+        resp = client.get("/api/explore?node=" + bad)
+        assert resp.status_code == 400, bad
+        assert resp.get_json()["error"]["field"] in {"node", "depth", "limit"}

@@ -104,11 +104,11 @@ def test_overview_search_open_fix_and_register(page, base_url, seeded, tmp_path)
 
     # open it: text, evidence and the drawn neighbourhood
     first.locator("a.fix-issue").click()
-    page.wait_for_selector("[data-testid=graph-svg]")
+    page.wait_for_selector("[data-testid=explorer][data-ready=true]")
     assert "connection pool exhausted" in page.inner_text("[data-testid=fix-issue]")
     assert "pgbouncer" in page.inner_text("[data-testid=fix-solution]")
-    kinds = {page.locator("[data-testid=graph-node]").nth(i).get_attribute("data-kind")
-             for i in range(page.locator("[data-testid=graph-node]").count())}
+    kinds = {page.locator("[data-testid=explorer-item]").nth(i).get_attribute("data-kind")
+             for i in range(page.locator("[data-testid=explorer-item]").count())}
     assert {"fix", "agent"} <= kinds
     page.screenshot(path=str(tmp_path / "fix.png"), full_page=True)
 
@@ -125,8 +125,8 @@ def test_overview_search_open_fix_and_register(page, base_url, seeded, tmp_path)
 
 def test_chart_and_phone_layout(page, base_url, seeded, tmp_path):
     page.goto(base_url + "/charts")
-    page.wait_for_selector("[data-testid=chart-svg]")
-    assert page.locator("[data-testid=chart-bar]").count() >= 1
+    page.wait_for_selector("[data-testid=chart][data-ready=true]")
+    assert page.evaluate("() => window.obsmemChart.data.datasets.length") == 4
     page.screenshot(path=str(tmp_path / "charts.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(base_url + "/")

@@ -52,7 +52,7 @@ def test_fix_page_and_its_404(client, seeded):
     assert missing.status_code == 404 and 'data-testid="error-page"' in missing.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("path", ["/", "/fixes", "/agents", "/charts"])
+@pytest.mark.parametrize("path", ["/", "/fixes", "/agents", "/charts", "/graph"])
 def test_pages_have_no_inline_script_and_only_local_assets(client, path):
     html = client.get(path).get_data(as_text=True)
     assert re.findall(r"<script(?![^>]*\bsrc=)", html) == []
@@ -67,3 +67,39 @@ def test_text_is_escaped(client):
     html = client.get(f"/fixes/{fid}").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
     client.delete(f"/api/fixes/{fid}")
+
+
+def test_top_groups_then_one_other_row():
+    from dashboard.pages import top_with_other
+
+    rows = [{"root_cause": f"cause {i}", "fixes": 1, "successes": 1, "failures": 0}
+            for i in range(57)]
+    rows.append({"root_cause": "memory", "fixes": 9, "successes": 3, "failures": 1})
+    out = top_with_other(rows, "root_cause", n=10)
+    assert len(out) == 11 and out[0]["label"] == "memory" and out[0]["success_rate"] == 0.75
+    assert out[-1] == {"label": "other (48)", "fixes": 48, "successes": 48, "failures": 0,
+                       "outcomes": 48, "success_rate": 1.0, "other": True}
+    assert top_with_other(rows[:3], "root_cause", n=10)[-1].get("other") is None
+
+
+def test_charts_page_tables_say_top_n(client):
+    html = client.get("/charts").get_data(as_text=True)
+    assert "top 10 by fixes" in html and 'data-testid="by-root-cause"' in html
+    assert "vendor/chart.umd.min.js" in html
+
+
+def test_fix_list_sort_is_named_and_choosable(client):
+    created = client.get("/fixes").get_data(as_text=True)
+    assert "newest first seen first" in created and "first seen <time" in created
+    seen = client.get("/fixes?sort=last_seen").get_data(as_text=True)
+    assert "most recently seen first" in seen and "last seen <time" in seen
+    bad = client.get("/fixes?sort=random").get_data(as_text=True)
+    assert "sort: must be created or last_seen" in bad
+    assert client.get("/api/fixes?sort=last_seen").get_json()["sort"] == "last_seen"
+    assert client.get("/api/fixes?sort=nope").status_code == 400
+
+
+def test_agents_page_states_thresholds_and_links_names(client):
+    html = client.get("/agents").get_data(as_text=True)
+    assert "seen in the last 5 min" in html and "not seen for over 60 min" in html
+    assert 'href="/fixes?agent=k8s-watcher"' in html

@@ -18,6 +18,7 @@ from obsmem.errors import GraphUnavailable as GraphUnavailable
 from obsmem.model import Agent, AgentWrite, Fix, FixFilter, FixWrite, IssueGroup, Outcome
 from obsmem.model import now_ms as _now_ms
 from obsmem.stores.graph import cypher as C
+from obsmem.stores.graph.explore import explore as explore_graph
 from obsmem.stores.protocols import GraphStats as GraphStats
 from obsmem.stores.protocols import GraphStore as GraphStore
 from obsmem.stores.protocols import SchemaItem as SchemaItem
@@ -116,9 +117,13 @@ class CypherGraph(ABC):
         rows = [C.outcome_row(o) for o in outcomes]
         known = self._known_events(rows, "fix_id")
         for batch in C.rounds(rows, "fix_id"):
-            counted = [r for r in batch if r["event_id"] not in known]
+            counted = [r for r in batch if r["event_id"] not in known and not r["replaces"]]
             if counted:
                 steps.append((C.RECORD_OUTCOMES, {"rows": counted}))
+            changed = [r for r in batch if r["event_id"] not in known and r["replaces"]]
+            if changed:
+                steps.append((C.CHANGE_VOTES, {"rows": changed}))
+                steps.append((C.DROP_REPLACED_VOTES, {"rows": changed}))
             linked = [r for r in batch if r["agent"]]
             if linked:
                 steps.append((C.LINK_OUTCOMES, {"rows": linked}))
@@ -150,6 +155,10 @@ class CypherGraph(ABC):
             self._write(cleanup)
         return len(rows)
 
+    def remove_agent(self, name: str) -> bool:
+        (rows,) = self._write([(C.REMOVE_AGENT, {"name": name})])
+        return bool(rows and int(rows[0]["n"] or 0))
+
     # --- reads
     def get_fix(self, fix_id: str) -> Fix | None:
         return self.get_fixes([fix_id]).get(fix_id)
@@ -162,11 +171,12 @@ class CypherGraph(ABC):
         fixes = (C.fix_from_props(r["f"], r["agents_count"]) for r in rows)
         return {f.id: f for f in fixes}
 
-    def recent_fixes(self, limit: int, offset: int = 0, flt: FixFilter | None = None) -> list[Fix]:
+    def recent_fixes(self, limit: int, offset: int = 0, flt: FixFilter | None = None,
+                     order: str = "created") -> list[Fix]:
         if limit <= 0:
             return []
         params = {**C.filter_params(flt), "limit": int(limit), "offset": max(0, int(offset))}
-        rows = self._read(C.recent_fixes_query(params), params)
+        rows = self._read(C.recent_fixes_query(params, order), params)
         return [C.fix_from_props(r["f"], r["agents_count"]) for r in rows]
 
     def count_fixes(self, flt: FixFilter | None = None) -> int:
@@ -258,6 +268,10 @@ class CypherGraph(ABC):
                           "occurrences": s["occurrences"]})  # fmt: skip
             edges.append({"source": nid, "target": "issue:" + s["signature"], "type": "RESOLVES"})
         return {"nodes": nodes, "edges": edges}
+
+    def explore(self, start: str, depth: int = 1, limit: int = 60) -> dict[str, Any] | None:
+        """The explorer's walk (obsmem.stores.graph.explore); None when the start node is absent."""
+        return explore_graph(self._read, start, depth=depth, limit=limit)
 
     def success_by_root_cause(self) -> list[dict[str, Any]]:
         rows = _ints(self._read(C.SUCCESS_BY_ROOT_CAUSE), "fixes", "successes", "failures")

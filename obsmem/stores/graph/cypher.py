@@ -159,6 +159,35 @@ MATCH (f:Fix {id: r.fix_id})
 )
 
 
+# A changed vote moves one count from the old side to the new one, once per event id;
+# the old vote's APPLIED edge goes so the trail shows the vote as it stands.
+CHANGE_VOTES = """
+UNWIND $rows AS r
+MATCH (f:Fix {id: r.fix_id})
+WITH f, r, (NOT r.event_id IN coalesce(f.recent_events, [])) AS fresh
+WITH f, r, fresh, fresh AND r.ts >= coalesce(f.success_ts, 0) AS outcome_newest
+SET f.successes = CASE WHEN NOT fresh THEN f.successes
+                       WHEN r.success = true THEN f.successes + 1
+                       WHEN f.successes > 0 THEN f.successes - 1 ELSE 0 END,
+    f.failures = CASE WHEN NOT fresh THEN f.failures
+                      WHEN r.success = false THEN f.failures + 1
+                      WHEN f.failures > 0 THEN f.failures - 1 ELSE 0 END,
+    f.success = CASE WHEN outcome_newest THEN r.success ELSE f.success END,
+    f.success_ts = CASE WHEN outcome_newest THEN r.ts ELSE f.success_ts END,
+    f.recent_events = CASE WHEN fresh
+                           THEN (coalesce(f.recent_events, []) + [r.event_id])[-__RECENT__..]
+                           ELSE f.recent_events END
+RETURN count(*) AS n
+"""
+
+DROP_REPLACED_VOTES = """
+UNWIND $rows AS r
+MATCH (:Agent)-[e:APPLIED {event_id: r.replaces}]->(:Fix {id: r.fix_id})
+DELETE e
+RETURN count(*) AS n
+"""
+
+
 def _consts(query: str) -> str:
     return query.replace("__RECENT__", str(RECENT_EVENTS)).replace(
         "__MAX_TAGS__", str(MAX_TAGS_PER_FIX)
@@ -167,6 +196,7 @@ def _consts(query: str) -> str:
 
 UPSERT_FIXES = _consts(UPSERT_FIXES)
 RECORD_OUTCOMES = _consts(RECORD_OUTCOMES)
+CHANGE_VOTES = _consts(CHANGE_VOTES)
 
 # ---------------------------------------------------------------- restore (import)
 
@@ -291,12 +321,18 @@ def _match_filtered(params: Mapping[str, Any]) -> str:
     return head
 
 
-def recent_fixes_query(params: Mapping[str, Any]) -> str:
+# Lists sort by when a fix was first seen (created) or last seen; the key is one of
+# these constants, never input.
+FIX_ORDER = {"created": "f.ts", "last_seen": "f.last_seen"}
+
+
+def recent_fixes_query(params: Mapping[str, Any], order: str = "created") -> str:
+    key = FIX_ORDER[order]
     return (
         _match_filtered(params)
-        + "WITH f ORDER BY f.ts DESC, f.id SKIP $offset LIMIT $limit"
+        + f"WITH f ORDER BY {key} DESC, f.id SKIP $offset LIMIT $limit"
         + _WITH_AGENTS
-        + "RETURN properties(f) AS f, agents_count ORDER BY f.ts DESC, f.id"
+        + f"RETURN properties(f) AS f, agents_count ORDER BY {key} DESC, f.id"
     )
 
 
@@ -347,6 +383,64 @@ WHERE s.id <> $id
 RETURN s.id AS id, s.solution AS solution, s.success AS success, s.occurrences AS occurrences,
        i.signature AS signature
 ORDER BY s.occurrences DESC, s.id LIMIT $limit
+"""
+
+# An operator removes an agent: the node and its APPLIED edges go; the fixes keep
+# their counters (what was learnt stays), and other agents' outcomes are untouched.
+REMOVE_AGENT = """
+MATCH (a:Agent {name: $name})
+WITH a, a.name AS name
+DETACH DELETE a
+RETURN count(name) AS n
+"""
+
+# The explorer walks one hop at a time from any node (fix, agent, service, issue
+# signature); each statement returns the start node's neighbours, best first,
+# one row more than asked so the caller can say "more". Outcomes ride on APPLIED
+# edges, so agent-fix rows carry worked/failed counts for edge colours.
+EXPLORE_FIX = """
+MATCH (f:Fix {id: $key})
+OPTIONAL MATCH (f)-[:RESOLVES]->(i:Issue)
+OPTIONAL MATCH (f)-[:AFFECTS]->(s:Service)
+RETURN f.id AS id, f.issue AS issue, f.success AS success, f.occurrences AS occurrences,
+       collect(DISTINCT i.signature) AS signatures, collect(DISTINCT i.issue) AS issues,
+       collect(DISTINCT s.name) AS services
+"""
+
+EXPLORE_FIX_AGENTS = """
+MATCH (a:Agent)-[e:APPLIED]->(:Fix {id: $key})
+WITH a, count(e) AS times, max(e.ts) AS last,
+     sum(CASE WHEN e.success = true THEN 1 ELSE 0 END) AS worked,
+     sum(CASE WHEN e.success = false THEN 1 ELSE 0 END) AS failed
+RETURN a.name AS name, times, worked, failed
+ORDER BY last DESC, name LIMIT $limit
+"""
+
+EXPLORE_AGENT = """
+MATCH (a:Agent {name: $key})
+OPTIONAL MATCH (a)-[e:APPLIED]->(f:Fix)
+WITH a, f, count(e) AS times, max(e.ts) AS last,
+     sum(CASE WHEN e.success = true THEN 1 ELSE 0 END) AS worked,
+     sum(CASE WHEN e.success = false THEN 1 ELSE 0 END) AS failed
+RETURN a.name AS name, f.id AS id, f.issue AS issue, f.success AS success,
+       f.occurrences AS occurrences, times, worked, failed
+ORDER BY last DESC, id LIMIT $limit
+"""
+
+EXPLORE_SERVICE = """
+MATCH (s:Service {name: $key})
+OPTIONAL MATCH (f:Fix)-[:AFFECTS]->(s)
+RETURN s.name AS name, f.id AS id, f.issue AS issue, f.success AS success,
+       f.occurrences AS occurrences
+ORDER BY f.last_seen DESC, id LIMIT $limit
+"""
+
+EXPLORE_ISSUE = """
+MATCH (i:Issue {signature: $key})
+OPTIONAL MATCH (f:Fix)-[:RESOLVES]->(i)
+RETURN i.signature AS name, i.issue AS label, f.id AS id, f.issue AS issue,
+       f.success AS success, f.occurrences AS occurrences
+ORDER BY f.occurrences DESC, id LIMIT $limit
 """
 
 SUCCESS_BY_ROOT_CAUSE = """
@@ -490,6 +584,7 @@ def outcome_row(o: Outcome) -> dict[str, Any]:
         "success": bool(o.success),
         "ts": int(o.ts),
         "agent": o.agent,
+        "replaces": o.replaces,
     }
 
 
