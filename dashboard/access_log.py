@@ -2,7 +2,8 @@
 
 A WSGI wrapper rather than a Flask hook, so requests Flask never sees as a view
 (404s, static files, errors) are logged too. The query string is left out: it
-carries search text, which may be sensitive. Lines go to the `obsmem.access`
+carries search text, which may be sensitive, and so may a path no route knows
+(only its first segment is logged). Lines go to the `obsmem.access`
 logger, which writes to stdout by itself so the log shows requests whatever the
 CLI's log level.
 """
@@ -54,5 +55,13 @@ class AccessLog:
                 close()
             ms = (time.perf_counter() - t0) * 1000
             log.info("%s %s %s %s %.1f ms", environ.get("REMOTE_ADDR", "-"),
-                     environ.get("REQUEST_METHOD", "-"), environ.get("PATH_INFO", "") or "/",
-                     status[0], ms)  # fmt: skip
+                     environ.get("REQUEST_METHOD", "-"), _path(environ), status[0], ms)  # fmt: skip
+
+
+def _path(environ: dict[str, Any]) -> str:
+    """The request path; for a path no route matched, only its first segment."""
+    path = str(environ.get("PATH_INFO", "") or "/")
+    if environ.get("obsmem.route_matched", True):
+        return path
+    first = path.lstrip("/").split("/", 1)[0][:40]
+    return f"/{first}/…" if first else "/"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 
 from obsmem.config import Settings
 
@@ -28,6 +28,13 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
+
+
+def _note_route(resp: Response) -> Response:
+    """Tell the access log whether a route matched: an unmatched path is whatever a client
+    typed (a token pasted into a URL included), so only its first segment is logged."""
+    request.environ["obsmem.route_matched"] = request.url_rule is not None
+    return resp
 
 
 def _security_headers(resp: Response) -> Response:
@@ -76,6 +83,7 @@ def create_app(memory: Any = None, settings: Settings | None = None) -> Flask:
     app.register_blueprint(openapi.bp)
     app.register_blueprint(pages.bp)
     app.after_request(_security_headers)
+    app.after_request(_note_route)
     return app
 
 

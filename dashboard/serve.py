@@ -41,7 +41,7 @@ class RunningServer:
 def _make_server(app: Any, host: str, port: int, threads: int) -> Any:
     from waitress import create_server
 
-    from obsmem import slow_clients
+    from dashboard import slow_clients
 
     # ident=None: no "Server: waitress" banner; clear_untrusted_proxy_headers by default.
     # A connection limit, and read deadlines (slow_clients) so dripping clients cannot hold it.

@@ -451,8 +451,8 @@ def test_outbox_cap_is_on_by_default_and_its_error_says_so(
 
 
 def test_waitress_has_a_connection_limit_and_read_deadlines() -> None:
+    from dashboard import slow_clients
     from dashboard.serve import _make_server
-    from obsmem import slow_clients
 
     server = _make_server(lambda env, start: [], "127.0.0.1", 0, 1)
     try:
