@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -309,6 +311,8 @@ class PgVectorStore:
             open=False,
         )
         self._pool.open(wait=False)
+        self._legs_pool: ThreadPoolExecutor | None = None
+        self._legs_lock = threading.Lock()
 
     # ------------------------------------------------------------ connections
     def _configure(self, conn: psycopg.Connection) -> None:
@@ -551,10 +555,39 @@ class PgVectorStore:
             rows = conn.execute(sql, {**kp, **params}).fetchall()
         return [(r[0], float(r[1])) for r in rows]
 
+    def _legs(self) -> ThreadPoolExecutor:
+        """Threads for the keyword leg of candidates(); made on first use."""
+        with self._legs_lock:
+            if self._legs_pool is None:
+                self._legs_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="obsmem-keyword")
+            return self._legs_pool
+
     def candidates(
         self, embedding: Any, query: str, k: int, flt: FixFilter | None = None
     ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
-        """Vector and keyword candidates in one statement (one round trip)."""
+        """(vector hits, keyword hits), each best first.
+
+        The two legs run at once on two pooled connections, and the keyword leg
+        starts before the embedding exists: pass `embedding` as a zero-argument
+        callable (e.g. `lambda: embedder.embed(q)`) and it is computed in this
+        thread while Postgres already scores the keywords. Measured on the
+        repetitive corpus, this beats one statement that runs both
+        (`candidates_one_statement`): the keyword time hides behind the embedding.
+        """
+        if self._keyword_params(query, k) is None:
+            return self.knn(embedding() if callable(embedding) else embedding, k, flt), []
+        kw = self._legs().submit(self.keyword, query, k, flt)
+        try:
+            vec = self.knn(embedding() if callable(embedding) else embedding, k, flt)
+        except BaseException:
+            kw.cancel()
+            raise
+        return vec, kw.result()
+
+    def candidates_one_statement(
+        self, embedding: Any, query: str, k: int, flt: FixFilter | None = None
+    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+        """Vector and keyword candidates in one statement (one round trip); kept for bench comparisons."""
         kp = self._keyword_params(query, k)
         if kp is None:
             return self.knn(embedding, k, flt), []
@@ -630,6 +663,8 @@ class PgVectorStore:
         return (time.perf_counter() - t0) * 1000
 
     def close(self) -> None:
+        if self._legs_pool is not None:
+            self._legs_pool.shutdown(wait=False, cancel_futures=True)
         self._pool.close()
 
     def __enter__(self) -> PgVectorStore:

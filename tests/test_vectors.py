@@ -267,6 +267,24 @@ def test_candidates_is_knn_plus_keyword(runbooks):
     assert runbooks.candidates(e, "!!!", 2) == (runbooks.knn(e, 2), [])
 
 
+def test_candidates_runs_the_keyword_leg_while_the_embedding_is_computed(runbooks):
+    """With a callable embedding, the keyword leg is already submitted when the embedder runs."""
+    import threading
+
+    e = runbooks.get_embeddings(["cnpg:HighConnections"])["cnpg:HighConnections"]
+    seen: list[list[str]] = []
+
+    def embed():
+        seen.append([t.name for t in threading.enumerate()])
+        return e
+
+    vec, kw = runbooks.candidates(embed, "max_connections pooler", 3)
+    assert (vec, kw) == (runbooks.knn(e, 3), runbooks.keyword("max_connections pooler", 3))
+    assert len(seen) == 1 and any(n.startswith("obsmem-keyword") for n in seen[0])
+    assert runbooks.candidates_one_statement(e, "max_connections pooler", 3) == (vec, kw)
+    assert runbooks.candidates(lambda: e, "!!!", 2) == (runbooks.knn(e, 2), [])
+
+
 def test_concurrent_upserts_keep_keyword_stats_consistent(store, pg_db_url):
     rng = np.random.default_rng(7)
     vecs = unit(rng, 300)
