@@ -75,6 +75,14 @@ def fill(mem: Any, items: Sequence[dict[str, Any]], corpus: str, seed: int, batc
     t1 = time.perf_counter()
     now = m.now_ms()
     spent = {"embed_templates": t1 - t0, "graph": 0.0, "vectors": 0.0, "templates": len(texts)}
+    # A bulk load builds the HNSW index once at the end (as `CREATE INDEX` after COPY would)
+    # instead of inserting into it row by row: same index, a fraction of the time.
+    with mgr.vectors._conn() as conn:
+        hnsw = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'fixes_embedding_hnsw'").fetchone()
+        if hnsw and len(items) >= 50_000:
+            conn.execute("DROP INDEX fixes_embedding_hnsw")
+        else:
+            hnsw = None
     for lo in range(0, len(items), batch):
         chunk = items[lo : lo + batch]
         writes = [write_for(it, now - int(rng.random() * 180 * DAY_MS)) for it in chunk]
@@ -89,6 +97,12 @@ def fill(mem: Any, items: Sequence[dict[str, Any]], corpus: str, seed: int, batc
         spent["graph"] += tb - ta
         spent["vectors"] += time.perf_counter() - tb
     with mgr.vectors._conn() as conn:  # bench only: what autovacuum would have done
+        if hnsw:
+            tb = time.perf_counter()
+            conn.execute("SET maintenance_work_mem = '1GB'")
+            conn.execute("SET max_parallel_maintenance_workers = 1")
+            conn.execute(hnsw[0])
+            spent["hnsw_build"] = time.perf_counter() - tb
         conn.execute("VACUUM ANALYZE")
     return {k: round(v, 1) for k, v in spent.items()}
 

@@ -250,6 +250,23 @@ UPDATE keyword_stats SET
 RETURNING (SELECT count(*) FROM del)
 """
 
+# One row (a single `remember`): the same statement with its input inline, so the
+# write is one prepared round trip instead of temp tables + two COPYs + the upsert.
+_ONE_IN = """(SELECT %(id)s::text AS id, %(event_id)s::text AS event_id, %(issue)s::text AS issue,
+           %(solution)s::text AS solution, %(issue_terms)s::text AS issue_terms,
+           %(search_text)s::text AS search_text, %(doc_len)s::real AS doc_len,
+           %(embedding)s::vector(384) AS embedding, %(success)s::boolean AS success,
+           %(agent)s::text AS agent, %(service)s::text AS service, %(namespace)s::text AS namespace,
+           %(severity)s::text AS severity, %(root_cause)s::text AS root_cause,
+           %(signature)s::text AS signature, %(confidence)s::real AS confidence,
+           %(tags)s::text[] AS tags, %(ts)s::timestamptz AS ts, %(metadata)s::jsonb AS metadata
+    ) AS i"""
+_UPSERT_ONE = _UPSERT.replace("FROM _obsmem_in ORDER BY id", "FROM " + _ONE_IN).replace(
+    "FROM _obsmem_terms t JOIN up ON up.id = t.id AND up.inserted",
+    "FROM unnest(%(terms)s::text[], %(tfs)s::real[]) AS t(term, tf) JOIN up ON up.inserted",
+)
+assert _UPSERT_ONE.count("%(id)s") == 1 and "_obsmem" not in _UPSERT_ONE
+
 _ROW_COLUMNS = """id, issue, solution, success, successes, failures, occurrences, agent,
     service, namespace, severity, root_cause, signature, confidence, tags,
     created_at, last_seen, metadata"""
@@ -439,7 +456,24 @@ class PgVectorStore:
                 time.sleep(0.01 * (i + 1))
         return None
 
+    def _upsert_one(self, r: VectorRow) -> int:
+        tf, doc_len = text.doc_terms(r.issue, r.solution)
+        params = {
+            "id": r.id, "event_id": r.event_id, "issue": r.issue, "solution": r.solution,
+            "issue_terms": text.search_text(r.issue), "search_text": text.search_text(r.solution),
+            "doc_len": doc_len, "embedding": _vec(r.embedding), "success": r.success, "agent": r.agent,
+            "service": r.service, "namespace": r.namespace, "severity": r.severity,
+            "root_cause": r.root_cause, "signature": r.signature, "confidence": r.confidence,
+            "tags": list(r.tags), "ts": _ts(r.ts), "metadata": Jsonb(r.metadata or {}),
+            "terms": list(tf), "tfs": [float(n) for n in tf.values()], "keep": RECENT_EVENTS,
+        }  # fmt: skip
+        with self._conn() as conn:
+            got = conn.execute(_UPSERT_ONE, params).fetchone()
+        return int(got[0]) if got else 0
+
     def _upsert_round(self, rows: Sequence[VectorRow]) -> int:
+        if len(rows) == 1:
+            return self._upsert_one(rows[0])
         prepared = []
         for r in rows:
             emb = _vec(r.embedding)
