@@ -89,6 +89,39 @@ def model_checksum(model_dir: Path) -> str:
     return h.hexdigest()
 
 
+def _cached_checksum(model_dir: Path, root: Path) -> str:
+    """model_checksum, remembered beside the cache under the files' (size, mtime, inode).
+
+    Hashing 90 MB of weights costs ~0.1 s per process start (more on a busy box);
+    the CLI pays it on every command. A changed file changes its stat, so the memo
+    never outlives the bytes it describes.
+    """
+    sig = []
+    for name in MODEL_FILES:
+        st = (model_dir / name).stat()
+        sig.append([name, st.st_size, st.st_mtime_ns, st.st_ino])
+    memo = (
+        root
+        / "sources"
+        / (hashlib.sha256(str(model_dir.resolve()).encode()).hexdigest()[:16] + ".json")
+    )
+    try:
+        got = json.loads(memo.read_text())
+        if got.get("sig") == sig and got.get("recipe") == EXPORT_RECIPE:
+            return str(got["checksum"])
+    except (OSError, ValueError, KeyError, AttributeError):
+        pass
+    key = model_checksum(model_dir)
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"sig": sig, "recipe": EXPORT_RECIPE, "checksum": key}))
+        os.replace(tmp, memo)
+    except OSError:  # a read-only cache still works, it just hashes every time
+        pass
+    return key
+
+
 def _verified(onnx_path: Path, manifest_path: Path, key: str) -> bool:
     try:
         manifest = json.loads(manifest_path.read_text())
@@ -105,8 +138,9 @@ def ensure_exported(model_dir: Path, root: Path | None = None) -> Path:
     """The verified ONNX file for `model_dir`, exporting it first if missing or corrupt."""
     from filelock import FileLock
 
-    key = model_checksum(model_dir)
-    folder = (root or cache_root()) / key[:16]
+    root = root or cache_root()
+    key = _cached_checksum(model_dir, root)
+    folder = root / key[:16]
     onnx_path, manifest_path = folder / "model.onnx", folder / "manifest.json"
     if _verified(onnx_path, manifest_path, key):
         return onnx_path
