@@ -273,6 +273,10 @@ def init_stores(settings: Settings, dry_run: bool = False) -> dict[str, Any]:
 def init(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
     """Create the graph indexes/constraints and apply Postgres migrations (idempotent)."""
     report = init_stores(_settings(ctx), dry_run=dry_run)
+    if not dry_run:  # the ONNX export (a few seconds, once per machine) so no later start pays it
+        from obsmem.embed import default_model_dir, ensure_exported
+
+        report["embedder"] = {"onnx": str(ensure_exported(default_model_dir()))}
     if as_json:
         _out(report)
         return
@@ -290,6 +294,7 @@ def init(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
                + (f", MISSING {', '.join(g['missing'])}" if g["missing"] else ""))  # fmt: skip
     click.echo(f"vectors (postgres): applied {len(v['applied'])} migration(s)"
                + (f": {', '.join(v['applied'])}" if v["applied"] else ", schema up to date"))
+    click.echo(f"embedder (onnx): {report['embedder']['onnx']}")
     if g["missing"]:
         raise Failure(f"graph schema incomplete: {', '.join(g['missing'])}")
 

@@ -199,6 +199,7 @@ def test_init_dry_run_and_apply(store: Settings) -> None:
     assert dry["dry_run"] and dry["graph"]["missing"] == [] and dry["vectors"]["pending"] == []
     done = run(store, "init")
     assert done.exit_code == 0 and "schema up to date" in done.stdout
+    assert "embedder (onnx): " in done.stdout and done.stdout.rstrip().endswith("model.onnx")
 
 
 def test_serve_refuses_an_open_bind_without_token(store: Settings) -> None:
