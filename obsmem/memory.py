@@ -9,8 +9,10 @@ rather than pretend it is safe. Reads degrade to whichever store answers and say
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -34,6 +36,19 @@ from obsmem.outbox import OutboxError
 from obsmem.ranking import DEFAULT_PARAMS, RankParams, fuse, rerank
 
 log = logging.getLogger("obsmem.memory")
+
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def _embedding_pool() -> ThreadPoolExecutor:
+    """Threads that embed a remember's documents while its graph write is in flight."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="obsmem-embed")
+        return _pool
+
 
 CANDIDATES = 50  # per retriever; fusion needs depth, the final list is k
 ENRICH = 30  # how many fused candidates get graph evidence
@@ -266,13 +281,15 @@ class Memory:
     def _remember_batch(self, batch: list[tuple[FixWrite, tuple[str, ...]]]) -> list[RememberResult]:
         mgr = self.manager
         writes = [w for w, _ in batch]
+        # Embed while the graph is read and written: those round trips hide behind the model.
+        rows = _embedding_pool().submit(mgr.vector_rows, writes)
         existing = self._existing(sorted({w.id for w in writes}))
         stored: list[str] = []
         pending: list[str] = []
         try:
             graph_ok = mgr.write(GRAPH, "fix", [w.to_dict() for w in writes])
             (stored if graph_ok else pending).append(GRAPH)
-            vectors_ok = self._write_vectors(writes)
+            vectors_ok = self._write_vectors(writes, rows)
             (stored if vectors_ok else pending).append(VECTORS)
         except OutboxError as exc:
             raise _not_safe(exc, stored, pending) from exc
@@ -284,7 +301,7 @@ class Memory:
             out.append(RememberResult(w.id, tuple(stored), tuple(pending), dup, kinds))
         return out
 
-    def _write_vectors(self, writes: list[FixWrite]) -> bool:
+    def _write_vectors(self, writes: list[FixWrite], rows_future: Future[list[Any]] | None = None) -> bool:
         """Embed now, always; a queued write carries its embedding.
 
         Queueing without embedding made a write 10x cheaper while Postgres had a
@@ -293,7 +310,7 @@ class Memory:
         embedding up front keeps writers at their normal pace and replay cheap.
         """
         mgr = self.manager
-        rows = mgr.vector_rows(writes)
+        rows = rows_future.result() if rows_future is not None else mgr.vector_rows(writes)
         payloads = lambda: [  # noqa: E731
             {**w.to_dict(), "_embedding": [float(x) for x in r.embedding]}
             for w, r in zip(writes, rows, strict=True)
