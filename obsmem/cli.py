@@ -89,6 +89,25 @@ def _memory(ctx: click.Context) -> Iterator[Memory]:
         memory.close()
 
 
+def _preload_embedder() -> None:
+    """Load the ONNX model on a thread while the command imports drivers and opens the stores.
+
+    The model is shared per process (obsmem.embed), so the Memory's embedder finds it
+    loaded; a failure here is left for the real call to report.
+    """
+    import threading
+
+    def load() -> None:
+        try:
+            from obsmem.embed import Embedder
+
+            Embedder().load()
+        except Exception:  # noqa: S110 - the command's own embed call raises it properly
+            pass
+
+    threading.Thread(target=load, name="obsmem-preload", daemon=True).start()
+
+
 def _out(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
@@ -353,6 +372,7 @@ def remember(ctx: click.Context, issue: str, solution: str, success: bool | None
     """Store that SOLUTION fixed ISSUE."""
     from obsmem.model import ValidationError
 
+    _preload_embedder()
     meta = None
     if metadata is not None:
         try:
@@ -386,6 +406,7 @@ def remember(ctx: click.Context, issue: str, solution: str, success: bool | None
 def recall(ctx: click.Context, query: str, k: int, service: str | None, agent: str | None,
            only_successful: bool, since: str | None, as_json: bool) -> None:  # fmt: skip
     """Fixes for problems like QUERY, best first."""
+    _preload_embedder()
     with _memory(ctx) as memory:
         result = memory.recall(query, k, service=service, agent=agent,
                                only_successful=only_successful, since_ms=_since(since))  # fmt: skip
