@@ -44,10 +44,16 @@ def _queries(corpus: str, n: int, size: int, seed: int) -> list[str]:
 
 
 def _key(corpus: str, item: dict[str, Any]) -> str:
-    return repetitive.template_key(item) if corpus == "repetitive" else item["issue"] + " | " + item["solution"]
+    return (
+        repetitive.template_key(item)
+        if corpus == "repetitive"
+        else item["issue"] + " | " + item["solution"]
+    )
 
 
-def fill(mem: Any, items: Sequence[dict[str, Any]], corpus: str, seed: int, batch: int = 2000) -> dict[str, float]:
+def fill(
+    mem: Any, items: Sequence[dict[str, Any]], corpus: str, seed: int, batch: int = 2000
+) -> dict[str, float]:
     """Both stores, real template embeddings + small noise; returns seconds per step."""
     from obsmem.ranking import embedding_text
     from obsmem.vectors import VectorRow
@@ -57,13 +63,17 @@ def fill(mem: Any, items: Sequence[dict[str, Any]], corpus: str, seed: int, batc
     t0 = time.perf_counter()
     keys: dict[str, int] = {}
     texts: list[str] = []
-    if corpus == "repetitive":  # 160 + 144 real embeddings, combined: no need to embed 23k templates
+    if (
+        corpus == "repetitive"
+    ):  # 160 + 144 real embeddings, combined: no need to embed 23k templates
         base = _repetitive_base(mgr.embedder)
         for it in items:
-            sv, sy, ca, ac = repetitive.parts(int(it["issue"].rsplit("incident ", 1)[1].rstrip(")")), seed)
-            keys[_key(corpus, it)] = ((sv * len(repetitive.SYMPTOMS) + sy) * len(repetitive.CAUSES) + ca) * len(
-                repetitive.ACTIONS
-            ) + ac
+            sv, sy, ca, ac = repetitive.parts(
+                int(it["issue"].rsplit("incident ", 1)[1].rstrip(")")), seed
+            )
+            keys[_key(corpus, it)] = (
+                (sv * len(repetitive.SYMPTOMS) + sy) * len(repetitive.CAUSES) + ca
+            ) * len(repetitive.ACTIONS) + ac
         texts = [""] * len(base)
     else:
         for it in items:
@@ -78,7 +88,9 @@ def fill(mem: Any, items: Sequence[dict[str, Any]], corpus: str, seed: int, batc
     # A bulk load builds the HNSW index once at the end (as `CREATE INDEX` after COPY would)
     # instead of inserting into it row by row: same index, a fraction of the time.
     with mgr.vectors._conn() as conn:
-        hnsw = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'fixes_embedding_hnsw'").fetchone()
+        hnsw = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'fixes_embedding_hnsw'"
+        ).fetchone()
         if hnsw and len(items) >= 50_000:
             conn.execute("DROP INDEX fixes_embedding_hnsw")
         else:
@@ -99,12 +111,24 @@ def fill(mem: Any, items: Sequence[dict[str, Any]], corpus: str, seed: int, batc
     with mgr.vectors._conn() as conn:  # bench only: what autovacuum would have done
         if hnsw:
             tb = time.perf_counter()
-            conn.execute("SET maintenance_work_mem = '1GB'")
-            conn.execute("SET max_parallel_maintenance_workers = 1")
-            conn.execute(hnsw[0])
+            _build_hnsw(conn)
             spent["hnsw_build"] = time.perf_counter() - tb
         conn.execute("VACUUM ANALYZE")
     return {k: round(v, 1) for k, v in spent.items()}
+
+
+HNSW_DDL = (
+    "CREATE INDEX IF NOT EXISTS fixes_embedding_hnsw ON fixes"
+    " USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
+)  # = migration 001
+
+
+def _build_hnsw(conn: Any) -> None:
+    conn.execute("SET statement_timeout = 0")
+    conn.execute("SET maintenance_work_mem = '1GB'")
+    conn.execute("SET max_parallel_maintenance_workers = 1")
+    conn.execute(HNSW_DDL)
+    conn.execute("RESET statement_timeout")
 
 
 def _repetitive_base(embedder: Any) -> np.ndarray:
@@ -142,12 +166,16 @@ def measure(mem: Any, queries: Sequence[str], depth: int = 40) -> dict[str, Any]
         "embed_batch1": timed(lambda q: raw.encode([q]), queries),
         "knn": timed(lambda q: vs.knn(vecs[q], depth), queries),
         "keyword": timed(lambda q: vs.keyword(q, depth), queries),
-        "candidates_one_statement": timed(lambda q: vs.candidates_one_statement(vecs[q], q, depth), queries),
+        "candidates_one_statement": timed(
+            lambda q: vs.candidates_one_statement(vecs[q], q, depth), queries
+        ),
         "candidates_two_legs": timed(lambda q: vs.candidates(vecs[q], q, depth), queries),
         "embed_plus_candidates_one_statement": timed(
             lambda q: vs.candidates_one_statement(raw.encode([q])[0], q, depth), queries
         ),
-        "embed_plus_candidates_overlapped": timed(lambda q: vs.candidates(lambda: raw.encode([q])[0], q, depth), queries),
+        "embed_plus_candidates_overlapped": timed(
+            lambda q: vs.candidates(lambda: raw.encode([q])[0], q, depth), queries
+        ),
     }
     ids = [h[0] for h in vs.knn(vecs[queries[0]], 15)]
     out["graph_get_fixes_15"] = timed(lambda _q: mgr.graph.get_fixes(ids), queries[:100])
@@ -180,7 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tmp", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("--keep", type=Path, default=None, help="data dir to fill once and keep (re-runs skip the fill)")
+    ap.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="data dir to fill once and keep (re-runs skip the fill)",
+    )
     ap.add_argument("--only-fill", action="store_true")
     args = ap.parse_args(argv)
     info = {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()}}
@@ -189,13 +222,27 @@ def main(argv: list[str] | None = None) -> int:
         try:
             t = time.perf_counter()
             if mem.manager.vectors.count() < args.size:
-                info["fill_s"] = fill(mem, _items(args.corpus, args.size, args.seed), args.corpus, args.seed)
+                info["fill_s"] = fill(
+                    mem, _items(args.corpus, args.size, args.seed), args.corpus, args.seed
+                )
             info["fill_total_s"] = round(time.perf_counter() - t, 1)
             info["fixes"] = mem.manager.vectors.count()
+            with (
+                mem.manager.vectors._conn() as conn
+            ):  # an interrupted fill may have left it dropped
+                if not conn.execute(
+                    "SELECT 1 FROM pg_indexes WHERE indexname = 'fixes_embedding_hnsw'"
+                ).fetchone():
+                    t = time.perf_counter()
+                    _build_hnsw(conn)
+                    conn.execute("VACUUM ANALYZE")
+                    info["hnsw_build_s"] = round(time.perf_counter() - t, 1)
             if args.only_fill:
                 return 0
             info["load_before"] = load()
-            info["results"] = measure(mem, _queries(args.corpus, args.queries, args.size, args.seed))
+            info["results"] = measure(
+                mem, _queries(args.corpus, args.queries, args.size, args.seed)
+            )
             info["load_after"] = load()
         finally:
             mem.close()
