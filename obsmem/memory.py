@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, TypeVar, cast
 
@@ -44,6 +46,19 @@ from obsmem.stores.router import GRAPH, VECTORS, DatabaseManager, is_unavailable
 
 log = logging.getLogger("obsmem.memory")
 T = TypeVar("T")
+
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def _embedding_pool() -> ThreadPoolExecutor:
+    """Threads that embed a remember's documents while its graph write is in flight."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="obsmem-embed")
+        return _pool
+
 
 
 
@@ -242,13 +257,15 @@ class Memory:
     def _remember_batch(self, batch: list[tuple[FixWrite, tuple[str, ...]]]) -> list[RememberResult]:
         mgr = self.manager
         writes = [w for w, _ in batch]
+        # Embed while the graph is read and written: those round trips hide behind the model.
+        rows = _embedding_pool().submit(mgr.vector_rows, writes)
         existing = self._existing(sorted({w.id for w in writes}))
         stored: list[str] = []
         pending: list[str] = []
         try:
             graph_ok = mgr.write_fixes(GRAPH, writes)
             (stored if graph_ok else pending).append(GRAPH)
-            vectors_ok = self._write_vectors(writes)
+            vectors_ok = self._write_vectors(writes, rows)
             (stored if vectors_ok else pending).append(VECTORS)
         except OutboxError as exc:
             raise _not_safe(exc, stored, pending) from exc
@@ -260,9 +277,11 @@ class Memory:
             out.append(RememberResult(w.id, tuple(stored), tuple(pending), dup, kinds))
         return out
 
-    def _write_vectors(self, writes: list[FixWrite]) -> bool:
-        """Embed now and store or queue: `DatabaseManager.write_fixes` says why."""
-        return self.manager.write_fixes(VECTORS, writes)
+    def _write_vectors(self, writes: list[FixWrite], rows_future: Future[list[Any]] | None = None) -> bool:
+        """Store or queue, with embeddings computed up front (`DatabaseManager.write_fixes`
+        says why); `rows_future` carries them when they were embedded beside the graph write."""
+        rows = rows_future.result() if rows_future is not None else None
+        return self.manager.write_fixes(VECTORS, writes, rows=rows)
 
     def feedback(
         self,

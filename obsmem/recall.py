@@ -248,14 +248,20 @@ class Pipeline:
         q = None
         vec_hits: list[tuple[str, float]] | None = None
         kw_hits: list[tuple[str, float]] = []
+        embedded: list[np.ndarray] = []
+
+        def embed() -> np.ndarray:
+            # Called by the vector store while Postgres already runs the keyword leg.
+            embedded.append(self.mgr.embedder.embed(query))
+            self.timings["embed"] = (time.perf_counter() - t0) * 1000
+            return embedded[0]
+
         try:
-            emb = self.mgr.embedder.embed(query)
-            t1 = time.perf_counter()
-            self.timings["embed"] = (t1 - t0) * 1000
-            vec_hits, kw_hits = self.mgr.vectors.candidates(emb, query, depth, flt)
+            vec_hits, kw_hits = self.mgr.vectors.candidates(embed, query, depth, flt)
+            emb = embedded[0] if embedded else None
             docs, avgdl, df = self.mgr.vectors.term_stats(text.query_terms(query, MAX_QUERY_TERMS))
             q = query_terms(query, docs, avgdl, df)
-            self.timings["search"] = (time.perf_counter() - t1) * 1000
+            self.timings["search"] = (time.perf_counter() - t0) * 1000 - self.timings.get("embed", 0.0)
             self.served.append(VECTORS)
         except Exception as exc:
             if not self._unavailable(exc):

@@ -207,6 +207,7 @@ def test_init_dry_run_and_apply(store: Settings) -> None:
     assert dry["dry_run"] and dry["graph"]["missing"] == [] and dry["vectors"]["pending"] == []
     done = run(store, "init")
     assert done.exit_code == 0 and "schema up to date" in done.stdout
+    assert "embedder (onnx): " in done.stdout and done.stdout.rstrip().endswith("model.onnx")
 
 
 def test_serve_refuses_an_open_bind_without_token(store: Settings) -> None:
@@ -226,14 +227,24 @@ def test_serve_subprocess_answers_health_and_stops_on_sigterm(store: Settings, t
                             stdout=log, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 90
-        status = None
+        status, seen = None, set()
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                status = requests.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code
-                break
+                resp = requests.get(f"http://127.0.0.1:{port}/health", timeout=5)
             except requests.ConnectionError:
                 time.sleep(0.5)
+                continue
+            status = resp.status_code
+            seen.add(resp.json()["status"])
+            if status == 200:
+                break
+            assert (status, resp.json()["status"]) == (503, "starting")  # warming the embedder
+            time.sleep(0.1)
         assert status == 200, (tmp_path / "serve.log").read_text() if proc.poll() is not None else status
+        assert seen <= {"starting", "healthy", "degraded"}, seen
+        # Healthy means warm: the first recall is served by a loaded model.
+        first = requests.post(f"http://127.0.0.1:{port}/api/recall", json={"query": "disk full"}, timeout=10)
+        assert first.status_code == 200 and "obsmem warm: ready" in (tmp_path / "serve.log").read_text()
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

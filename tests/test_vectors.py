@@ -167,6 +167,48 @@ def test_upsert_is_idempotent_per_event(store):
     assert store.count() == 1
 
 
+def test_single_row_upsert_writes_what_the_batch_path_writes(store, pg_url):
+    """A lone row takes the one-statement path; the state it leaves equals the COPY path's."""
+    import uuid
+
+    import psycopg
+
+    rng = np.random.default_rng(11)
+    vecs = unit(rng, 3)
+    rows = [row(i, vecs[i], issue=f"Kafka consumer lag on topic-{i}", solution=f"scale consumers x{i} kafka",
+                success=bool(i % 2), tags=("kafka", f"t{i}"), metadata={"n": i}, confidence=0.5, service="q")
+            for i in range(3)]  # fmt: skip
+    for r in rows:
+        assert store.upsert([r]) == 1
+    assert store.upsert([rows[0]]) == 0  # a replayed event: counted once
+    name = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    other = PgVectorStore(pg_url.replace("/postgres?", f"/{name}?"), pool_max=2)
+    try:
+        other.migrate()
+        assert other.upsert(rows) == 3
+
+        def state(s: PgVectorStore) -> tuple:
+            with s._conn() as conn:
+                return tuple(conn.execute(q).fetchall() for q in (
+                    "SELECT id, issue, solution, issue_terms, search_text, doc_len, embedding::text, success,"
+                    " successes, failures, occurrences, recent_events, service, confidence, tags,"
+                    " created_at, metadata FROM fixes ORDER BY id",
+                    "SELECT f.id, p.term, p.tf, p.doc_len FROM fix_terms p JOIN fixes f ON f.doc = p.doc"
+                    " ORDER BY 1, 2",
+                    "SELECT term, df FROM term_df ORDER BY term",
+                    "SELECT docs, total_len FROM keyword_stats",
+                ))  # fmt: skip
+
+        assert state(store) == state(other)
+        assert store.keyword("kafka consumer lag", 3) == other.keyword("kafka consumer lag", 3)
+    finally:
+        other.close()
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def test_record_outcomes_count_once_per_event(store):
     store.upsert([row(1, unit(np.random.default_rng(2), 1)[0])])
     outs = [Outcome("o1", "f1", True, 1), Outcome("o1", "f1", True, 1), Outcome("o2", "f1", False, 2)]
@@ -301,6 +343,24 @@ def test_candidates_is_knn_plus_keyword(runbooks):
     assert kw == runbooks.keyword("max_connections pooler", 3)
     assert vec[0][0] == kw[0][0] == "cnpg:HighConnections"
     assert runbooks.candidates(e, "!!!", 2) == (runbooks.knn(e, 2), [])
+
+
+def test_candidates_runs_the_keyword_leg_while_the_embedding_is_computed(runbooks):
+    """With a callable embedding, the keyword leg is already submitted when the embedder runs."""
+    import threading
+
+    e = runbooks.get_embeddings(["cnpg:HighConnections"])["cnpg:HighConnections"]
+    seen: list[list[str]] = []
+
+    def embed():
+        seen.append([t.name for t in threading.enumerate()])
+        return e
+
+    vec, kw = runbooks.candidates(embed, "max_connections pooler", 3)
+    assert (vec, kw) == (runbooks.knn(e, 3), runbooks.keyword("max_connections pooler", 3))
+    assert len(seen) == 1 and any(n.startswith("obsmem-keyword") for n in seen[0])
+    assert runbooks.candidates_one_statement(e, "max_connections pooler", 3) == (vec, kw)
+    assert runbooks.candidates(lambda: e, "!!!", 2) == (runbooks.knn(e, 2), [])
 
 
 def test_concurrent_upserts_keep_keyword_stats_consistent(store, pg_db_url):

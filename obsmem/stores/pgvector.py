@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -260,6 +262,22 @@ UPDATE fixes SET
 WHERE id = %(id)s
 """
 
+# One row (a single `remember`): the same statement with its input inline, so the
+# write is one prepared round trip instead of temp tables + two COPYs + the upsert.
+_ONE_IN = """(SELECT %(id)s::text AS id, %(event_id)s::text AS event_id, %(issue)s::text AS issue,
+           %(solution)s::text AS solution, %(doc_len)s::real AS doc_len,
+           %(embedding)s::vector(384) AS embedding, %(success)s::boolean AS success,
+           %(agent)s::text AS agent, %(service)s::text AS service, %(namespace)s::text AS namespace,
+           %(severity)s::text AS severity, %(root_cause)s::text AS root_cause,
+           %(signature)s::text AS signature, %(confidence)s::real AS confidence,
+           %(tags)s::text[] AS tags, %(ts)s::timestamptz AS ts, %(metadata)s::jsonb AS metadata
+    ) AS i"""
+_UPSERT_ONE = _UPSERT.replace("FROM _obsmem_in ORDER BY id", "FROM " + _ONE_IN).replace(
+    "FROM _obsmem_terms t JOIN up ON up.id = t.id AND up.inserted",
+    "FROM unnest(%(terms)s::text[], %(tfs)s::real[]) AS t(term, tf) JOIN up ON up.inserted",
+)
+assert _UPSERT_ONE.count("%(id)s") == 1 and "_obsmem" not in _UPSERT_ONE
+
 _ROW_COLUMNS = """id, issue, solution, success, successes, failures, occurrences, agent,
     service, namespace, severity, root_cause, signature, confidence, tags,
     created_at, last_seen, metadata"""
@@ -320,6 +338,8 @@ class PgVectorStore:
             open=False,
         )
         self._pool.open(wait=False)
+        self._legs_pool: ThreadPoolExecutor | None = None
+        self._legs_lock = threading.Lock()
 
     # ------------------------------------------------------------ connections
     def _configure(self, conn: psycopg.Connection) -> None:
@@ -459,7 +479,23 @@ class PgVectorStore:
                 time.sleep(0.01 * (i + 1))
         return None
 
+    def _upsert_one(self, r: VectorRow) -> int:
+        tf, doc_len = text.doc_terms(r.issue, r.solution)
+        params = {
+            "id": r.id, "event_id": r.event_id, "issue": r.issue, "solution": r.solution,
+            "doc_len": doc_len, "embedding": _vec(r.embedding), "success": r.success, "agent": r.agent,
+            "service": r.service, "namespace": r.namespace, "severity": r.severity,
+            "root_cause": r.root_cause, "signature": r.signature, "confidence": r.confidence,
+            "tags": list(r.tags), "ts": _ts(r.ts), "metadata": Jsonb(r.metadata or {}),
+            "terms": list(tf), "tfs": [float(n) for n in tf.values()], "keep": RECENT_EVENTS,
+        }  # fmt: skip
+        with self._conn() as conn:
+            got = conn.execute(_UPSERT_ONE, params).fetchone()
+        return int(got[0]) if got else 0
+
     def _upsert_round(self, rows: Sequence[VectorRow]) -> int:
+        if len(rows) == 1:
+            return self._upsert_one(rows[0])
         prepared = []
         for r in rows:
             emb = _vec(r.embedding)
@@ -613,10 +649,39 @@ class PgVectorStore:
             rows = conn.execute(sql, {**kp, **params}).fetchall()
         return [(r[0], float(r[1])) for r in rows]
 
+    def _legs(self) -> ThreadPoolExecutor:
+        """Threads for the keyword leg of candidates(); made on first use."""
+        with self._legs_lock:
+            if self._legs_pool is None:
+                self._legs_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="obsmem-keyword")
+            return self._legs_pool
+
     def candidates(
         self, embedding: Any, query: str, k: int, flt: FixFilter | None = None
     ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
-        """Vector and keyword candidates in one statement (one round trip)."""
+        """(vector hits, keyword hits), each best first.
+
+        The two legs run at once on two pooled connections, and the keyword leg
+        starts before the embedding exists: pass `embedding` as a zero-argument
+        callable (e.g. `lambda: embedder.embed(q)`) and it is computed in this
+        thread while Postgres already scores the keywords. Measured on the
+        repetitive corpus, this beats one statement that runs both
+        (`candidates_one_statement`): the keyword time hides behind the embedding.
+        """
+        if self._keyword_params(query, k) is None:
+            return self.knn(embedding() if callable(embedding) else embedding, k, flt), []
+        kw = self._legs().submit(self.keyword, query, k, flt)
+        try:
+            vec = self.knn(embedding() if callable(embedding) else embedding, k, flt)
+        except BaseException:
+            kw.cancel()
+            raise
+        return vec, kw.result()
+
+    def candidates_one_statement(
+        self, embedding: Any, query: str, k: int, flt: FixFilter | None = None
+    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+        """Vector and keyword candidates in one statement (one round trip); kept for bench comparisons."""
         kp = self._keyword_params(query, k)
         if kp is None:
             return self.knn(embedding, k, flt), []
@@ -775,6 +840,8 @@ class PgVectorStore:
         return (time.perf_counter() - t0) * 1000
 
     def close(self) -> None:
+        if self._legs_pool is not None:
+            self._legs_pool.shutdown(wait=False, cancel_futures=True)
         self._pool.close()
 
     def __enter__(self) -> PgVectorStore:

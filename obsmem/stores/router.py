@@ -25,6 +25,7 @@ from obsmem.stores.protocols import GraphStore, VectorStore
 
 if TYPE_CHECKING:
     from obsmem.stores.embedded import EmbeddedServers
+    from obsmem.stores.pgvector import VectorRow
 
 log = logging.getLogger("obsmem.stores.router")
 
@@ -244,14 +245,17 @@ class DatabaseManager:
         apply = self._apply_graph if store == GRAPH else self._apply_vectors
         return self._route(store, kind, lambda: apply(kind, items), lambda: items)
 
-    def write_fixes(self, store: str, writes: Sequence[FixWrite]) -> bool:
+    def write_fixes(
+        self, store: str, writes: Sequence[FixWrite], rows: Sequence[VectorRow] | None = None
+    ) -> bool:
         """`remember` calls to one store, applied as records (no dict round trip) or queued.
 
         The vector side embeds now, always, and a queued write carries its embedding.
         Queueing without embedding made a write 10x cheaper while Postgres had a backlog,
         so under load writers filled the queue faster than the replayer (which then had
         to embed) could drain it: recovery never finished. Paying the embedding up front
-        keeps writers at their normal pace and replay cheap.
+        keeps writers at their normal pace and replay cheap. `rows`: the vector rows when
+        the caller already embedded them (beside the graph write).
         """
         if not writes:
             return True
@@ -260,11 +264,11 @@ class DatabaseManager:
                 GRAPH, "fix", lambda: self.graph.upsert_fixes(writes),
                 lambda: [w.to_dict() for w in writes],
             )  # fmt: skip
-        rows = self.vector_rows(writes)
+        embedded = list(rows) if rows is not None else self.vector_rows(writes)
         return self._route(
-            VECTORS, "fix", lambda: self.vectors.upsert(rows),
+            VECTORS, "fix", lambda: self.vectors.upsert(embedded),
             lambda: [{**w.to_dict(), "_embedding": [float(x) for x in r.embedding]}
-                     for w, r in zip(writes, rows, strict=True)],
+                     for w, r in zip(writes, embedded, strict=True)],
         )  # fmt: skip
 
     def kick(self, store: str) -> None:

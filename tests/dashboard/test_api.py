@@ -33,6 +33,21 @@ def test_health_reports_every_check(client):
     assert "depth" in body["outbox"]
 
 
+def test_health_says_starting_until_warm(client):
+    """`obsmem serve` sets obsmem.ready after warming the embedder; until then 503 starting."""
+    import threading
+
+    ready = client.application.extensions["obsmem.ready"] = threading.Event()
+    try:
+        resp = client.get("/health")
+        assert (resp.status_code, resp.get_json()["status"]) == (503, "starting")
+        ready.set()
+        resp = client.get("/health")
+        assert (resp.status_code, resp.get_json()["status"]) == (200, "healthy")
+    finally:
+        del client.application.extensions["obsmem.ready"]
+
+
 def test_state_has_agents_fixes_counts_and_disk(client):
     body = client.get("/api/state").get_json()
     names = {a["name"] for a in body["agents"]}
