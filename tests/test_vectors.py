@@ -192,7 +192,7 @@ def test_single_row_upsert_writes_what_the_batch_path_writes(store, pg_url):
         def state(s: PgVectorStore) -> tuple:
             with s._conn() as conn:
                 return tuple(conn.execute(q).fetchall() for q in (
-                    "SELECT id, issue, solution, issue_terms, search_text, doc_len, embedding::text, success,"
+                    "SELECT id, issue, solution, doc_len, embedding::text, success,"
                     " successes, failures, occurrences, recent_events, service, confidence, tags,"
                     " created_at, metadata FROM fixes ORDER BY id",
                     "SELECT f.id, p.term, p.tf, p.doc_len FROM fix_terms p JOIN fixes f ON f.doc = p.doc"
