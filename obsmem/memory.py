@@ -21,6 +21,7 @@ from obsmem import model as m
 from obsmem import recall as rc
 from obsmem import served as trace
 from obsmem.config import Settings
+from obsmem.errors import OUTAGES
 from obsmem.errors import NoStoreAvailable as Unavailable  # the old name, kept importable
 from obsmem.errors import NotFound as NotFound
 from obsmem.model import (
@@ -42,7 +43,7 @@ from obsmem.stores.graph.explore import MAX_DEPTH as EXPLORE_MAX_DEPTH
 from obsmem.stores.graph.explore import MAX_NODES as EXPLORE_MAX_NODES
 from obsmem.stores.outbox import OutboxError
 from obsmem.stores.protocols import GraphStore, VectorStore
-from obsmem.stores.router import GRAPH, VECTORS, DatabaseManager, is_unavailable
+from obsmem.stores.router import GRAPH, VECTORS, DatabaseManager
 
 log = logging.getLogger("obsmem.memory")
 T = TypeVar("T")
@@ -240,18 +241,15 @@ class Memory:
     def _existing(self, ids: list[str]) -> set[str]:
         try:
             return set(self.manager.graph.get_fixes(ids))
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
+        except OUTAGES:
+            pass  # an outage: fall through to the other store
         if self.manager.outbox.has_pending(VECTORS):
             # Down or catching up: asking would cost a full pool timeout per write during an
             # outage of both stores, for an answer the backlog makes stale anyway.
             return set()
         try:
             return set(self.manager.vectors.get_rows(ids))
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
+        except OUTAGES:
             return set()
 
     def _remember_batch(self, batch: list[tuple[FixWrite, tuple[str, ...]]]) -> list[RememberResult]:
@@ -413,9 +411,7 @@ class Memory:
     def _graph_read(self, fn: Callable[[GraphStore], T], default: Any = Unavailable) -> T:
         try:
             out = fn(self.manager.graph)
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
+        except OUTAGES as exc:
             trace.missing(GRAPH, exc)
             if default is Unavailable:
                 raise Unavailable(f"the graph is unreachable: {exc}") from exc
@@ -436,15 +432,11 @@ class Memory:
             self._graph_seen = time.time()
             trace.served(GRAPH)
             return out
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
+        except OUTAGES as exc:
             trace.missing(GRAPH, exc)
         try:
             out = from_vectors(self.manager.vectors)
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
+        except OUTAGES as exc:
             trace.missing(VECTORS, exc)
             raise Unavailable("neither the graph nor the vector store is reachable") from exc
         trace.served(VECTORS)
@@ -490,15 +482,11 @@ class Memory:
         """
         try:
             agents = self.manager.graph.agents(m.now_ms())
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
+        except OUTAGES as exc:
             trace.missing(GRAPH, exc)
             try:
                 self.manager.vectors.ping()
-            except Exception as exc2:
-                if not is_unavailable(exc2):
-                    raise
+            except OUTAGES as exc2:
                 trace.missing(VECTORS, exc2)
                 raise Unavailable("neither the graph nor the vector store is reachable") from exc2
             trace.served(VECTORS)
@@ -656,17 +644,13 @@ class Memory:
             out.update(fixes=g.fixes, agents=g.agents, outcomes=g.outcomes, success_rate=g.success_rate)
             self._graph_seen = time.time()
             trace.served(GRAPH)
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
+        except OUTAGES as exc:
             trace.missing(GRAPH, exc)
         try:
             out["vectors"] = {"fixes": int(self.manager.vectors.count(None))}
             out.setdefault("fixes", out["vectors"]["fixes"])
             trace.served(VECTORS)
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
+        except OUTAGES as exc:
             trace.missing(VECTORS, exc)
         out["outbox"] = self.manager.outbox.stats()
         return out

@@ -24,10 +24,11 @@ import numpy as np
 from obsmem import model as m
 from obsmem import served as trace
 from obsmem import text
+from obsmem.errors import OUTAGES
 from obsmem.errors import NoStoreAvailable as Unavailable
 from obsmem.model import Fix, FixFilter, RecallHit, RecallResult
 from obsmem.ranking import Candidate, RankParams, evidence, fuse
-from obsmem.stores.router import GRAPH, VECTORS, is_unavailable
+from obsmem.stores.router import GRAPH, VECTORS
 
 if TYPE_CHECKING:
     from obsmem.stores.router import DatabaseManager
@@ -234,9 +235,6 @@ class Pipeline:
         self.failed: list[str] = []
         self.timings: dict[str, float] = {}
 
-    def _unavailable(self, exc: Exception) -> bool:
-        return is_unavailable(exc)
-
     def candidates(
         self, query: str, depth: int, flt: FixFilter
     ) -> tuple[
@@ -263,9 +261,7 @@ class Pipeline:
             q = query_terms(query, docs, avgdl, df)
             self.timings["search"] = (time.perf_counter() - t0) * 1000 - self.timings.get("embed", 0.0)
             self.served.append(VECTORS)
-        except Exception as exc:
-            if not self._unavailable(exc):
-                raise
+        except OUTAGES as exc:
             self.failed.append(VECTORS)
             log.warning("vector store unavailable for recall: %s", exc)
         if vec_hits is None:  # Postgres down: the graph's own full-text search
@@ -274,9 +270,7 @@ class Pipeline:
                 kw_hits = self.mgr.graph.text_search(query, depth, flt)
                 vec_hits = []
                 self.served.append(GRAPH)
-            except Exception as exc:
-                if not self._unavailable(exc):
-                    raise
+            except OUTAGES as exc:
                 raise Unavailable("neither the graph nor the vector store is reachable") from exc
             self.timings["search"] = (time.perf_counter() - t2) * 1000
         return emb, vec_hits, kw_hits, q
@@ -290,9 +284,7 @@ class Pipeline:
             if GRAPH not in self.served:
                 self.served.append(GRAPH)
             return fixes
-        except Exception as exc:
-            if not self._unavailable(exc):
-                raise
+        except OUTAGES:
             if GRAPH not in self.failed:
                 self.failed.append(GRAPH)
         rows = self.mgr.vectors.get_rows(ids)
@@ -306,9 +298,8 @@ class Pipeline:
             try:
                 for fid, vec in self.mgr.vectors.get_embeddings(missing).items():
                     out[fid] = float(np.dot(vec, np.asarray(emb, dtype=np.float32)))
-            except Exception as exc:
-                if not self._unavailable(exc):
-                    raise
+            except OUTAGES:
+                pass  # Postgres went away mid-recall: those candidates keep cosine 0
         return out
 
     def score(self, query: str, flt: FixFilter, depth: int, pool: int) -> list[Scored]:

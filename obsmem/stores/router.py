@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from obsmem.config import Settings
-from obsmem.errors import GraphUnavailable, VectorUnavailable
+from obsmem.errors import OUTAGES, GraphUnavailable, VectorUnavailable
 from obsmem.errors import is_unavailable as is_unavailable  # re-exported: old import path
 from obsmem.model import AgentWrite, FixWrite, Outcome, StoreHealth, health_status, now_iso
 from obsmem.stores.breaker import Breaker, guarded, outage_kind
@@ -178,9 +178,7 @@ class DatabaseManager:
                 self.vectors.check_model(self.embedder_name, self.embedder_dim)
             self._schema_ready[store] = True
             return True
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
+        except OUTAGES as exc:
             self._last_error[store] = f"{type(exc).__name__}: {exc}"
             log.warning("%s store not ready: %s", store, exc)
             return False
@@ -228,9 +226,7 @@ class DatabaseManager:
                 apply_now()
                 self._last_error[store] = None
                 return True
-            except Exception as exc:
-                if not is_unavailable(exc):
-                    raise
+            except OUTAGES as exc:
                 self._last_error[store] = f"{type(exc).__name__}: {exc}"
                 log.warning("%s unavailable, queueing %s write(s): %s", store, kind, exc)
         self.outbox.append_many(store, kind, payloads())
