@@ -50,14 +50,20 @@ class Server:
             "TRANSFORMERS_OFFLINE": "1",
         }
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "-m", "dashboard.serve"], env=env,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "dashboard.serve"],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
 
     def wait_ready(self, timeout: float = 300.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"dashboard.serve exited with {self.proc.returncode}; see {self._log.name}")
+                raise RuntimeError(
+                    f"dashboard.serve exited with {self.proc.returncode}; see {self._log.name}"
+                )
             try:
                 if requests.get(self.url + "/health", timeout=10).status_code == 200:
                     return
@@ -97,7 +103,9 @@ def recall_single(url: str, queries: Sequence[Query], k: int = 5) -> dict[str, A
     return {"ms": summary(lat), "overhead_ms": summary([a - b for a, b in pairs])}
 
 
-def recall_concurrent(url: str, queries: Sequence[Query], clients: int = 8, k: int = 5) -> dict[str, Any]:
+def recall_concurrent(
+    url: str, queries: Sequence[Query], clients: int = 8, k: int = 5
+) -> dict[str, Any]:
     """`clients` threads, each its own keep-alive session, sharing the query list."""
     lat: list[float] = []
     lock = threading.Lock()

@@ -109,8 +109,14 @@ def expected_id(it: dict[str, Any]) -> str:
     return fix_id_for(it["issue"], it["solution"])
 
 
-def write_loop(run: str, tag: str, call: Callable[[dict[str, Any]], Any], stop: threading.Event,
-               plan: Plan, sink: Callable[[dict[str, Any]], None]) -> None:
+def write_loop(
+    run: str,
+    tag: str,
+    call: Callable[[dict[str, Any]], Any],
+    stop: threading.Event,
+    plan: Plan,
+    sink: Callable[[dict[str, Any]], None],
+) -> None:
     """Remember items until told to stop; one record per attempt, ok only if the call returned."""
     for i in range(plan.max_items):
         if stop.is_set():
@@ -135,7 +141,9 @@ def _worker(data_dir: str, run: str, tag: str, acks: str, stop_file: str, plan_j
     from obsmem.memory import Memory
 
     plan = Plan(**{**json.loads(plan_json), "phases": PHASES})
-    mem = Memory.open(Settings(data_dir=Path(data_dir), demo=False, store_timeout_s=plan.store_timeout_s))
+    mem = Memory.open(
+        Settings(data_dir=Path(data_dir), demo=False, store_timeout_s=plan.store_timeout_s)
+    )
     mem.manager.embedder.embed("warm up")
     stop = threading.Event()
     deadline = time.monotonic() + 600
@@ -176,15 +184,27 @@ class ServerProc:
         self.log = data_dir / "server.log"
 
     def start(self, timeout: float = 120.0, wait: bool = True) -> None:
-        env = {**os.environ, "OBSMEM_DATA_DIR": str(self.data_dir), "OBSMEM_HOST": "127.0.0.1",
-               "OBSMEM_PORT": str(self.port), "OBSMEM_DEMO": "0", "OBSMEM_THREADS": "4",
-               "OBSMEM_STORE_TIMEOUT": str(self.timeout),
-               "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        env = {
+            **os.environ,
+            "OBSMEM_DATA_DIR": str(self.data_dir),
+            "OBSMEM_HOST": "127.0.0.1",
+            "OBSMEM_PORT": str(self.port),
+            "OBSMEM_DEMO": "0",
+            "OBSMEM_THREADS": "4",
+            "OBSMEM_STORE_TIMEOUT": str(self.timeout),
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+        }
         env.pop("OBSMEM_API_TOKEN", None)
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "dashboard.serve"], env=env, cwd=ROOT,
-                                         stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "dashboard.serve"],
+                env=env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         if wait:
             self.wait_up(timeout)
 
@@ -256,8 +276,11 @@ def chaos_phase(phase: str, mem: Any, server: ServerProc, plan: Plan) -> PhaseRe
         server.start()
         res.up_s = round(time.monotonic() - t0 + plan.down_s, 3)
     else:
-        targets = {"falkordb": [emb.falkor], "postgres": [emb.postgres],
-                   "both": [emb.falkor, emb.postgres]}[phase]
+        targets = {
+            "falkordb": [emb.falkor],
+            "postgres": [emb.postgres],
+            "both": [emb.falkor, emb.postgres],
+        }[phase]
         t_kill = time.monotonic()
         with emb.supervision_paused():
             for t in targets:
@@ -282,7 +305,7 @@ def chaos_phase(phase: str, mem: Any, server: ServerProc, plan: Plan) -> PhaseRe
 
 def _chunks(ids: list[str], n: int = 500) -> Iterator[list[str]]:
     for i in range(0, len(ids), n):
-        yield ids[i:i + n]
+        yield ids[i : i + n]
 
 
 def verify(mem: Any, run: str, records: list[dict[str, Any]], report: Report) -> None:
@@ -295,25 +318,36 @@ def verify(mem: Any, run: str, records: list[dict[str, Any]], report: Report) ->
         graph.update(mgr.graph.get_fixes(chunk))
         rows.update(mgr.vectors.get_rows(chunk))
     report.duplicated = sum(1 for f in graph.values() if f.occurrences > 1) + sum(
-        1 for r in rows.values() if int(r.get("occurrences") or 1) > 1)
+        1 for r in rows.values() if int(r.get("occurrences") or 1) > 1
+    )
     for fid, rec in sorted(acked.items()):
         it = item(run, rec["tag"], rec["i"])
         g, v = graph.get(fid), rows.get(fid)
         if g is None or v is None:
-            report.missing.append(f"{fid} ({rec['tag']}#{rec['i']}: graph={g is not None} vectors={v is not None})")
+            report.missing.append(
+                f"{fid} ({rec['tag']}#{rec['i']}: graph={g is not None} vectors={v is not None})"
+            )
             continue
         same = (g.issue, g.solution, g.agent, g.service, g.metadata) == (
-            it["issue"], it["solution"], it["agent"], it["service"], it["metadata"]
+            it["issue"],
+            it["solution"],
+            it["agent"],
+            it["service"],
+            it["metadata"],
         ) and (v["issue"], v["solution"]) == (it["issue"], it["solution"])
         if not same:
             report.wrong.append(fid)
             continue
         report.present += 1
     report.unacked_present = sum(1 for f in attempted_ids - set(acked) if f in graph or f in rows)
-    report.stray = (mgr.graph.count_fixes(None) - len(graph)) + (mgr.vectors.count(None) - len(rows))
+    report.stray = (mgr.graph.count_fixes(None) - len(graph)) + (
+        mgr.vectors.count(None) - len(rows)
+    )
     report.outbox_depth = mgr.outbox.depth()
     report.dead_letters = int(mgr.outbox.stats()["dead_letters_total"])
-    sample = [item(run, r["tag"], r["i"]) for r in list(acked.values())[:: max(1, len(acked) // 3)][:3]]
+    sample = [
+        item(run, r["tag"], r["i"]) for r in list(acked.values())[:: max(1, len(acked) // 3)][:3]
+    ]
     report.recall_ok = bool(sample) and all(
         expected_id(it) in {h.fix.id for h in mem.recall(it["issue"], k=5)} for it in sample
     )
@@ -322,7 +356,9 @@ def verify(mem: Any, run: str, records: list[dict[str, Any]], report: Report) ->
 # ---------------------------------------------------------------- the run
 
 
-def run(plan: Plan, data_dir: Path, *, embedder: Any = None, log: Callable[[str], None] = print) -> Report:
+def run(
+    plan: Plan, data_dir: Path, *, embedder: Any = None, log: Callable[[str], None] = print
+) -> Report:
     """One crash-suite run on a fresh data dir; the caller asserts on the report."""
     from obsmem.client import Client
     from obsmem.config import Settings
@@ -336,7 +372,10 @@ def run(plan: Plan, data_dir: Path, *, embedder: Any = None, log: Callable[[str]
 
     run_id = uuid.uuid4().hex[:8]
     data_dir.mkdir(parents=True, exist_ok=True)
-    report = Report(plan={k: v for k, v in asdict(plan).items() if k != "phases"} | {"phases": list(plan.phases)})
+    report = Report(
+        plan={k: v for k, v in asdict(plan).items() if k != "phases"}
+        | {"phases": list(plan.phases)}
+    )
     records: list[dict[str, Any]] = []
     lock = threading.Lock()
 
@@ -344,8 +383,10 @@ def run(plan: Plan, data_dir: Path, *, embedder: Any = None, log: Callable[[str]
         with lock:
             records.append(rec)
 
-    mem = Memory.open(Settings(data_dir=data_dir, demo=False, store_timeout_s=plan.store_timeout_s),
-                      embedder=embedder)
+    mem = Memory.open(
+        Settings(data_dir=data_dir, demo=False, store_timeout_s=plan.store_timeout_s),
+        embedder=embedder,
+    )
     server = ServerProc(data_dir, free_port(), plan.store_timeout_s)
     stop = threading.Event()
     stop_file = data_dir / "stop-writers"
@@ -356,12 +397,28 @@ def run(plan: Plan, data_dir: Path, *, embedder: Any = None, log: Callable[[str]
         server.start(wait=False)  # its start-up overlaps the writer processes'
         plan_json = json.dumps({k: v for k, v in asdict(plan).items() if k != "phases"})
         for p in range(plan.procs):
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "bench.crash", "--worker", str(data_dir), run_id, f"proc{p}",
-                 str(data_dir / f"acks-proc{p}.jsonl"), str(stop_file), plan_json],
-                cwd=ROOT, stdout=subprocess.PIPE, stderr=open(data_dir / f"proc{p}.log", "ab"),  # noqa: SIM115
-                stdin=subprocess.DEVNULL, text=True,
-                env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "bench.crash",
+                        "--worker",
+                        str(data_dir),
+                        run_id,
+                        f"proc{p}",
+                        str(data_dir / f"acks-proc{p}.jsonl"),
+                        str(stop_file),
+                        plan_json,
+                    ],
+                    cwd=ROOT,
+                    stdout=subprocess.PIPE,
+                    stderr=open(data_dir / f"proc{p}.log", "ab"),  # noqa: SIM115
+                    stdin=subprocess.DEVNULL,
+                    text=True,
+                    env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+                )
+            )
         server.wait_up(120)
         log(f"server up on {server.url}")
         clients = [Client(server.url, timeout=60, retries=2) for _ in range(plan.http)]
@@ -377,12 +434,21 @@ def run(plan: Plan, data_dir: Path, *, embedder: Any = None, log: Callable[[str]
             return mem.remember(**it)
 
         for t in range(plan.threads):
-            threads.append(threading.Thread(target=write_loop, args=(run_id, f"thread{t}", mem_call, stop, plan, sink), daemon=True))
+            threads.append(
+                threading.Thread(
+                    target=write_loop,
+                    args=(run_id, f"thread{t}", mem_call, stop, plan, sink),
+                    daemon=True,
+                )
+            )
         for h, c in enumerate(clients):
-            threads.append(threading.Thread(
-                target=write_loop,
-                args=(run_id, f"http{h}", lambda it, c=c: c.remember(**it), stop, plan, sink),
-                daemon=True))
+            threads.append(
+                threading.Thread(
+                    target=write_loop,
+                    args=(run_id, f"http{h}", lambda it, c=c: c.remember(**it), stop, plan, sink),
+                    daemon=True,
+                )
+            )
         for th in threads:
             th.start()
         log("writers started")
@@ -391,8 +457,10 @@ def run(plan: Plan, data_dir: Path, *, embedder: Any = None, log: Callable[[str]
                 time.sleep(plan.settle_s)
                 res = chaos_phase(phase, mem, server, plan)
                 report.phases.append(asdict(res) | {"round": rnd})
-                log(f"{phase}: up after {res.up_s} s, outbox drained {res.drained_s} s later "
-                    f"(max depth {res.max_depth})")
+                log(
+                    f"{phase}: up after {res.up_s} s, outbox drained {res.drained_s} s later "
+                    f"(max depth {res.max_depth})"
+                )
         time.sleep(plan.settle_s)
     finally:
         stop.set()
@@ -410,7 +478,9 @@ def run(plan: Plan, data_dir: Path, *, embedder: Any = None, log: Callable[[str]
         for p in range(plan.procs):
             path = data_dir / f"acks-proc{p}.jsonl"
             if path.exists():
-                records.extend(json.loads(line) for line in path.read_text().splitlines() if line.strip())
+                records.extend(
+                    json.loads(line) for line in path.read_text().splitlines() if line.strip()
+                )
         if not mem.drain(plan.drain_timeout_s):
             log(f"outbox did not drain: {mem.manager.outbox.stats()}")
         for rec in records:
@@ -443,12 +513,17 @@ def table(report: Report) -> str:
         "|---|---:|---:|---:|",
     ]
     for p in report.phases:
-        lines.append(f"| {p['phase']} (round {p['round'] + 1}) | {p['up_s']} | {p['drained_s']} | {p['max_depth']} |")
+        lines.append(
+            f"| {p['phase']} (round {p['round'] + 1}) | {p['up_s']} | {p['drained_s']} | {p['max_depth']} |"
+        )
     lines += [
         "",
         "| writers | attempted | acknowledged |",
         "|---|---:|---:|",
-        *[f"| {k} | {v['attempted']} | {v['acknowledged']} |" for k, v in sorted(report.by_writer.items())],
+        *[
+            f"| {k} | {v['attempted']} | {v['acknowledged']} |"
+            for k, v in sorted(report.by_writer.items())
+        ],
         "",
         f"attempted {report.attempted}, acknowledged {report.acknowledged}, present {report.present}, "
         f"duplicated {report.duplicated}, missing {len(report.missing)}, wrong content {len(report.wrong)}, "
@@ -464,7 +539,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "--worker":
         _worker(*argv[1:7])
         return 0
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--http", type=int, default=4)
@@ -473,8 +550,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--data-dir", type=Path, default=None)
     a = ap.parse_args(argv)
-    plan = Plan(threads=a.threads, procs=a.procs, http=a.http, settle_s=a.settle, down_s=a.down,
-                rounds=a.rounds, drain_timeout_s=180)
+    plan = Plan(
+        threads=a.threads,
+        procs=a.procs,
+        http=a.http,
+        settle_s=a.settle,
+        down_s=a.down,
+        rounds=a.rounds,
+        drain_timeout_s=180,
+    )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     with tempfile.TemporaryDirectory(prefix="obsmem-crash-") as tmp:
         report = run(plan, a.data_dir or Path(tmp) / "data")
@@ -483,8 +567,14 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps(asdict(report), indent=2))
     print(table(report))
     print(f"report: {path}")
-    ok = (report.duplicated == 0 and not report.missing and not report.wrong and report.outbox_depth == 0
-          and report.dead_letters == 0 and report.recall_ok)
+    ok = (
+        report.duplicated == 0
+        and not report.missing
+        and not report.wrong
+        and report.outbox_depth == 0
+        and report.dead_letters == 0
+        and report.recall_ok
+    )
     return 0 if ok else 1
 
 

@@ -62,22 +62,32 @@ _SLOTS: dict[str, Callable[[random.Random], str]] = {
     "sev": _pick(c.SEVERITIES),
     "ip": lambda r: f"10.{r.randrange(256)}.{r.randrange(256)}.{r.randrange(1, 255)}",
     "ip2": lambda r: f"172.{r.randrange(16, 32)}.{r.randrange(256)}.{r.randrange(1, 255)}",
-    "port": lambda r: str(_PORTS[int(r.random() * len(_PORTS))] if r.random() < 0.6 else r.randrange(1024, 65535)),
+    "port": lambda r: str(
+        _PORTS[int(r.random() * len(_PORTS))] if r.random() < 0.6 else r.randrange(1024, 65535)
+    ),
     "ver": lambda r: f"v{r.randrange(1, 6)}.{r.randrange(30)}.{r.randrange(20)}",
     "ver0": lambda r: f"v{r.randrange(1, 6)}.{r.randrange(30)}.{r.randrange(20)}",
     "kver": lambda r: f"{r.choice(('5.15', '6.1', '6.6', '6.8'))}.0-{r.randrange(10, 120)}-generic",
     "pgver": lambda r: str(r.choice((13, 14, 15, 16, 17))),
     "node": _node,
-    "host": lambda r: f"{r.choice(('redis', 'kafka', 'rabbit', 'es', 'db', 'cache'))}-{r.randrange(10)}.{r.choice(c.ENVS)}.internal",
+    "host": lambda r: (
+        f"{r.choice(('redis', 'kafka', 'rabbit', 'es', 'db', 'cache'))}-{r.randrange(10)}.{r.choice(c.ENVS)}.internal"
+    ),
     "dbhost": lambda r: f"pg-{r.choice(c.SERVICE_HEADS)}-{r.randrange(1, 6)}",
     "db": lambda r: f"{r.choice(c.SERVICE_HEADS)}_{r.choice(('db', 'prod', 'main'))}",
-    "group": lambda r: f"{r.choice(c.SERVICE_HEADS)}-{r.choice(('consumer', 'indexer', 'sink', 'projector'))}",
-    "index": lambda r: f"logs-{r.choice(c.SERVICE_HEADS)}-2025.{r.randrange(1, 13):02d}.{r.randrange(1, 29):02d}",
+    "group": lambda r: (
+        f"{r.choice(c.SERVICE_HEADS)}-{r.choice(('consumer', 'indexer', 'sink', 'projector'))}"
+    ),
+    "index": lambda r: (
+        f"logs-{r.choice(c.SERVICE_HEADS)}-2025.{r.randrange(1, 13):02d}.{r.randrange(1, 29):02d}"
+    ),
     "bucket": lambda r: f"example-{r.choice(c.SERVICE_HEADS)}-{r.choice(c.ENVS)}",
     "vol": lambda r: "vol-0" + "".join(r.choices(_HEX, k=16)),
     "dev": lambda r: f"nvme{r.randrange(4)}n1p1",
     "slot": lambda r: f"{r.choice(c.SERVICE_HEADS)}_slot_{r.randrange(10)}",
-    "key": lambda r: f"{r.choice(('FEATURE', 'DB', 'CACHE', 'AUTH'))}_{r.choice(('URL', 'TIMEOUT', 'ENABLED', 'POOL_SIZE'))}",
+    "key": lambda r: (
+        f"{r.choice(('FEATURE', 'DB', 'CACHE', 'AUTH'))}_{r.choice(('URL', 'TIMEOUT', 'ENABLED', 'POOL_SIZE'))}"
+    ),
     "hash5": _chars(_K8S, 5),
     "hash8": _chars(_HEX, 8),
     "date": _date,

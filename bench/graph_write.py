@@ -64,8 +64,10 @@ def main() -> None:
             servers.stop(force=True)
     print(f"{'batch':>6} {'fixes':>7} {'seconds':>8} {'fixes/s':>9} {'replay/s':>9}")
     for r in results:
-        print(f"{r['batch']:>6} {r['fixes']:>7} {r['seconds']:>8} {r['fixes_per_s']:>9} "
-              f"{r['replay_fixes_per_s']:>9}")
+        print(
+            f"{r['batch']:>6} {r['fixes']:>7} {r['seconds']:>8} {r['fixes_per_s']:>9} "
+            f"{r['replay_fixes_per_s']:>9}"
+        )
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({"cpus": os.cpu_count(), "results": results}, indent=2) + "\n")
     print(f"wrote {OUT}")

@@ -35,7 +35,9 @@ def bulk_ingest(mem: Memory, items: Sequence[dict[str, Any]]) -> float:
     elapsed = time.perf_counter() - t0
     pending = sum(bool(r.pending) for r in results)
     if pending:
-        raise RuntimeError(f"{pending} of {len(results)} writes were queued, not stored: a store is down")
+        raise RuntimeError(
+            f"{pending} of {len(results)} writes were queued, not stored: a store is down"
+        )
     return len(items) / elapsed
 
 

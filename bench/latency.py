@@ -19,7 +19,9 @@ from obsmem.memory import Memory
 STAGES = ("embed", "search", "graph", "rank")
 
 
-def recall_in_process(mem: Memory, queries: Sequence[Query], seed: int, k: int = 5) -> dict[str, Any]:
+def recall_in_process(
+    mem: Memory, queries: Sequence[Query], seed: int, k: int = 5
+) -> dict[str, Any]:
     lat: list[float] = []
     stages: dict[str, list[float]] = {s: [] for s in STAGES}
     hits = 0

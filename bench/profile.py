@@ -28,7 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=10_000)
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--remembers", type=int, default=50)
-    p.add_argument("--pool", type=int, default=300, help="fixes embedded for real (seed the synthetic rest)")
+    p.add_argument(
+        "--pool", type=int, default=300, help="fixes embedded for real (seed the synthetic rest)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--html", help="also write pyinstrument's HTML report here")
     a = p.parse_args(argv)

@@ -19,7 +19,11 @@ from bench.recall_quality import DATA as QUALITY_DATA
 from bench.recall_quality import load, score, slices
 
 # OBSMEM_RECALL_BENCH or /work/shared/data; else ../shared/data beside the checkout
-DATA = QUALITY_DATA if QUALITY_DATA.exists() else Path(__file__).resolve().parents[2] / "shared" / "data" / QUALITY_DATA.name
+DATA = (
+    QUALITY_DATA
+    if QUALITY_DATA.exists()
+    else Path(__file__).resolve().parents[2] / "shared" / "data" / QUALITY_DATA.name
+)
 DEPTH = 50  # the candidate depth Memory.recall asks for
 
 
@@ -30,8 +34,10 @@ def run(root: Path, embedder: Any = None, path: Path = DATA) -> dict[str, Any]:
     fixes, queries = load(path)
     mem = open_memory(root, embedder)
     try:
-        items = [{"issue": f["issue"], "solution": f["solution"], "metadata": {"bench_id": f["id"]}}
-                 for f in fixes]
+        items = [
+            {"issue": f["issue"], "solution": f["solution"], "metadata": {"bench_id": f["id"]}}
+            for f in fixes
+        ]
         stored = mem.remember_many(items)
         to_bench = {r.id: f["id"] for r, f in zip(stored, fixes, strict=True)}
         t_loaded = time.perf_counter()

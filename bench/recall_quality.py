@@ -60,7 +60,12 @@ def score(ranked: dict[str, list[str]], sel: list[dict[str, Any]]) -> dict[str, 
             r5 += hit < 5
             mrr += 1 / (hit + 1)
     n = max(len(sel), 1)
-    return {"R@1": round(r1 / n, 3), "R@5": round(r5 / n, 3), "MRR@10": round(mrr / n, 3), "n": len(sel)}
+    return {
+        "R@1": round(r1 / n, 3),
+        "R@5": round(r5 / n, 3),
+        "MRR@10": round(mrr / n, 3),
+        "n": len(sel),
+    }
 
 
 def rrf(*rankings: list[str], k: int = 60, weights: tuple[float, ...] = ()) -> list[str]:
@@ -89,8 +94,10 @@ def database(pg_url: str | None) -> Iterator[str]:
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         try:
-            yield pg_url.replace("/postgres?", f"/{name}?") if "/postgres?" in pg_url else (
-                pg_url.rsplit("/", 1)[0] + "/" + name
+            yield (
+                pg_url.replace("/postgres?", f"/{name}?")
+                if "/postgres?" in pg_url
+                else (pg_url.rsplit("/", 1)[0] + "/" + name)
             )
         finally:
             with psycopg.connect(pg_url, autocommit=True) as conn:
@@ -110,7 +117,9 @@ def run(pg_url: str | None, with_vector: bool = True) -> dict[str, Any]:
 
         embedder = Embedder()
         t = time.perf_counter()
-        fix_vecs = embedder.embed_many([f"{f['issue'].strip()}\n{f['solution'].strip()}" for f in fixes])
+        fix_vecs = embedder.embed_many(
+            [f"{f['issue'].strip()}\n{f['solution'].strip()}" for f in fixes]
+        )
         query_vecs = embedder.embed_many([q["query"] for q in queries])
         timings["embed_s"] = round(time.perf_counter() - t, 2)
     else:
@@ -140,7 +149,9 @@ def run(pg_url: str | None, with_vector: bool = True) -> dict[str, Any]:
                 else:
                     k_hits = store.keyword(q["query"], 50)
                 kw[q["qid"]] = [fid for fid, _ in k_hits]
-            timings["search_ms_per_query"] = round((time.perf_counter() - t) * 1000 / len(queries), 2)
+            timings["search_ms_per_query"] = round(
+                (time.perf_counter() - t) * 1000 / len(queries), 2
+            )
         finally:
             store.close()
 

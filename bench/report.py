@@ -35,26 +35,80 @@ def _target(name: str, value: Any, limit: float, at: str, less: bool = True) -> 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     s100, s1m = _at(results, 100_000), _at(results, 1_000_000)
-    out.append(_target("recall in-process p50 <= 15 ms at 100k", _get(s100, "recall_in_process", "ms", "p50"), 15, "100k"))
-    out.append(_target("recall in-process p99 <= 40 ms at 100k", _get(s100, "recall_in_process", "ms", "p99"), 40, "100k"))
-    out.append(_target("recall in-process p99 <= 60 ms at 1M", _get(s1m, "recall_in_process", "ms", "p99"), 60, "1M"))
+    out.append(
+        _target(
+            "recall in-process p50 <= 15 ms at 100k",
+            _get(s100, "recall_in_process", "ms", "p50"),
+            15,
+            "100k",
+        )
+    )
+    out.append(
+        _target(
+            "recall in-process p99 <= 40 ms at 100k",
+            _get(s100, "recall_in_process", "ms", "p99"),
+            40,
+            "100k",
+        )
+    )
+    out.append(
+        _target(
+            "recall in-process p99 <= 60 ms at 1M",
+            _get(s1m, "recall_in_process", "ms", "p99"),
+            60,
+            "1M",
+        )
+    )
     for s in results["sizes"]:
-        http, inproc = _get(s, "recall_http", "ms", "p50"), _get(s, "recall_in_process", "ms", "p50")
+        http, inproc = (
+            _get(s, "recall_http", "ms", "p50"),
+            _get(s, "recall_in_process", "ms", "p50"),
+        )
         delta = round(http - inproc, 2) if http is not None and inproc is not None else None
         out.append(_target("recall HTTP p50 - in-process p50 <= 3 ms", delta, 3, f"{s['size']:,}"))
         overhead = _get(s, "recall_http", "overhead_ms", "p50")
-        out.append(_target("HTTP overhead per request p50 (client ms - server recall ms) <= 3 ms",
-                           overhead, 3, f"{s['size']:,}"))
+        out.append(
+            _target(
+                "HTTP overhead per request p50 (client ms - server recall ms) <= 3 ms",
+                overhead,
+                3,
+                f"{s['size']:,}",
+            )
+        )
     for s in results["sizes"]:
-        out.append(_target("remember single call p50 <= 25 ms", _get(s, "remember", "single_ms", "p50"), 25, f"{s['size']:,}"))
-        out.append(_target("bulk ingest >= 80% of embedder-only", _get(s, "remember", "ratio"), 0.8, f"{s['size']:,}", less=False))
-    out.append(_target("/api/state p99 <= 50 ms at 100k", _get(s100, "api_state_ms", "p99"), 50, "100k"))
+        out.append(
+            _target(
+                "remember single call p50 <= 25 ms",
+                _get(s, "remember", "single_ms", "p50"),
+                25,
+                f"{s['size']:,}",
+            )
+        )
+        out.append(
+            _target(
+                "bulk ingest >= 80% of embedder-only",
+                _get(s, "remember", "ratio"),
+                0.8,
+                f"{s['size']:,}",
+                less=False,
+            )
+        )
+    out.append(
+        _target("/api/state p99 <= 50 ms at 100k", _get(s100, "api_state_ms", "p99"), 50, "100k")
+    )
     q = results.get("quality") or {}
     for slice_ in ("hard", "easy", "hard-paraphrase"):
         h, v, k = (_get(q, slice_, m, "R@5") for m in ("hybrid", "vector", "keyword"))
         margin = round(h - max(v, k), 3) if None not in (h, v, k) else None
-        out.append(_target(f"hybrid R@5 above vector and keyword ({slice_})", margin, 0.0, slice_, less=False)
-                   | {"met": None if margin is None else margin > 0, "detail": {"hybrid": h, "vector": v, "keyword": k}})
+        out.append(
+            _target(
+                f"hybrid R@5 above vector and keyword ({slice_})", margin, 0.0, slice_, less=False
+            )
+            | {
+                "met": None if margin is None else margin > 0,
+                "detail": {"hybrid": h, "vector": v, "keyword": k},
+            }
+        )
     rel = results.get("relevance") or {}
     cv = _get(rel, "cv[shipped] train hard+easy", "fold_means") or {}
     e2e = rel.get("recall_end_to_end") or {}
@@ -64,8 +118,18 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         ("hard-paraphrase R@1 >= 0.75 (5-fold CV mean)", cv.get("para_R@1"), 0.75, False),
         ("abstention AUROC >= 0.85 (5-fold CV mean)", cv.get("AUROC"), 0.85, False),
         ("abstention AUROC >= 0.85 (Memory.recall, shipped model)", e2e.get("AUROC"), 0.85, False),
-        ("no_match on >= 60% of unanswerable (Memory.recall, default bar)", e2e.get("no_match_unanswerable"), 0.6, False),
-        ("no_match on <= 10% of right answers (Memory.recall, default bar)", e2e.get("flagged_right"), 0.1, True),
+        (
+            "no_match on >= 60% of unanswerable (Memory.recall, default bar)",
+            e2e.get("no_match_unanswerable"),
+            0.6,
+            False,
+        ),
+        (
+            "no_match on <= 10% of right answers (Memory.recall, default bar)",
+            e2e.get("flagged_right"),
+            0.1,
+            True,
+        ),
     ):
         out.append(_target(name, value, limit, "recall-bench", less=less))
     return out
@@ -123,43 +187,69 @@ def markdown(results: dict[str, Any]) -> str:
     for s in results["sizes"]:
         p50 = _get(s, "recall_in_process", "stage_p50_ms") or {}
         share = _get(s, "recall_in_process", "stage_share") or {}
-        cells = [f"{_fmt(p50.get(k))} ({share.get(k, 0) * 100:.0f}%)" for k in ("embed", "search", "graph", "rank")]
+        cells = [
+            f"{_fmt(p50.get(k))} ({share.get(k, 0) * 100:.0f}%)"
+            for k in ("embed", "search", "graph", "rank")
+        ]
         lines.append(f"| {s['size']:,} | " + " | ".join(cells) + " |")
-    lines += ["", "**memory** (MB; PSS, so shared pages count once; stores include their child processes)", "",
-              "| fixes | obsmem server | bench process (in-process Memory) | FalkorDB | Postgres |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "**memory** (MB; PSS, so shared pages count once; stores include their child processes)",
+        "",
+        "| fixes | obsmem server | bench process (in-process Memory) | FalkorDB | Postgres |",
+        "|---|---|---|---|---|",
+    ]
     for s in results["sizes"]:
         r = s.get("rss_mb", {})
-        lines.append(f"| {s['size']:,} | {_fmt(r.get('server'))} | {_fmt(r.get('bench_process'))} "
-                     f"| {_fmt(r.get('falkordb'))} | {_fmt(r.get('postgres'))} |")
+        lines.append(
+            f"| {s['size']:,} | {_fmt(r.get('server'))} | {_fmt(r.get('bench_process'))} "
+            f"| {_fmt(r.get('falkordb'))} | {_fmt(r.get('postgres'))} |"
+        )
     q = results.get("quality")
     if q and "skipped" not in q:
-        lines += ["", f"**recall quality** on recall-bench ({q['_seconds']['total']} s)", "",
-                  "| slice | method | R@1 | R@5 | MRR@10 |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"**recall quality** on recall-bench ({q['_seconds']['total']} s)",
+            "",
+            "| slice | method | R@1 | R@5 | MRR@10 |",
+            "|---|---|---|---|---|",
+        ]
         for slice_ in ("hard", "easy", "hard-paraphrase"):
             for method in ("vector", "keyword", "hybrid"):
                 r = q[slice_][method]
-                lines.append(f"| {slice_} (n={r['n']}) | {method} | {r['R@1']:.3f} | {r['R@5']:.3f} | {r['MRR@10']:.3f} |")
+                lines.append(
+                    f"| {slice_} (n={r['n']}) | {method} | {r['R@1']:.3f} | {r['R@5']:.3f} | {r['MRR@10']:.3f} |"
+                )
     elif q:
         lines += ["", f"recall quality skipped: {q['skipped']}"]
     rel = results.get("relevance")
     if rel and "skipped" not in rel:
-        lines += ["", "**relevance and abstention** on recall-bench hard queries (bench.relevance_fit; "
-                  "CV = 5 folds by alert, fold means)", "",
-                  "| features | R@1 | MRR@10 | paraphrase R@1 | AUROC | no_match unanswerable | flagged right |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "**relevance and abstention** on recall-bench hard queries (bench.relevance_fit; "
+            "CV = 5 folds by alert, fold means)",
+            "",
+            "| features | R@1 | MRR@10 | paraphrase R@1 | AUROC | no_match unanswerable | flagged right |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for key, res in rel.items():
             if key.startswith("cv[") and key.endswith("hard+easy"):
                 f = res["fold_means"]
-                lines.append(f"| {key[3:key.index(']')]} | {f['hard_R@1']:.3f} | {f['hard_MRR@10']:.3f} | "
-                             f"{f['para_R@1']:.3f} | {f['AUROC']:.3f} | {f['no_match_unanswerable']:.3f} | "
-                             f"{f['flagged_right']:.3f} |")
+                lines.append(
+                    f"| {key[3 : key.index(']')]} | {f['hard_R@1']:.3f} | {f['hard_MRR@10']:.3f} | "
+                    f"{f['para_R@1']:.3f} | {f['AUROC']:.3f} | {f['no_match_unanswerable']:.3f} | "
+                    f"{f['flagged_right']:.3f} |"
+                )
         e2e = rel.get("recall_end_to_end")
         if e2e:
-            lines += ["", f"Memory.recall end to end (default bar {e2e['min_relevance']}): AUROC {e2e['AUROC']}, "
-                      f"no_match on {e2e['no_match_unanswerable']:.0%} of {e2e['n_unanswerable']} unanswerable, "
-                      f"flagged {e2e['flagged_right']:.0%} of {e2e['n_right']} right; "
-                      f"baselines: top cosine AUROC {rel['baselines']['top_cosine_AUROC']}, "
-                      f"top BM25/ceiling {rel['baselines']['top_bm25_AUROC']}"]
+            lines += [
+                "",
+                f"Memory.recall end to end (default bar {e2e['min_relevance']}): AUROC {e2e['AUROC']}, "
+                f"no_match on {e2e['no_match_unanswerable']:.0%} of {e2e['n_unanswerable']} unanswerable, "
+                f"flagged {e2e['flagged_right']:.0%} of {e2e['n_right']} right; "
+                f"baselines: top cosine AUROC {rel['baselines']['top_cosine_AUROC']}, "
+                f"top BM25/ceiling {rel['baselines']['top_bm25_AUROC']}",
+            ]
     lines += ["", "**targets**", "", "| target | at | measured | verdict |", "|---|---|---|---|"]
     for t in results.get("targets", []):
         verdict = "not measured" if t["met"] is None else ("met" if t["met"] else "**missed**")

@@ -57,7 +57,11 @@ def run_size(size: int, seed: int, root: Path, plan: Plan, embedder: Any = None)
     bulk_items = list(fixes(bulk_n, seed=seed, start=base))
     single_items = list(fixes(plan.single, seed=seed, start=base + bulk_n))
     qs = queries(plan.warm + 2 * plan.queries, corpus_size=size, seed=seed)
-    warm, set_a, set_b = qs[: plan.warm], qs[plan.warm : plan.warm + plan.queries], qs[plan.warm + plan.queries :]
+    warm, set_a, set_b = (
+        qs[: plan.warm],
+        qs[plan.warm : plan.warm + plan.queries],
+        qs[plan.warm + plan.queries :],
+    )
 
     t0 = time.perf_counter()
     mem = open_memory(root, embedder)
@@ -69,9 +73,15 @@ def run_size(size: int, seed: int, root: Path, plan: Plan, embedder: Any = None)
         log(f"n={size:,}: synthetic base load of {base:,} rows")
         t1 = time.perf_counter()
         spent = load_synthetic(mem, 0, base, seed, Pool(bulk_items, vecs), log=log)
-        out["synthetic_load"] = {"rows": base, "seconds": round(time.perf_counter() - t1, 1), **spent}
+        out["synthetic_load"] = {
+            "rows": base,
+            "seconds": round(time.perf_counter() - t1, 1),
+            **spent,
+        }
         _settle(mem)
-        log(f"n={size:,}: bulk ingest of {bulk_n:,} (real embedding), alternating with embedder-only")
+        log(
+            f"n={size:,}: bulk ingest of {bulk_n:,} (real embedding), alternating with embedder-only"
+        )
         paired_ceiling, rate = ingest.paired(mem, bulk_items)
         single = ingest.single_calls(mem, single_items)
         out["remember"] = {
@@ -95,7 +105,9 @@ def run_size(size: int, seed: int, root: Path, plan: Plan, embedder: Any = None)
             api.recall_single(server.url, warm)  # the server's model and pools warm up
             phases = {
                 "recall_http": lambda s: api.recall_single(s.url, set_a),
-                "recall_http_concurrent": lambda s: api.recall_concurrent(s.url, set_b, plan.clients),
+                "recall_http_concurrent": lambda s: api.recall_concurrent(
+                    s.url, set_b, plan.clients
+                ),
                 "api_state_ms": lambda s: api.get_latency(s.url, "/api/state", plan.api_n),
                 "api_fixes_ms": lambda s: api.get_latency(s.url, "/api/fixes", plan.api_n),
             }

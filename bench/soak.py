@@ -33,9 +33,18 @@ from bench.crash import free_port
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 MIX = (("recall", 0.6), ("remember", 0.3), ("feedback", 0.1))
-TOPICS = ["OOMKilled pods in payments", "postgres replica lag", "TLS certificate expired on ingress",
-          "kafka consumer lag after rebalance", "DNS timeouts in cluster", "disk full on logging node",
-          "connection pool exhausted", "502 from upstream nginx", "redis evictions spike", "cron job stuck"]
+TOPICS = [
+    "OOMKilled pods in payments",
+    "postgres replica lag",
+    "TLS certificate expired on ingress",
+    "kafka consumer lag after rebalance",
+    "DNS timeouts in cluster",
+    "disk full on logging node",
+    "connection pool exhausted",
+    "502 from upstream nginx",
+    "redis evictions spike",
+    "cron job stuck",
+]
 
 
 def _rss_mb(pid: int) -> float:
@@ -53,8 +62,16 @@ def _pct(xs: list[float], q: float) -> float | None:
     return round(s[min(len(s) - 1, int(q * len(s)))], 2)
 
 
-def _client(url: str, seed: int, stop: threading.Event, out: dict[str, list[float]],
-            errors: list[str], ids: list[str], lock: threading.Lock, max_requests: int) -> None:
+def _client(
+    url: str,
+    seed: int,
+    stop: threading.Event,
+    out: dict[str, list[float]],
+    errors: list[str],
+    ids: list[str],
+    lock: threading.Lock,
+    max_requests: int,
+) -> None:
     rnd = random.Random(seed)
     s = requests.Session()
     for n in range(max_requests):
@@ -71,12 +88,22 @@ def _client(url: str, seed: int, stop: threading.Event, out: dict[str, list[floa
             if op == "recall":
                 r = s.post(url + "/api/recall", json={"q": f"{topic} again", "k": 5}, timeout=60)
             elif op == "remember":
-                r = s.post(url + "/api/remember", timeout=60, json={
-                    "issue": f"{topic}: soak client {seed} event {n}",
-                    "solution": f"applied runbook step {rnd.randint(1, 40)} for {topic}",
-                    "agent": f"soak-{seed}", "service": topic.split()[0]})
+                r = s.post(
+                    url + "/api/remember",
+                    timeout=60,
+                    json={
+                        "issue": f"{topic}: soak client {seed} event {n}",
+                        "solution": f"applied runbook step {rnd.randint(1, 40)} for {topic}",
+                        "agent": f"soak-{seed}",
+                        "service": topic.split()[0],
+                    },
+                )
             else:
-                r = s.post(url + f"/api/fixes/{fid}/feedback", json={"success": rnd.random() < 0.7}, timeout=60)
+                r = s.post(
+                    url + f"/api/fixes/{fid}/feedback",
+                    json={"success": rnd.random() < 0.7},
+                    timeout=60,
+                )
             ms = (time.perf_counter() - t0) * 1000
             if r.status_code >= 400:
                 errors.append(f"{op} {r.status_code} {r.text[:150]}")
@@ -96,12 +123,24 @@ def soak(seconds: float, clients: int = 16, data_dir: Path | None = None) -> dic
     data = data_dir or Path(tmp.name) / "data"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "OBSMEM_DATA_DIR": str(data), "OBSMEM_HOST": "127.0.0.1", "OBSMEM_PORT": str(port),
-           "OBSMEM_DEMO": "0", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "OBSMEM_DATA_DIR": str(data),
+        "OBSMEM_HOST": "127.0.0.1",
+        "OBSMEM_PORT": str(port),
+        "OBSMEM_DEMO": "0",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
     env.pop("OBSMEM_API_TOKEN", None)
     log = open(Path(tmp.name) / "serve.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "obsmem"), "serve"], env=env, cwd=ROOT,
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "obsmem"), "serve"],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -112,8 +151,14 @@ def soak(seconds: float, clients: int = 16, data_dir: Path | None = None) -> dic
                 if proc.poll() is not None:
                     raise RuntimeError("obsmem serve exited during start-up") from None
             time.sleep(0.2)
-        seed_ids = [requests.post(url + "/api/remember", timeout=120, json={
-            "issue": f"{t}: seeded", "solution": f"the usual fix for {t}"}).json()["id"] for t in TOPICS]
+        seed_ids = [
+            requests.post(
+                url + "/api/remember",
+                timeout=120,
+                json={"issue": f"{t}: seeded", "solution": f"the usual fix for {t}"},
+            ).json()["id"]
+            for t in TOPICS
+        ]
         for t in TOPICS[:3]:  # warm: model, pools, caches
             requests.post(url + "/api/recall", json={"q": t, "k": 5}, timeout=120)
         rss0 = _rss_mb(proc.pid)
@@ -121,8 +166,12 @@ def soak(seconds: float, clients: int = 16, data_dir: Path | None = None) -> dic
         lat: dict[str, list[float]] = {m: [] for m, _ in MIX}
         errors: list[str] = []
         ids = list(seed_ids)
-        threads = [threading.Thread(target=_client, args=(url, i, stop, lat, errors, ids, lock, 1_000_000),
-                                    daemon=True) for i in range(clients)]
+        threads = [
+            threading.Thread(
+                target=_client, args=(url, i, stop, lat, errors, ids, lock, 1_000_000), daemon=True
+            )
+            for i in range(clients)
+        ]
         t0 = time.monotonic()
         rss_peak = rss0
         for th in threads:
@@ -146,22 +195,40 @@ def soak(seconds: float, clients: int = 16, data_dir: Path | None = None) -> dic
         log.close()
     total = sum(len(v) for v in lat.values())
     report = {
-        "seconds": round(elapsed, 1), "clients": clients, "requests": total,
+        "seconds": round(elapsed, 1),
+        "clients": clients,
+        "requests": total,
         "throughput_rps": round(total / elapsed, 1),
-        "endpoints": {m: {"n": len(v), "p50_ms": _pct(v, 0.5), "p99_ms": _pct(v, 0.99),
-                          "rps": round(len(v) / elapsed, 2)} for m, v in lat.items()},
-        "errors": len(errors), "error_samples": sorted(set(errors))[:10],
-        "rss_mb": {"start": round(rss0, 1), "end": round(rss1, 1), "peak": round(rss_peak, 1),
-                   "growth": round(rss1 - rss0, 1)},
-        "final_health": health.get("status"), "outbox": health.get("outbox", {}).get("total"),
-        "load_avg": os.getloadavg(), "cpus": os.cpu_count(),
+        "endpoints": {
+            m: {
+                "n": len(v),
+                "p50_ms": _pct(v, 0.5),
+                "p99_ms": _pct(v, 0.99),
+                "rps": round(len(v) / elapsed, 2),
+            }
+            for m, v in lat.items()
+        },
+        "errors": len(errors),
+        "error_samples": sorted(set(errors))[:10],
+        "rss_mb": {
+            "start": round(rss0, 1),
+            "end": round(rss1, 1),
+            "peak": round(rss_peak, 1),
+            "growth": round(rss1 - rss0, 1),
+        },
+        "final_health": health.get("status"),
+        "outbox": health.get("outbox", {}).get("total"),
+        "load_avg": os.getloadavg(),
+        "cpus": os.cpu_count(),
     }
     tmp.cleanup()
     return report
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--seconds", type=float, default=300.0)
     ap.add_argument("--clients", type=int, default=16)
     a = ap.parse_args(argv)

@@ -101,15 +101,21 @@ def bench_store(url: str, rows: int, seed: int = 0) -> dict[str, Any]:
         out["knn_k40_filtered"] = timed(lambda i: store.knn(qv[i], 40, flt), 300)
         out["keyword_k40"] = timed(lambda i: store.keyword(qt[i], 40), 300)
         out["candidates_k40"] = timed(lambda i: store.candidates(qv[i], qt[i], 40), 300)
-        out["candidates_k40_filtered"] = timed(lambda i: store.candidates(qv[i], qt[i], 40, flt), 300)
+        out["candidates_k40_filtered"] = timed(
+            lambda i: store.candidates(qv[i], qt[i], 40, flt), 300
+        )
         # HNSW recall@10 against exact search (index off) on 30 queries.
         hits = 0
         for q in qv[:30]:
             approx = {i for i, _ in store.knn(q, 10)}
             with store._conn() as conn, conn.transaction():
                 conn.execute("SET LOCAL enable_indexscan = off")
-                exact = {r[0] for r in conn.execute(
-                    "SELECT id FROM fixes ORDER BY embedding <=> %s LIMIT 10", (q,)).fetchall()}
+                exact = {
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT id FROM fixes ORDER BY embedding <=> %s LIMIT 10", (q,)
+                    ).fetchall()
+                }
             hits += len(approx & exact)
         out["hnsw_recall_at_10"] = round(hits / 300, 3)
     finally:

@@ -67,19 +67,21 @@ def state() -> Response:
     health = full_health()
     agents = m.get_all_agents()
     recent = m.get_recent_fixes(limit=arg_limit(default=10))
-    return jsonify({
-        "status": health["status"],
-        "stores": health.get("stores", {}),
-        "outbox": health.get("outbox", {}),
-        "checks": health.get("checks", {}),
-        "disk": health.get("checks", {}).get("disk"),
-        "disk_usage": _disk_usage(health.get("checks", {}).get("disk")),  # the ops guide's name
-        "last_check": health.get("checked_at"),
-        "counts": m.stats(),
-        "agents": [a.to_dict() for a in agents],
-        "recent_fixes": [f.to_dict() for f in recent],
-        "generated_at": _now_iso(),
-    })
+    return jsonify(
+        {
+            "status": health["status"],
+            "stores": health.get("stores", {}),
+            "outbox": health.get("outbox", {}),
+            "checks": health.get("checks", {}),
+            "disk": health.get("checks", {}).get("disk"),
+            "disk_usage": _disk_usage(health.get("checks", {}).get("disk")),  # the ops guide's name
+            "last_check": health.get("checked_at"),
+            "counts": m.stats(),
+            "agents": [a.to_dict() for a in agents],
+            "recent_fixes": [f.to_dict() for f in recent],
+            "generated_at": _now_iso(),
+        }
+    )
 
 
 def _disk_usage(disk: dict[str, Any] | None) -> str | None:
@@ -93,13 +95,15 @@ def _disk_usage(disk: dict[str, Any] | None) -> str | None:
 def stats() -> Response:
     days = arg_int("days", default=30, lo=1, hi=366)
     m = memory()
-    return jsonify({
-        "totals": m.stats(),
-        "by_signature": m.success_by_signature(limit=arg_limit(default=20)),
-        "by_root_cause": m.success_rate_by_root_cause(),
-        "over_time": [_time_row(r) for r in m.fixes_over_time(days=days)],
-        "days": days,
-    })
+    return jsonify(
+        {
+            "totals": m.stats(),
+            "by_signature": m.success_by_signature(limit=arg_limit(default=20)),
+            "by_root_cause": m.success_rate_by_root_cause(),
+            "over_time": [_time_row(r) for r in m.fixes_over_time(days=days)],
+            "days": days,
+        }
+    )
 
 
 def _time_row(r: dict[str, Any]) -> dict[str, Any]:
@@ -108,9 +112,12 @@ def _time_row(r: dict[str, Any]) -> dict[str, Any]:
     The graph layer names them bucket/succeeded/failed; accept both spellings.
     """
     t = r.get("t") or (ms_to_iso(r["bucket"]) if r.get("bucket") is not None else None)
-    return {"t": t, "fixes": int(r.get("fixes") or 0),
-            "successes": int(r.get("successes", r.get("succeeded")) or 0),
-            "failures": int(r.get("failures", r.get("failed")) or 0)}
+    return {
+        "t": t,
+        "fixes": int(r.get("fixes") or 0),
+        "successes": int(r.get("successes", r.get("succeeded")) or 0),
+        "failures": int(r.get("failures", r.get("failed")) or 0),
+    }
 
 
 # ---------------------------------------------------------------- agents
@@ -137,7 +144,9 @@ def register_agent() -> tuple[Response, int]:
 def heartbeat(name: str) -> Response:
     json_body(required=False)
     clean = clean_name(name, "name", required=True)
-    return jsonify({"agent": memory().heartbeat(clean, idempotency_key=_idempotency_key()).to_dict()})
+    return jsonify(
+        {"agent": memory().heartbeat(clean, idempotency_key=_idempotency_key()).to_dict()}
+    )
 
 
 # ---------------------------------------------------------------- fixes
@@ -146,32 +155,64 @@ def heartbeat(name: str) -> Response:
 @bp.get("/fixes")
 def fixes() -> Response:
     limit, offset = arg_limit(), arg_offset()
-    filters = {"agent": arg_name("agent"), "service": arg_name("service"),
-               "success": arg_bool("success"), "since_ms": arg_since()}
+    filters = {
+        "agent": arg_name("agent"),
+        "service": arg_name("service"),
+        "success": arg_bool("success"),
+        "since_ms": arg_since(),
+    }
     q = arg_query(required=False)
     m = memory()
     if q:
         # A search: ranked by recall, so the total is the number of ranked hits.
-        result = m.recall(q, k=min(offset + limit, 100), service=filters["service"],
-                          agent=filters["agent"], only_successful=filters["success"] is True,
-                          since_ms=filters["since_ms"])
-        hits = [h for h in result
-                if filters["success"] is None or h.fix.success == filters["success"]]
-        page = hits[offset:offset + limit]
-        return jsonify({
-            "fixes": compat.fix_items({**h.fix.to_dict(), "score": h.score, "why": h.why,
-                                       "relevance": h.relevance, "below_bar": h.below_bar}
-                                      for h in page),
-            "total": len(hits), "count": len(page), "limit": limit, "offset": offset, "q": q,
-            "served_by": list(result.served_by), "degraded": result.degraded,
-            "no_match": result.no_match, "min_relevance": result.min_relevance,
-        })
+        result = m.recall(
+            q,
+            k=min(offset + limit, 100),
+            service=filters["service"],
+            agent=filters["agent"],
+            only_successful=filters["success"] is True,
+            since_ms=filters["since_ms"],
+        )
+        hits = [
+            h for h in result if filters["success"] is None or h.fix.success == filters["success"]
+        ]
+        page = hits[offset : offset + limit]
+        return jsonify(
+            {
+                "fixes": compat.fix_items(
+                    {
+                        **h.fix.to_dict(),
+                        "score": h.score,
+                        "why": h.why,
+                        "relevance": h.relevance,
+                        "below_bar": h.below_bar,
+                    }
+                    for h in page
+                ),
+                "total": len(hits),
+                "count": len(page),
+                "limit": limit,
+                "offset": offset,
+                "q": q,
+                "served_by": list(result.served_by),
+                "degraded": result.degraded,
+                "no_match": result.no_match,
+                "min_relevance": result.min_relevance,
+            }
+        )
     sort = arg_sort()
     found = m.get_recent_fixes(limit=limit, offset=offset, order=sort, **filters)
     # `count` (this page) and items' `timestamp` are the guide's names, beside `total` and `ts`.
-    return jsonify({"fixes": compat.fix_items(f.to_dict() for f in found),
-                    "total": m.count_fixes(**filters), "count": len(found),
-                    "limit": limit, "offset": offset, "sort": sort})
+    return jsonify(
+        {
+            "fixes": compat.fix_items(f.to_dict() for f in found),
+            "total": m.count_fixes(**filters),
+            "count": len(found),
+            "limit": limit,
+            "offset": offset,
+            "sort": sort,
+        }
+    )
 
 
 @bp.get("/fixes/<path:fix_id>")
@@ -197,12 +238,12 @@ def feedback(fix_id: str) -> Response:
     unknown_keys(body, {"success", "agent", "vote"})
     success = arg_bool("success", body.get("success"))
     if success is None:
-        raise ApiError(400, "success (true or false) is required", code="invalid",
-                       field="success")
+        raise ApiError(400, "success (true or false) is required", code="invalid", field="success")
     agent = clean_name(body.get("agent"), "agent")
     vote = clean_name(body.get("vote"), "vote")
-    return jsonify(memory().feedback(fid, success, agent=agent, vote=vote,
-                                     idempotency_key=_idempotency_key()))
+    return jsonify(
+        memory().feedback(fid, success, agent=agent, vote=vote, idempotency_key=_idempotency_key())
+    )
 
 
 @bp.get("/graph/<path:fix_id>")
@@ -221,8 +262,11 @@ def explore() -> Response:
     node = request.args.get("node")
     if not node:
         raise ApiError(400, "node (kind:key) is required", code="invalid", field="node")
-    hood = memory().explore(node, depth=arg_int("depth", default=1, lo=1, hi=3),
-                            limit=arg_int("limit", default=60, lo=1, hi=300))
+    hood = memory().explore(
+        node,
+        depth=arg_int("depth", default=1, lo=1, hi=3),
+        limit=arg_int("limit", default=60, lo=1, hi=300),
+    )
     if hood is None:
         raise ApiError(404, f"no node {node!r} in the graph")
     return jsonify(hood)
@@ -236,8 +280,9 @@ def remember() -> tuple[Response, int]:
     body = json_body()
     unknown_keys(body, REMEMBER_KEYS)
     args = {k: body.get(k) for k in REMEMBER_KEYS - {"issue", "solution"}}
-    result = memory().remember(body.get("issue"), body.get("solution"), **args,
-                               idempotency_key=_idempotency_key())
+    result = memory().remember(
+        body.get("issue"), body.get("solution"), **args, idempotency_key=_idempotency_key()
+    )
     return jsonify(result.to_dict()), (200 if result.duplicate_of else 201)
 
 
@@ -250,7 +295,8 @@ def recall() -> Response:
         body = {k: request.args.get(k) for k in RECALL_KEYS}
     q = arg_query("q", body.get("q") if body.get("q") is not None else body.get("query"))
     result = memory().recall(
-        q, k=arg_k(body.get("k")),
+        q,
+        k=arg_k(body.get("k")),
         service=arg_name("service", body.get("service")),
         agent=arg_name("agent", body.get("agent")),
         only_successful=bool(arg_bool("only_successful", body.get("only_successful"))),

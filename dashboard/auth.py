@@ -63,8 +63,11 @@ def _check() -> None:
     if is_read(request.method, path) and open_read:
         return  # pages render a locked shell themselves when reads are protected
     if not token_ok():
-        raise ApiError(401, "this request needs 'Authorization: Bearer <OBSMEM_API_TOKEN>'",
-                       headers={"WWW-Authenticate": 'Bearer realm="obsmem"'})
+        raise ApiError(
+            401,
+            "this request needs 'Authorization: Bearer <OBSMEM_API_TOKEN>'",
+            headers={"WWW-Authenticate": 'Bearer realm="obsmem"'},
+        )
 
 
 def init_auth(app: Flask) -> None:

@@ -32,8 +32,15 @@ _CODES = {
 class ApiError(Exception):
     """Raised by views to answer with a given status and message."""
 
-    def __init__(self, status: int, message: str, *, code: str | None = None,
-                 field: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
@@ -50,16 +57,23 @@ def _wants_json() -> bool:
     return best == "application/json"
 
 
-def error_response(status: int, message: str, *, code: str | None = None,
-                   field: str | None = None, headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     body: dict[str, Any] = {"code": code or _CODES.get(status, "error"), "message": message}
     if field:
         body["field"] = field
     if _wants_json():
         resp = jsonify({"error": body})
     else:
-        resp = Response(render_template("error.html", status=status, error=body),
-                        mimetype="text/html")
+        resp = Response(
+            render_template("error.html", status=status, error=body), mimetype="text/html"
+        )
     resp.status_code = status
     for k, v in (headers or {}).items():
         resp.headers[k] = v
@@ -85,8 +99,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Unavailable)
     def _unavailable(e: Exception) -> Response:
         log.warning("no store could answer %s %s: %s", request.method, request.path, e)
-        return error_response(503, "no store can serve this request right now",
-                              headers={"Retry-After": "5"})
+        return error_response(
+            503, "no store can serve this request right now", headers={"Retry-After": "5"}
+        )
 
     @app.errorhandler(OutboxError)
     def _outbox(e: Exception) -> Response:

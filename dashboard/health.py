@@ -127,8 +127,7 @@ def full_health() -> dict[str, Any]:
     try:
         report = dict(memory.health())
     except Exception as e:  # health must answer even when Memory itself is broken
-        report = {"status": "unhealthy", "stores": {}, "outbox": {},
-                  "error": type(e).__name__}
+        report = {"status": "unhealthy", "stores": {}, "outbox": {}, "error": type(e).__name__}
     disk = disk_check(Path(settings.data_dir))
     ram = ram_check()
     report["checks"] = {"disk": disk, "memory": ram, "database": database_check(report)}

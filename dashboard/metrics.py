@@ -46,8 +46,9 @@ class MemoryCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         up = GaugeMetricFamily("obsmem_store_up", "1 when the store answers", labels=["store"])
-        lat = GaugeMetricFamily("obsmem_store_latency_seconds", "last health-check round trip",
-                                labels=["store"])
+        lat = GaugeMetricFamily(
+            "obsmem_store_latency_seconds", "last health-check round trip", labels=["store"]
+        )
         try:
             health = self.memory.health()
         except Exception:  # a scrape must never fail because a store did
@@ -60,14 +61,17 @@ class MemoryCollector(Collector):
         yield up
         yield lat
         outbox = health.get("outbox") or {}
-        for key, help_text in (("depth", "writes waiting in the outbox, per target store"),
-                               ("dead_letters", "writes the replayer gave up on, per store")):
+        for key, help_text in (
+            ("depth", "writes waiting in the outbox, per target store"),
+            ("dead_letters", "writes the replayer gave up on, per store"),
+        ):
             fam = GaugeMetricFamily(f"obsmem_outbox_{key}", help_text, labels=["store"])
             for store, value in _per_store(outbox.get(key)).items():
                 fam.add_metric([store], float(value))
             yield fam
-        age = GaugeMetricFamily("obsmem_outbox_oldest_age_seconds",
-                                "age of the oldest pending write (0 when empty)")
+        age = GaugeMetricFamily(
+            "obsmem_outbox_oldest_age_seconds", "age of the oldest pending write (0 when empty)"
+        )
         age.add_metric([], float(outbox.get("oldest_age_s") or 0))
         yield age
         try:
@@ -95,10 +99,19 @@ def method_label(method: str) -> str:
 
 def init_metrics(app: Flask, memory: Any) -> None:
     registry = CollectorRegistry()
-    latency = Histogram("obsmem_http_request_duration_seconds", "request latency",
-                        ["endpoint", "method"], registry=registry, buckets=_BUCKETS)
-    responses = Counter("obsmem_http_responses_total", "responses by status",
-                        ["endpoint", "method", "status"], registry=registry)
+    latency = Histogram(
+        "obsmem_http_request_duration_seconds",
+        "request latency",
+        ["endpoint", "method"],
+        registry=registry,
+        buckets=_BUCKETS,
+    )
+    responses = Counter(
+        "obsmem_http_responses_total",
+        "responses by status",
+        ["endpoint", "method", "status"],
+        registry=registry,
+    )
     registry.register(MemoryCollector(memory))
     app.extensions["obsmem.metrics"] = registry
 

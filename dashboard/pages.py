@@ -32,8 +32,9 @@ def _memory() -> Any:
 
 def _render(template: str, **ctx: Any) -> str:
     settings = current_app.config["OBSMEM_SETTINGS"]
-    return render_template(template, locked=reads_protected(),
-                           token_configured=bool(settings.api_token), **ctx)
+    return render_template(
+        template, locked=reads_protected(), token_configured=bool(settings.api_token), **ctx
+    )
 
 
 @bp.get("/")
@@ -43,9 +44,12 @@ def overview() -> str:
     m = _memory()
     health = full_health()
     state = {
-        "status": health["status"], "stores": health.get("stores", {}),
-        "outbox": health.get("outbox", {}), "disk": health["checks"]["disk"],
-        "last_check": health.get("checked_at"), "counts": m.stats(),
+        "status": health["status"],
+        "stores": health.get("stores", {}),
+        "outbox": health.get("outbox", {}),
+        "disk": health["checks"]["disk"],
+        "last_check": health.get("checked_at"),
+        "counts": m.stats(),
         "agents": [a.to_dict() for a in m.get_all_agents()],
         "recent_fixes": [f.to_dict() for f in m.get_recent_fixes(limit=10)],
     }
@@ -59,8 +63,11 @@ def fixes() -> str:
     try:
         q = arg_query(required=False)
         limit, offset = arg_limit(default=PAGE_SIZE), arg_offset()
-        filters = {"agent": arg_name("agent"), "service": arg_name("service"),
-                   "success": arg_bool("success")}
+        filters = {
+            "agent": arg_name("agent"),
+            "service": arg_name("service"),
+            "success": arg_bool("success"),
+        }
         sort = arg_sort()
     except ValidationError as e:
         q, limit, offset, error = None, PAGE_SIZE, 0, f"{e.field}: {e.message}"
@@ -71,25 +78,55 @@ def fixes() -> str:
     if not reads_protected() and error is None:
         m = _memory()
         if q:
-            result = m.recall(q, k=min(offset + limit, 100), service=filters["service"],
-                              agent=filters["agent"],
-                              only_successful=filters["success"] is True)
-            hits = [h for h in result
-                    if filters["success"] is None or h.fix.success == filters["success"]]
+            result = m.recall(
+                q,
+                k=min(offset + limit, 100),
+                service=filters["service"],
+                agent=filters["agent"],
+                only_successful=filters["success"] is True,
+            )
+            hits = [
+                h
+                for h in result
+                if filters["success"] is None or h.fix.success == filters["success"]
+            ]
             total = len(hits)
             no_match = bool(hits) and all(h.below_bar for h in hits)
-            rows = [{**h.fix.to_dict(), "score": h.score, "why": h.why, "relevance": h.relevance,
-                     "below_bar": h.below_bar} for h in hits[offset:offset + limit]]
+            rows = [
+                {
+                    **h.fix.to_dict(),
+                    "score": h.score,
+                    "why": h.why,
+                    "relevance": h.relevance,
+                    "below_bar": h.below_bar,
+                }
+                for h in hits[offset : offset + limit]
+            ]
         else:
-            rows = [f.to_dict() for f in m.get_recent_fixes(limit=limit, offset=offset,
-                                                             order=sort, **filters)]
+            rows = [
+                f.to_dict()
+                for f in m.get_recent_fixes(limit=limit, offset=offset, order=sort, **filters)
+            ]
             total = m.count_fixes(**filters)
     success = filters.get("success")
-    params = {"q": q or "", "agent": filters.get("agent") or "",
-              "service": filters.get("service") or "",
-              "success": "" if success is None else str(success).lower(), "sort": sort}
-    return _render("fixes.html", fixes=rows, total=total, limit=limit, offset=offset,
-                   params=params, error=error, no_match=no_match, sort=sort)
+    params = {
+        "q": q or "",
+        "agent": filters.get("agent") or "",
+        "service": filters.get("service") or "",
+        "success": "" if success is None else str(success).lower(),
+        "sort": sort,
+    }
+    return _render(
+        "fixes.html",
+        fixes=rows,
+        total=total,
+        limit=limit,
+        offset=offset,
+        params=params,
+        error=error,
+        no_match=no_match,
+        sort=sort,
+    )
 
 
 @bp.get("/fixes/<path:fix_id>")
@@ -109,8 +146,9 @@ def fix(fix_id: str) -> str:
 @bp.get("/agents")
 def agents() -> str:
     found = [] if reads_protected() else [a.to_dict() for a in _memory().get_all_agents()]
-    return _render("agents.html", agents=found, active_min=ACTIVE_MS // 60_000,
-                   stale_min=STALE_MS // 60_000)
+    return _render(
+        "agents.html", agents=found, active_min=ACTIVE_MS // 60_000, stale_min=STALE_MS // 60_000
+    )
 
 
 @bp.get("/graph")
@@ -134,24 +172,40 @@ def graph() -> str:
 TOP_N = 10
 
 
-def top_with_other(rows: list[dict[str, Any]], label_key: str, n: int = TOP_N) -> list[dict[str, Any]]:
+def top_with_other(
+    rows: list[dict[str, Any]], label_key: str, n: int = TOP_N
+) -> list[dict[str, Any]]:
     """The n biggest groups by fixes, then one "other (k)" row summing the rest.
 
     A long tail of one-fix groups ("1 · 100%" fifty times) says nothing; its sum does.
     """
+
     def shaped(r: dict[str, Any]) -> dict[str, Any]:
         s, f = int(r.get("successes") or 0), int(r.get("failures") or 0)
-        return {"label": r.get(label_key) or r.get("signature") or "—",
-                "fixes": int(r.get("fixes") or 0), "successes": s, "failures": f,
-                "outcomes": s + f, "success_rate": s / (s + f) if s + f else None}
+        return {
+            "label": r.get(label_key) or r.get("signature") or "—",
+            "fixes": int(r.get("fixes") or 0),
+            "successes": s,
+            "failures": f,
+            "outcomes": s + f,
+            "success_rate": s / (s + f) if s + f else None,
+        }
 
     ranked = sorted((shaped(r) for r in rows), key=lambda r: (-r["fixes"], str(r["label"])))
     head, tail = ranked[:n], ranked[n:]
     if tail:
         s, f = sum(r["successes"] for r in tail), sum(r["failures"] for r in tail)
-        head.append({"label": f"other ({len(tail)})", "fixes": sum(r["fixes"] for r in tail),
-                     "successes": s, "failures": f, "outcomes": s + f,
-                     "success_rate": s / (s + f) if s + f else None, "other": True})
+        head.append(
+            {
+                "label": f"other ({len(tail)})",
+                "fixes": sum(r["fixes"] for r in tail),
+                "successes": s,
+                "failures": f,
+                "outcomes": s + f,
+                "success_rate": s / (s + f) if s + f else None,
+                "other": True,
+            }
+        )
     return head
 
 
@@ -160,9 +214,12 @@ def charts() -> str:
     if reads_protected():
         return _render("charts.html", by_root_cause=[], by_signature=[], top_n=TOP_N)
     m = _memory()
-    return _render("charts.html", top_n=TOP_N,
-                   by_root_cause=top_with_other(m.success_rate_by_root_cause(), "root_cause"),
-                   by_signature=top_with_other(m.success_by_signature(limit=1000), "issue"))
+    return _render(
+        "charts.html",
+        top_n=TOP_N,
+        by_root_cause=top_with_other(m.success_rate_by_root_cause(), "root_cause"),
+        by_signature=top_with_other(m.success_by_signature(limit=1000), "issue"),
+    )
 
 
 @bp.app_template_filter("pct")

@@ -45,9 +45,16 @@ def _make_server(app: Any, host: str, port: int, threads: int) -> Any:
 
     # ident=None: no "Server: waitress" banner; clear_untrusted_proxy_headers by default.
     # A connection limit, and read deadlines (slow_clients) so dripping clients cannot hold it.
-    server = create_server(app, host=host, port=port, threads=threads, ident=None,
-                           channel_timeout=30, cleanup_interval=2,
-                           connection_limit=slow_clients.CONNECTION_LIMIT)
+    server = create_server(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident=None,
+        channel_timeout=30,
+        cleanup_interval=2,
+        connection_limit=slow_clients.CONNECTION_LIMIT,
+    )
     return slow_clients.bound(server)
 
 
@@ -62,8 +69,9 @@ def _shutdown(server: Any) -> None:
     server.task_dispatcher.shutdown(cancel_pending=False, timeout=5)
 
 
-def start_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0,
-                    threads: int = 4) -> RunningServer:
+def start_in_thread(
+    app: Any, host: str = "127.0.0.1", port: int = 0, threads: int = 4
+) -> RunningServer:
     server = _make_server(app, host, port, threads)
     thread = threading.Thread(target=server.run, name="obsmem-waitress", daemon=True)
     thread.start()
@@ -107,7 +115,9 @@ def serve(settings: Settings | None = None) -> int:
     try:
         flask_app = create_app(memory, settings)
         ready = flask_app.extensions["obsmem.ready"] = threading.Event()
-        threading.Thread(target=warm_up, args=(memory, ready), name="obsmem-warm-up", daemon=True).start()
+        threading.Thread(
+            target=warm_up, args=(memory, ready), name="obsmem-warm-up", daemon=True
+        ).start()
         app = AccessLog(flask_app)
         # The signal handler only sets an event: an exception raised into waitress's
         # loop can land inside a channel handler, which swallows it and serves on.

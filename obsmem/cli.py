@@ -208,7 +208,9 @@ def cli(ctx: click.Context, data_dir: Path | None, verbose: int) -> None:
         raise Failure(str(exc), exit_code=2) from None
     if verbose:
         level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     if data_dir is not None:
         settings = settings.with_(data_dir=data_dir.absolute(), data_dir_source="option")
     ctx.obj = settings
@@ -242,8 +244,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None, demo: bool | N
         from obsmem.demo import seed as seed_demo
         from obsmem.memory import Memory
 
-        click.echo("==> empty data dir: starting the stores and seeding the demo set "
-                   "(OBSMEM_DEMO=0 to skip)", err=True)
+        click.echo(
+            "==> empty data dir: starting the stores and seeding the demo set "
+            "(OBSMEM_DEMO=0 to skip)",
+            err=True,
+        )
         with Memory.open(settings, replay=False) as memory:
             summary = seed_demo(memory)
         click.echo(f"==> demo: {summary['fixes']} fixes, {summary['agents']} agents", err=True)
@@ -281,8 +286,11 @@ def init_stores(settings: Settings, dry_run: bool = False) -> dict[str, Any]:
         return {
             "dry_run": dry_run,
             "graph": graph_report,
-            "vectors": {"backend": "postgres", "pending": [] if not dry_run else pending,
-                        "applied": applied},
+            "vectors": {
+                "backend": "postgres",
+                "pending": [] if not dry_run else pending,
+                "applied": applied,
+            },
         }
     finally:
         if embedded is not None:
@@ -315,8 +323,10 @@ def init(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
         return
     click.echo(f"graph ({g['backend']}): created {len(g['created'])}, present {len(g['present'])}"
                + (f", MISSING {', '.join(g['missing'])}" if g["missing"] else ""))  # fmt: skip
-    click.echo(f"vectors (postgres): applied {len(v['applied'])} migration(s)"
-               + (f": {', '.join(v['applied'])}" if v["applied"] else ", schema up to date"))
+    click.echo(
+        f"vectors (postgres): applied {len(v['applied'])} migration(s)"
+        + (f": {', '.join(v['applied'])}" if v["applied"] else ", schema up to date")
+    )
     click.echo(f"embedder (onnx): {report['embedder']['onnx']}")
     if g["missing"]:
         raise Failure(f"graph schema incomplete: {', '.join(g['missing'])}")
@@ -341,7 +351,9 @@ def health(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         _out({**report, "data_dir": str(_settings(ctx).data_dir_info.path)})
     else:
-        click.echo(f"status: {report['status']}" + (f" ({report['error']})" if "error" in report else ""))
+        click.echo(
+            f"status: {report['status']}" + (f" ({report['error']})" if "error" in report else "")
+        )
         click.echo(f"  data dir {data_dir}")
         for name, s in report["stores"].items():
             click.echo(f"  {name:8} {s.get('backend', ''):9} {_store_line(s)}")
@@ -470,16 +482,22 @@ def feedback(ctx: click.Context, fix_id: str, success: bool, agent: str | None,
     if as_json:
         _out(result)
     else:
-        click.echo(f"{fix_id}: {'worked' if success else 'failed'} recorded"
-                   + (f" (queued for {', '.join(result['pending'])})" if result.get("pending") else ""))
+        click.echo(
+            f"{fix_id}: {'worked' if success else 'failed'} recorded"
+            + (f" (queued for {', '.join(result['pending'])})" if result.get("pending") else "")
+        )
 
 
 # ------------------------------------------------------------------ listings
 
 
 @cli.command()
-@click.option("--remove", "remove", metavar="NAME",
-              help="Forget this agent (its outcome trail goes; the fixes and counts stay).")
+@click.option(
+    "--remove",
+    "remove",
+    metavar="NAME",
+    help="Forget this agent (its outcome trail goes; the fixes and counts stay).",
+)
 @json_option
 @click.pass_context
 def agents(ctx: click.Context, remove: str | None, as_json: bool) -> None:
@@ -700,8 +718,10 @@ def prune(ctx: click.Context, older_than: str, keep_successful: bool, dry_run: b
     for fix in plan.candidates if dry_run else []:
         click.echo(f"{fix['id']}  {fix['last_seen'][:10]}  {_short(fix['issue'], 70)}")
     count = len(plan.candidates) if dry_run else plan.deleted
-    click.echo(f"{verb} {count} of {plan.scanned} fixes last seen before {plan.to_dict()['cutoff']}"
-               + (f"; kept {plan.kept_successful} that worked" if keep_successful else ""))
+    click.echo(
+        f"{verb} {count} of {plan.scanned} fixes last seen before {plan.to_dict()['cutoff']}"
+        + (f"; kept {plan.kept_successful} that worked" if keep_successful else "")
+    )
 
 
 @cli.command()

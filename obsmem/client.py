@@ -72,14 +72,18 @@ class Client:
             )
         return resp.json() if resp.content else None
 
-    def _send_write(self, path: str, body: dict[str, Any] | None = None, key: str | None = None) -> Any:
+    def _send_write(
+        self, path: str, body: dict[str, Any] | None = None, key: str | None = None
+    ) -> Any:
         """POST with one idempotency key for this logical call, retried (same key) on a lost answer."""
         # JSON content type even with no body: the server refuses other writes (no form CSRF).
         headers = {"Idempotency-Key": key or uuid.uuid4().hex, "Content-Type": "application/json"}
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:
-                resp = self.session.post(self.base_url + path, json=body, headers=headers, timeout=self.timeout)
+                resp = self.session.post(
+                    self.base_url + path, json=body, headers=headers, timeout=self.timeout
+                )
             except (requests.ConnectionError, requests.Timeout):
                 if last:
                     raise
@@ -90,17 +94,30 @@ class Client:
         raise AssertionError("unreachable")  # pragma: no cover
 
     # --- writes
-    def remember(self, issue: str, solution: str, *, idempotency_key: str | None = None, **fields: Any) -> dict[str, Any]:
-        body = {"issue": issue, "solution": solution, **{k: v for k, v in fields.items() if v is not None}}
+    def remember(
+        self, issue: str, solution: str, *, idempotency_key: str | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        body = {
+            "issue": issue,
+            "solution": solution,
+            **{k: v for k, v in fields.items() if v is not None},
+        }
         return self._send_write("/api/remember", body, idempotency_key)
 
     def feedback(
-        self, fix_id: str, success: bool, agent: str | None = None, *, idempotency_key: str | None = None
+        self,
+        fix_id: str,
+        success: bool,
+        agent: str | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"success": success}
         if agent:
             body["agent"] = agent
-        return self._send_write(f"/api/fixes/{quote(fix_id, safe='')}/feedback", body, idempotency_key)
+        return self._send_write(
+            f"/api/fixes/{quote(fix_id, safe='')}/feedback", body, idempotency_key
+        )
 
     def register_agent(self, name: str, server: str | None = None) -> dict[str, Any]:
         return self._send_write("/api/register-agent", {"name": name, "server": server})
@@ -135,7 +152,11 @@ class Client:
         return out.get("issues", out) if isinstance(out, dict) else out
 
     def get_recent_fixes(self, limit: int = 20, offset: int = 0, **filters: Any) -> dict[str, Any]:
-        params = {"limit": limit, "offset": offset, **{k: v for k, v in filters.items() if v is not None}}
+        params = {
+            "limit": limit,
+            "offset": offset,
+            **{k: v for k, v in filters.items() if v is not None},
+        }
         return self._call("GET", "/api/fixes", params=params)
 
     def get_fix(self, fix_id: str) -> dict[str, Any] | None:

@@ -80,7 +80,9 @@ def env_log_level(env: Mapping[str, str] | None = None) -> str | None:
         raw = env.get(name, "").strip().upper()
         if raw:
             if raw not in logging.getLevelNamesMapping():
-                raise ConfigError(f"{name}={raw!r} is not a log level (DEBUG, INFO, WARNING, ERROR)")
+                raise ConfigError(
+                    f"{name}={raw!r} is not a log level (DEBUG, INFO, WARNING, ERROR)"
+                )
             return raw
     return None
 
@@ -187,7 +189,9 @@ class Settings:
             api_token=_opt(env, "OBSMEM_API_TOKEN"),
             auth_reads=_flag(env, "OBSMEM_AUTH_READS", False),
             allowed_hosts=tuple(
-                h.strip().lower() for h in env.get("OBSMEM_ALLOWED_HOSTS", "").split(",") if h.strip()
+                h.strip().lower()
+                for h in env.get("OBSMEM_ALLOWED_HOSTS", "").split(",")
+                if h.strip()
             ),
             store_timeout_s=_float(env, "OBSMEM_STORE_TIMEOUT", 5.0),
             read_timeout_s=_float(env, "OBSMEM_READ_TIMEOUT", 2.0),

@@ -61,8 +61,6 @@ def _embedding_pool() -> ThreadPoolExecutor:
         return _pool
 
 
-
-
 def _not_safe(exc: OutboxError, stored: list[str], pending: list[str]) -> OutboxError:
     """A store was down and the outbox could not queue its copy: say exactly what is where."""
     lost = VECTORS if GRAPH in stored + pending else GRAPH
@@ -142,7 +140,9 @@ class Memory:
         self.close()
 
     # ------------------------------------------------------------ writes
-    def _prepare(self, item: dict[str, Any], idempotency_key: str | None = None) -> tuple[FixWrite, tuple[str, ...]]:
+    def _prepare(
+        self, item: dict[str, Any], idempotency_key: str | None = None
+    ) -> tuple[FixWrite, tuple[str, ...]]:
         """Validate and redact one remember call; raises ValidationError naming the field."""
         from obsmem.redact import redact
 
@@ -152,7 +152,9 @@ class Memory:
             raise ValidationError(sorted(extra)[0], "is not a field of a fix")
         issue = m.clean_text(item.get("issue"), "issue", max_chars=m.MAX_ISSUE_CHARS)
         solution = m.clean_text(item.get("solution"), "solution", max_chars=m.MAX_SOLUTION_CHARS)
-        root_cause = m.clean_text(item.get("root_cause"), "root_cause", max_chars=m.MAX_ROOT_CAUSE_CHARS, required=False)
+        root_cause = m.clean_text(
+            item.get("root_cause"), "root_cause", max_chars=m.MAX_ROOT_CAUSE_CHARS, required=False
+        )
         assert issue is not None and solution is not None
         issue, k1 = redact(issue)
         solution, k2 = redact(solution)
@@ -165,7 +167,9 @@ class Memory:
         tags = tuple(text for text, _ in redacted_tags)
         kinds |= k4 | {k for _, found in redacted_tags for k in found}
         fix_id = item.get("id")
-        fix_id = _clean_secret_free_id(fix_id) if fix_id is not None else m.fix_id_for(issue, solution)
+        fix_id = (
+            _clean_secret_free_id(fix_id) if fix_id is not None else m.fix_id_for(issue, solution)
+        )
         names = {
             f: _redact_name(m.clean_name(item.get(f), f), kinds)
             for f in ("agent", "service", "namespace", "severity")
@@ -219,7 +223,11 @@ class Memory:
         return self._remember_batch([self._prepare(item, key)])[0]
 
     def remember_many(
-        self, items: Iterable[dict[str, Any]], batch_size: int = 256, *, idempotency_key: str | None = None
+        self,
+        items: Iterable[dict[str, Any]],
+        batch_size: int = 256,
+        *,
+        idempotency_key: str | None = None,
     ) -> list[RememberResult]:
         """Bulk remember: validated up front (nothing is written if one item is bad), embedded in batches.
 
@@ -252,7 +260,9 @@ class Memory:
         except OUTAGES:
             return set()
 
-    def _remember_batch(self, batch: list[tuple[FixWrite, tuple[str, ...]]]) -> list[RememberResult]:
+    def _remember_batch(
+        self, batch: list[tuple[FixWrite, tuple[str, ...]]]
+    ) -> list[RememberResult]:
         mgr = self.manager
         writes = [w for w, _ in batch]
         # Embed while the graph is read and written: those round trips hide behind the model.
@@ -275,7 +285,9 @@ class Memory:
             out.append(RememberResult(w.id, tuple(stored), tuple(pending), dup, kinds))
         return out
 
-    def _write_vectors(self, writes: list[FixWrite], rows_future: Future[list[Any]] | None = None) -> bool:
+    def _write_vectors(
+        self, writes: list[FixWrite], rows_future: Future[list[Any]] | None = None
+    ) -> bool:
         """Store or queue, with embeddings computed up front (`DatabaseManager.write_fixes`
         says why); `rows_future` carries them when they were embedded beside the graph write."""
         rows = rows_future.result() if rows_future is not None else None
@@ -304,20 +316,37 @@ class Memory:
         if not self._existing([fix_id]) and self._any_store_up():
             raise NotFound(f"no fix with id {fix_id!r}")
         now = m.now_ms()
-        outcome = Outcome(m.event_id_for(key, f"feedback:{fix_id}"), fix_id, bool(success), now, agent)
+        outcome = Outcome(
+            m.event_id_for(key, f"feedback:{fix_id}"), fix_id, bool(success), now, agent
+        )
         state = None
         if vote is not None:
             agent = agent or "dashboard"
-            prefix = "vote-" + hashlib.sha256(
-                "\x00".join((fix_id, agent, vote)).encode()).hexdigest()[:24]
+            prefix = (
+                "vote-"
+                + hashlib.sha256("\x00".join((fix_id, agent, vote)).encode()).hexdigest()[:24]
+            )
             trail = self._graph_read(lambda g: g.outcomes_for_fix(fix_id))
             mine = [o for o in trail if str(o.get("event_id") or "").startswith(prefix + "-")]
             previous = max(mine, key=lambda o: o.get("ts") or 0) if mine else None
             if previous is not None and bool(previous["success"]) == bool(success):
-                return {"fix_id": fix_id, "success": success, "agent": agent, "vote": "unchanged",
-                        "event_id": previous["event_id"], "stored_in": [], "pending": []}
-            outcome = Outcome(f"{prefix}-{now}", fix_id, bool(success), now, agent,
-                              replaces=previous["event_id"] if previous else None)
+                return {
+                    "fix_id": fix_id,
+                    "success": success,
+                    "agent": agent,
+                    "vote": "unchanged",
+                    "event_id": previous["event_id"],
+                    "stored_in": [],
+                    "pending": [],
+                }
+            outcome = Outcome(
+                f"{prefix}-{now}",
+                fix_id,
+                bool(success),
+                now,
+                agent,
+                replaces=previous["event_id"] if previous else None,
+            )
             state = "changed" if previous else "new"
         stored, pending = self._write_both("outcome", [outcome.to_dict()])
         out = {"fix_id": fix_id, "success": success, "stored_in": stored, "pending": pending}
@@ -335,7 +364,9 @@ class Memory:
     def _any_store_up(self) -> bool:
         return any(self.manager.store_health(s).ok for s in (GRAPH, VECTORS))
 
-    def register_agent(self, name: str, server: str | None = None, *, idempotency_key: str | None = None) -> Agent:
+    def register_agent(
+        self, name: str, server: str | None = None, *, idempotency_key: str | None = None
+    ) -> Agent:
         """Create or refresh an agent. Agent writes set state (last seen, server) and count
         nothing, so a retry is harmless; the key is accepted (and checked) for a uniform API."""
         m.clean_idempotency_key(idempotency_key)
@@ -404,8 +435,21 @@ class Memory:
             bar = self.settings.min_relevance
         if bar is None:
             bar = rc.DEFAULT_MIN_RELEVANCE
-        flt = _filter(service=service, agent=agent, success=True if only_successful else None, since_ms=since_ms)
-        return rc.recall(self.manager, self.params, query, k, flt, only_successful=only_successful, min_relevance=bar)
+        flt = _filter(
+            service=service,
+            agent=agent,
+            success=True if only_successful else None,
+            since_ms=since_ms,
+        )
+        return rc.recall(
+            self.manager,
+            self.params,
+            query,
+            k,
+            flt,
+            only_successful=only_successful,
+            min_relevance=bar,
+        )
 
     # ------------------------------------------------------------ reads
     def _graph_read(self, fn: Callable[[GraphStore], T], default: Any = Unavailable) -> T:
@@ -446,8 +490,12 @@ class Memory:
         """When the graph was last seen and since when it is out, for 'unavailable' labels."""
         breaker = self.manager._breakers[GRAPH]
         return {
-            "graph_last_seen": m.ms_to_iso(int(self._graph_seen * 1000)) if self._graph_seen else None,
-            "graph_down_since": m.ms_to_iso(int(breaker.opened_at * 1000)) if breaker.opened_at else None,
+            "graph_last_seen": m.ms_to_iso(int(self._graph_seen * 1000))
+            if self._graph_seen
+            else None,
+            "graph_down_since": m.ms_to_iso(int(breaker.opened_at * 1000))
+            if breaker.opened_at
+            else None,
         }
 
     def get_fix(self, fix_id: str) -> Fix | None:
@@ -471,7 +519,9 @@ class Memory:
         }
         if outcomes is None:  # outcome history lives in the graph only
             info = self._graph_down_info()
-            trace.unavailable("outcomes", message="the outcome history lives in the graph, which is down", **info)
+            trace.unavailable(
+                "outcomes", message="the outcome history lives in the graph, which is down", **info
+            )
             detail["outcomes_unavailable"] = {"reason": "graph unavailable", **info}
         return detail
 
@@ -495,7 +545,11 @@ class Memory:
             age = round(time.time() - copy[0], 1) if copy else None
             as_of = m.ms_to_iso(int(copy[0] * 1000)) if copy else None
             message = "agents live in the graph, which is down"
-            message += f"; showing the last-known copy from {as_of} ({age:g} s old)" if copy else "; no copy known"
+            message += (
+                f"; showing the last-known copy from {as_of} ({age:g} s old)"
+                if copy
+                else "; no copy known"
+            )
             trace.unavailable("agents", message=message, copy_as_of=as_of, copy_age_s=age, **info)
             return list(copy[1]) if copy else []
         self._graph_seen = time.time()
@@ -543,7 +597,10 @@ class Memory:
     def find_similar_issues(self, text: str, limit: int = 5) -> list[IssueGroup]:
         text = m.clean_text(text, "text", max_chars=m.MAX_QUERY_CHARS)  # type: ignore[assignment]
         limit = m.clean_int(limit, "limit", default=5, lo=1, hi=m.MAX_K)
-        return self._either(lambda g: g.similar_issues(text, limit), lambda v: self._similar_from_vectors(v, text, limit))
+        return self._either(
+            lambda g: g.similar_issues(text, limit),
+            lambda v: self._similar_from_vectors(v, text, limit),
+        )
 
     def _similar_from_vectors(self, v: Any, text: str, limit: int) -> list[IssueGroup]:
         """Issue groups from Postgres's keyword ranking, for while the graph is down."""
@@ -574,17 +631,22 @@ class Memory:
         return sorted(out, key=lambda x: -x.score)[:limit]
 
     def success_rate_by_root_cause(self) -> list[dict[str, Any]]:
-        return self._either(lambda g: g.success_by_root_cause(), lambda v: v.success_by_root_cause())
+        return self._either(
+            lambda g: g.success_by_root_cause(), lambda v: v.success_by_root_cause()
+        )
 
     def success_by_signature(self, limit: int = 20) -> list[dict[str, Any]]:
         limit = m.clean_int(limit, "limit", default=20, lo=1, hi=m.MAX_LIMIT)
-        return self._either(lambda g: g.success_by_signature(limit), lambda v: v.success_by_signature(limit))
+        return self._either(
+            lambda g: g.success_by_signature(limit), lambda v: v.success_by_signature(limit)
+        )
 
     def fixes_over_time(self, days: int = 30) -> list[dict[str, Any]]:
         days = m.clean_int(days, "days", default=30, lo=1, hi=3660)
         since = m.now_ms() - days * 86_400_000
         rows = self._either(
-            lambda g: g.fixes_over_time(86_400_000, since), lambda v: v.fixes_over_time(86_400_000, since)
+            lambda g: g.fixes_over_time(86_400_000, since),
+            lambda v: v.fixes_over_time(86_400_000, since),
         )
         return [
             {
@@ -598,7 +660,9 @@ class Memory:
 
     def neighbourhood(self, fix_id: str) -> dict[str, Any]:
         fix_id = m.clean_fix_id(fix_id, "fix_id")
-        return self._either(lambda g: g.neighbourhood(fix_id), lambda v: self._lone_fix_node(v, fix_id))
+        return self._either(
+            lambda g: g.neighbourhood(fix_id), lambda v: self._lone_fix_node(v, fix_id)
+        )
 
     def _lone_fix_node(self, v: Any, fix_id: str) -> dict[str, Any]:
         """The fix alone (its links live in the graph), so the graph view still shows something."""
@@ -621,7 +685,8 @@ class Memory:
         kind, _, key = str(node or "").partition(":")
         if kind not in EXPLORE_KINDS or not key:
             raise m.ValidationError(
-                "node", "must be kind:key with kind one of " + ", ".join(EXPLORE_KINDS))
+                "node", "must be kind:key with kind one of " + ", ".join(EXPLORE_KINDS)
+            )
         if kind == "fix":
             m.clean_fix_id(key, "node")
         else:
@@ -641,7 +706,9 @@ class Memory:
                 "nodes": g.nodes, "relationships": g.relationships, "fixes": g.fixes,
                 "agents": g.agents, "outcomes": g.outcomes, "success_rate": g.success_rate,
             }  # fmt: skip
-            out.update(fixes=g.fixes, agents=g.agents, outcomes=g.outcomes, success_rate=g.success_rate)
+            out.update(
+                fixes=g.fixes, agents=g.agents, outcomes=g.outcomes, success_rate=g.success_rate
+            )
             self._graph_seen = time.time()
             trace.served(GRAPH)
         except OUTAGES as exc:

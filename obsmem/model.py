@@ -165,9 +165,7 @@ def clean_name(value: Any, field: str, *, required: bool = False) -> str | None:
 
 def clean_fix_id(value: Any, field: str = "id") -> str:
     if not isinstance(value, str) or not _ID_RE.match(value):
-        raise ValidationError(
-            field, "must be 1-200 characters of letters, digits and _ . : / @ -"
-        )
+        raise ValidationError(field, "must be 1-200 characters of letters, digits and _ . : / @ -")
     return value
 
 
@@ -247,7 +245,9 @@ def clean_metadata(value: Any) -> dict[str, Any]:
     walk(value, 0)
     size = len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
     if size > MAX_METADATA_BYTES:
-        raise ValidationError("metadata", f"is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}")
+        raise ValidationError(
+            "metadata", f"is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}"
+        )
     return value
 
 
@@ -274,7 +274,9 @@ REMEMBER_FIELDS: dict[str, dict[str, Any]] = {
 }
 REMEMBER_REQUIRED = ("issue", "solution")
 # The optional attributes of a fix (what an agent may put beside issue and solution).
-FIX_ATTRIBUTES = tuple(k for k in REMEMBER_FIELDS if k not in {*REMEMBER_REQUIRED, "metadata", "id"})
+FIX_ATTRIBUTES = tuple(
+    k for k in REMEMBER_FIELDS if k not in {*REMEMBER_REQUIRED, "metadata", "id"}
+)
 
 
 def remember_schema() -> dict[str, Any]:
@@ -493,7 +495,9 @@ class RecallHit:
 
     fix: Fix
     score: float
-    why: dict[str, float]  # the parts of the score, e.g. {"vector": .., "keyword": .., "success": ..}
+    why: dict[
+        str, float
+    ]  # the parts of the score, e.g. {"vector": .., "keyword": .., "success": ..}
     relevance: float | None = None
     below_bar: bool = False
 

@@ -82,7 +82,9 @@ def fuse(
     for c in cands.values():
         rel = 0.0
         if c.vector_rank is not None:
-            rel += params.w_vector / (k + c.vector_rank) + params.w_vector_score * c.vector_scaled / k
+            rel += (
+                params.w_vector / (k + c.vector_rank) + params.w_vector_score * c.vector_scaled / k
+            )
         if c.keyword_rank is not None:
             rel += params.w_keyword / (k + c.keyword_rank) + params.w_keyword_score * c.keyword / k
         c.relevance = rel

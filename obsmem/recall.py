@@ -259,7 +259,9 @@ class Pipeline:
             emb = embedded[0] if embedded else None
             docs, avgdl, df = self.mgr.vectors.term_stats(text.query_terms(query, MAX_QUERY_TERMS))
             q = query_terms(query, docs, avgdl, df)
-            self.timings["search"] = (time.perf_counter() - t0) * 1000 - self.timings.get("embed", 0.0)
+            self.timings["search"] = (time.perf_counter() - t0) * 1000 - self.timings.get(
+                "embed", 0.0
+            )
             self.served.append(VECTORS)
         except OUTAGES as exc:
             self.failed.append(VECTORS)

@@ -68,7 +68,9 @@ def _real(value: str) -> bool:
     return not _PLACEHOLDER.match(value)
 
 
-_PATH = re.compile(r"(?:~?/|\.{1,2}/|[A-Za-z]:\\)|.{0,200}\.(?:pem|key|crt|cert|p12|pfx|jks|json|ya?ml)$")
+_PATH = re.compile(
+    r"(?:~?/|\.{1,2}/|[A-Za-z]:\\)|.{0,200}\.(?:pem|key|crt|cert|p12|pfx|jks|json|ya?ml)$"
+)
 
 
 def _real_key(value: str) -> bool:
@@ -173,8 +175,12 @@ def _from_plugin(kind: str, plugin: type, triggers: tuple[str, ...]) -> list[_Ru
 # ------------------------------------------------------------ Kubernetes Secrets
 _K8S_BLOCK = re.compile(r"(?m)^(?P<i>[ \t]{0,64}+)(?P<b>data|stringData):[ \t]{0,16}+\r?$")
 _K8S_ITEM = re.compile(r"(?P<i>[ \t]{1,64}+)[\"']?[A-Za-z0-9_.-]{1,253}+[\"']?:[ \t]{0,16}+")
-_K8S_JSON = re.compile(r"\"(?:data|stringData)\"[ \t]{0,16}+:[ \t]{0,16}+\{(?P<body>[^{}]{0,65536}+)\}")
-_K8S_JSON_VALUE = re.compile(r"\"[A-Za-z0-9_.-]{1,253}+\"[ \t\r\n]{0,16}+:[ \t\r\n]{0,16}+\"(?P<v>[^\"\\]{1,65536}+)\"")
+_K8S_JSON = re.compile(
+    r"\"(?:data|stringData)\"[ \t]{0,16}+:[ \t]{0,16}+\{(?P<body>[^{}]{0,65536}+)\}"
+)
+_K8S_JSON_VALUE = re.compile(
+    r"\"[A-Za-z0-9_.-]{1,253}+\"[ \t\r\n]{0,16}+:[ \t\r\n]{0,16}+\"(?P<v>[^\"\\]{1,65536}+)\""
+)
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{4,}+={0,2}")
 
 
@@ -221,11 +227,25 @@ def _ends_with(*words: str) -> str:
 
 
 _PW_END = _ends_with(
-    "password", "passwd", "passphrase", "pwd", "secret", "credential", "credentials", "pass",
+    "password",
+    "passwd",
+    "passphrase",
+    "pwd",
+    "secret",
+    "credential",
+    "credentials",
+    "pass",
     "passwort",
 )
 _TOKEN_END = _ends_with(
-    "token", "key", "dsn", "_auth", "-auth", ".auth", "connectionstring", "connection_string",
+    "token",
+    "key",
+    "dsn",
+    "_auth",
+    "-auth",
+    ".auth",
+    "connectionstring",
+    "connection_string",
 )
 _KEY_END = _ends_with("key", "auth")
 
@@ -308,7 +328,17 @@ _RULES: list[_Rule] = [
         r"|hf_[A-Za-z0-9]{30,64}+|dop_v1_[a-f0-9]{64}|doo_v1_[a-f0-9]{64}"
         r"|shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}|lin_api_[A-Za-z0-9]{40}"
         r"|AGE-SECRET-KEY-1[0-9A-Z]{58})",
-        triggers=("dckr_", "hvs.", "glsa_", "glc_", "hf_", "do_v1_", "shp", "lin_api_", "AGE-SECRET"),
+        triggers=(
+            "dckr_",
+            "hvs.",
+            "glsa_",
+            "glc_",
+            "hf_",
+            "do_v1_",
+            "shp",
+            "lin_api_",
+            "AGE-SECRET",
+        ),
     ),
     _Rule(
         "jwt",

@@ -109,14 +109,16 @@ def prune(
     # Ids are collected page by page from the graph; deleting while paging by id is safe
     # because the pager resumes after the last id it saw.
     for fix in iter_expired(memory.manager.graph.iter_fixes(), cutoff, keep_successful, plan):
-        plan.candidates.append({
-            "id": fix.id,
-            "issue": fix.issue.splitlines()[0][:120] if fix.issue else "",
-            "last_seen": ms_to_iso(last_seen(fix)),
-            "success": fix.success,
-            "successes": fix.successes,
-            "failures": fix.failures,
-        })
+        plan.candidates.append(
+            {
+                "id": fix.id,
+                "issue": fix.issue.splitlines()[0][:120] if fix.issue else "",
+                "last_seen": ms_to_iso(last_seen(fix)),
+                "success": fix.success,
+                "successes": fix.successes,
+                "failures": fix.failures,
+            }
+        )
         batch.append(fix.id)
         if len(batch) >= DELETE_BATCH:
             flush()

@@ -123,7 +123,9 @@ def export(
                        "last_seen": agent.last_seen, "registered_at": agent.registered_at})  # fmt: skip
             counts["agents"] += 1
         for fixes in chunks(graph.iter_fixes(batch=page), page):
-            embeddings = manager.vectors.get_embeddings([f.id for f in fixes]) if with_vectors else {}
+            embeddings = (
+                manager.vectors.get_embeddings([f.id for f in fixes]) if with_vectors else {}
+            )
             for fix in fixes:
                 record = fix_record(fix)
                 if with_vectors and fix.id in embeddings:
@@ -214,11 +216,12 @@ def _check_header(record: dict[str, Any], where: str) -> None:
         raise TransferError(f"{where}: not an obsmem export (no '{FORMAT}' header)")
     version = record.get("version")
     if not isinstance(version, int) or version > VERSION or version < 1:
-        raise TransferError(f"{where}: export format version {version!r}; this obsmem reads {VERSION}")
+        raise TransferError(
+            f"{where}: export format version {version!r}; this obsmem reads {VERSION}"
+        )
 
 
 # ------------------------------------------------------------------ import
-
 
 
 def _int(value: Any, field: str, where: str, *, default: int | None = None,
@@ -254,11 +257,17 @@ def _embedding(value: Any, dim: int | None, where: str) -> list[float] | None:
     if value is None:
         return None
     if not isinstance(value, list) or not 0 < len(value) <= MAX_EMBEDDING_DIM:
-        raise TransferError(f"{where}: embedding must be a list of at most {MAX_EMBEDDING_DIM} numbers")
-    if not all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in value):
+        raise TransferError(
+            f"{where}: embedding must be a list of at most {MAX_EMBEDDING_DIM} numbers"
+        )
+    if not all(
+        isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in value
+    ):
         raise TransferError(f"{where}: embedding must hold finite numbers only")
     if dim is not None and len(value) != dim:
-        raise TransferError(f"{where}: embedding has {len(value)} dimensions; the header says {dim}")
+        raise TransferError(
+            f"{where}: embedding has {len(value)} dimensions; the header says {dim}"
+        )
     return value
 
 
@@ -333,7 +342,9 @@ def _clean_fix(rec: dict[str, Any], where: str, dim: int | None = None,
     return out
 
 
-def _clean_outcome(rec: dict[str, Any], where: str, kinds: set[str] | None = None) -> dict[str, Any]:
+def _clean_outcome(
+    rec: dict[str, Any], where: str, kinds: set[str] | None = None
+) -> dict[str, Any]:
     try:
         event_id = _secret_free_id(rec.get("event_id"), "event_id")
         fix_id = m.clean_fix_id(rec.get("fix_id"), "fix_id")

@@ -64,7 +64,11 @@ def recall_result(query: str, limit: int = 5, min_relevance: float | None = None
          "below_bar": h.get("below_bar", False), "why": h["why"]}
         for h in out["hits"]
     ]  # fmt: skip
-    return {"hits": hits, "no_match": out.get("no_match", not hits), "min_relevance": out.get("min_relevance")}
+    return {
+        "hits": hits,
+        "no_match": out.get("no_match", not hits),
+        "min_relevance": out.get("min_relevance"),
+    }
 
 
 def _db() -> Any:

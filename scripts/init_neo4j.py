@@ -29,7 +29,9 @@ def _fail(code: int, message: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dry-run", action="store_true", help="print the statements, change nothing")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the statements, change nothing"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     logging.getLogger("neo4j").setLevel(logging.CRITICAL)  # one line on failure, not driver chatter

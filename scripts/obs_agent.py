@@ -55,7 +55,9 @@ def check_disk(path: str, threshold_pct: float) -> Finding | None:
     return Finding(
         issue=f"Filesystem {path} {pct:.0f}% full on {socket.gethostname()}: "
         f"{usage.free // 2**30} GiB free, no space left on device soon",
-        service="host-disk", severity="high" if pct > 90 else "medium", safe_action="clean_tmp",
+        service="host-disk",
+        severity="high" if pct > 90 else "medium",
+        safe_action="clean_tmp",
     )
 
 
@@ -67,7 +69,8 @@ def check_load(threshold_per_cpu: float) -> Finding | None:
     return Finding(
         issue=f"High load average {load1:.1f} on {cpus} CPUs on {socket.gethostname()}: "
         "processes waiting for CPU, latency rising",
-        service="host-cpu", severity="medium",
+        service="host-cpu",
+        severity="medium",
     )
 
 
@@ -79,7 +82,8 @@ def check_port(host: str, port: int, timeout: float = 1.0) -> Finding | None:
         return Finding(
             issue=f"TCP port {host}:{port} not answering ({exc.strerror or exc}): "
             "connection refused, service down or not listening",
-            service=f"port-{port}", severity="high",
+            service=f"port-{port}",
+            severity="high",
         )
 
 
@@ -209,7 +213,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--disk-threshold", type=float, default=50.0, help="percent used")
     p.add_argument("--load-threshold", type=float, default=1.5, help="1-min load per CPU")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, action="append", default=[], help="TCP port that must answer")
+    p.add_argument(
+        "--port", type=int, action="append", default=[], help="TCP port that must answer"
+    )
     p.add_argument("--apply", action="store_true", help="run the safe action where there is one")
     p.add_argument("--clean-dir", help="directory --apply may clean of week-old files")
     return p.parse_args(argv)
@@ -220,8 +226,11 @@ def main(argv: list[str] | None = None) -> int:
         from obsmem.config import env_log_level
 
         # OBS_AGENT_LOG_LEVEL (the ops guide's name) or OBSMEM_LOG_LEVEL; warnings by default.
-        logging.basicConfig(level=env_log_level() or "WARNING",
-                            format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+        logging.basicConfig(
+            level=env_log_level() or "WARNING",
+            format="%(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
         loop(parse(argv))
     except KeyboardInterrupt:
         return 0

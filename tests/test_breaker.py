@@ -61,7 +61,13 @@ def test_closed_breaker_passes_calls_through() -> None:
     target.down = False
     br, store = make(target, [])
     assert store.read(21) == 42 and not br.is_open
-    assert br.state() == {"open": False, "open_for_s": None, "last_error": None, "kind": None, "since": None}
+    assert br.state() == {
+        "open": False,
+        "open_for_s": None,
+        "last_error": None,
+        "kind": None,
+        "since": None,
+    }
 
 
 def test_outage_opens_then_calls_fail_fast_until_the_probe_closes_it() -> None:

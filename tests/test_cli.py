@@ -215,7 +215,9 @@ def test_serve_refuses_an_open_bind_without_token(store: Settings) -> None:
     assert result.exit_code == 2 and "OBSMEM_API_TOKEN" in one_line_error(result)
 
 
-def test_serve_subprocess_answers_health_and_stops_on_sigterm(store: Settings, tmp_path: Path) -> None:
+def test_serve_subprocess_answers_health_and_stops_on_sigterm(
+    store: Settings, tmp_path: Path
+) -> None:
     """A real `obsmem` process: serve, GET /health, SIGTERM, exit 0."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -240,11 +242,18 @@ def test_serve_subprocess_answers_health_and_stops_on_sigterm(store: Settings, t
                 break
             assert (status, resp.json()["status"]) == (503, "starting")  # warming the embedder
             time.sleep(0.1)
-        assert status == 200, (tmp_path / "serve.log").read_text() if proc.poll() is not None else status
+        assert status == 200, (
+            (tmp_path / "serve.log").read_text() if proc.poll() is not None else status
+        )
         assert seen <= {"starting", "healthy", "degraded"}, seen
         # Healthy means warm: the first recall is served by a loaded model.
-        first = requests.post(f"http://127.0.0.1:{port}/api/recall", json={"query": "disk full"}, timeout=10)
-        assert first.status_code == 200 and "obsmem warm: ready" in (tmp_path / "serve.log").read_text()
+        first = requests.post(
+            f"http://127.0.0.1:{port}/api/recall", json={"query": "disk full"}, timeout=10
+        )
+        assert (
+            first.status_code == 200
+            and "obsmem warm: ready" in (tmp_path / "serve.log").read_text()
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -264,8 +273,18 @@ def test_serve_subprocess_answers_health_and_stops_on_sigterm(store: Settings, t
 
 def test_show_delete_and_remove_agent(store: Settings) -> None:
     issue = "etcd leader elections every few seconds, apiserver latency above 2s"
-    made = run(store, "remember", issue, "move etcd to dedicated SSDs\nand raise heartbeat-interval",
-               "--agent", "cli-show", "--service", "etcd", "--success", "--json")
+    made = run(
+        store,
+        "remember",
+        issue,
+        "move etcd to dedicated SSDs\nand raise heartbeat-interval",
+        "--agent",
+        "cli-show",
+        "--service",
+        "etcd",
+        "--success",
+        "--json",
+    )
     fix_id = json.loads(made.stdout)["id"]
     run(store, "feedback", fix_id, "--failed", "--agent", "cli-other")
     shown = run(store, "show", fix_id)
@@ -297,8 +316,9 @@ def test_show_delete_and_remove_agent(store: Settings) -> None:
     assert "no fix with id" in one_line_error(run(store, "delete", fix_id, "--yes"))
 
 
-def test_data_dir_is_found_from_a_subdirectory_and_printed(store: Settings, tmp_path: Path,
-                                                           monkeypatch) -> None:
+def test_data_dir_is_found_from_a_subdirectory_and_printed(
+    store: Settings, tmp_path: Path, monkeypatch
+) -> None:
     project = tmp_path / "project"
     (project / ".obsmem").mkdir(parents=True)
     (project / ".obsmem" / "outbox.sqlite3").write_bytes(b"")
@@ -312,7 +332,8 @@ def test_data_dir_is_found_from_a_subdirectory_and_printed(store: Settings, tmp_
     health = run(None, "health", env=env)
     assert f"data dir {project / '.obsmem'}" in health.stdout
     assert json.loads(run(None, "stats", "--json", env=env).stdout)["data_dir"] == str(
-        project / ".obsmem")
+        project / ".obsmem"
+    )
 
 
 def test_find_data_dir_rules(tmp_path: Path) -> None:
@@ -333,12 +354,18 @@ def test_find_data_dir_rules(tmp_path: Path) -> None:
 
 def test_an_empty_embedded_data_dir_is_announced(tmp_path: Path) -> None:
     """From a directory with no memory, the CLI says it is starting an empty one."""
-    env = {"OBSMEM_DATA_DIR": str(tmp_path / "fresh"), "FALKORDB_URL": "", "DATABASE_URL": "",
-           "OBSMEM_DEMO": "0"}
+    env = {
+        "OBSMEM_DATA_DIR": str(tmp_path / "fresh"),
+        "FALKORDB_URL": "",
+        "DATABASE_URL": "",
+        "OBSMEM_DEMO": "0",
+    }
     result = run(None, "stats", env=env)
     assert result.exit_code == 0, result.output
-    assert f"obsmem: data dir {tmp_path / 'fresh'} (from OBSMEM_DATA_DIR, empty: starting a new " \
-           "memory)" in result.stderr
+    assert (
+        f"obsmem: data dir {tmp_path / 'fresh'} (from OBSMEM_DATA_DIR, empty: starting a new "
+        "memory)" in result.stderr
+    )
     assert "fixes     0" in result.stdout
     second = run(None, "stats", env=env)  # now it exists: no announcement
     assert "starting a new memory" not in second.stderr

@@ -38,7 +38,9 @@ def _env(service: dict[str, Any]) -> dict[str, str]:
 
 
 def test_matches_the_compose_specification_schema(compose: dict[str, Any]) -> None:
-    schema_file = importlib.resources.files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json"
+    schema_file = (
+        importlib.resources.files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json"
+    )
     schema = json.loads(schema_file.read_text())
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(compose), key=lambda e: list(e.path))
@@ -47,7 +49,9 @@ def test_matches_the_compose_specification_schema(compose: dict[str, Any]) -> No
 
 def test_schema_check_catches_a_broken_file() -> None:
     """The schema step must be able to fail: a typo'd key is refused."""
-    schema_file = importlib.resources.files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json"
+    schema_file = (
+        importlib.resources.files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json"
+    )
     validator = jsonschema.Draft202012Validator(json.loads(schema_file.read_text()))
     broken = {"services": {"x": {"image": "a", "helthcheck": {"test": ["CMD", "true"]}}}}
     assert list(validator.iter_errors(broken))
@@ -115,7 +119,6 @@ def test_obsmem_settings_accept_the_compose_environment(compose: dict[str, Any])
     """The env the container gets (secrets filled in) is one Settings takes and serves with."""
     from obsmem.config import Settings
 
-
     def fill(m: re.Match[str]) -> str:  # ${X:-default} -> default; ${X:?msg} -> a stand-in value
         return m.group(3) if m.group(2) == ":-" else f"x-{m.group(1).lower()}"
 
@@ -176,6 +179,8 @@ def test_no_healthcheck_puts_a_password_on_a_command_line(compose: dict[str, Any
     """Command lines are world-readable in /proc: secrets reach cypher-shell through its environment."""
     for name, service in compose["services"].items():
         test = json.dumps(service["healthcheck"]["test"])
-        assert not re.search(r"(^|\s)(-p|--password)(\s|=|\\\")", test), f"{name}: password flag in {test}"
+        assert not re.search(r"(^|\s)(-p|--password)(\s|=|\\\")", test), (
+            f"{name}: password flag in {test}"
+        )
     neo4j = json.dumps(compose["services"]["neo4j"]["healthcheck"]["test"])
     assert "NEO4J_PASSWORD=" in neo4j and "cypher-shell" in neo4j

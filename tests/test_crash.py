@@ -29,7 +29,9 @@ def test_crash_suite_short_mode(tmp_path: Path, embedder) -> None:
     report = run(Plan(), tmp_path / "crash", embedder=embedder)
     print(table(report))  # shown with -s and in the failure output
     assert [p["phase"] for p in report.phases] == ["falkordb", "postgres", "both", "server"]
-    assert report.by_writer["memory"]["attempted"] > 0 and report.by_writer["http"]["acknowledged"] > 0
+    assert (
+        report.by_writer["memory"]["attempted"] > 0 and report.by_writer["http"]["acknowledged"] > 0
+    )
     assert report.memory_errors == [], "Memory.remember raised during an outage"
     assert report.duplicated == 0
     assert report.missing == [] and report.wrong == []
@@ -50,8 +52,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     mnt.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root (CAP_SYS_ADMIN)")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], capture_output=True, text=True
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
@@ -72,12 +75,20 @@ def _fill(path: Path) -> Path:
 
 
 def _settings(embedded, data_dir: Path, graph_url: str, graph: str, db: str) -> Settings:
-    return Settings(data_dir=data_dir, falkordb_url=graph_url, falkordb_graph=graph,
-                    database_url=db, store_timeout_s=1.0, demo=False)
+    return Settings(
+        data_dir=data_dir,
+        falkordb_url=graph_url,
+        falkordb_graph=graph,
+        database_url=db,
+        store_timeout_s=1.0,
+        demo=False,
+    )
 
 
-ITEMS = [{"issue": f"queue consumer {i} stuck on poison message", "solution": f"skip offset {i}"}
-         for i in range(5)]
+ITEMS = [
+    {"issue": f"queue consumer {i} stuck on poison message", "solution": f"skip offset {i}"}
+    for i in range(5)
+]
 
 
 def _queue_with_graph_down(embedded, embedder, data_dir: Path):
@@ -86,7 +97,9 @@ def _queue_with_graph_down(embedded, embedder, data_dir: Path):
 
     proxy, url = TcpProxy.for_url(embedded.falkordb_url())
     graph, db = "disk_" + uuid.uuid4().hex[:6], _fresh_db(embedded.postgres_url(), "disk_")
-    mem = Memory.open(_settings(embedded, data_dir, url, graph, db), embedder=embedder, replay=False)
+    mem = Memory.open(
+        _settings(embedded, data_dir, url, graph, db), embedder=embedder, replay=False
+    )
     proxy.cut()
     results = [mem.remember(**it) for it in ITEMS]
     assert all(r.pending == ("graph",) for r in results)
@@ -104,7 +117,9 @@ def _recover(embedded, embedder, data_dir: Path, graph: str, db: str, ids: list[
         assert mem.manager.outbox.stats()["dead_letters_total"] == 0
 
 
-def test_disk_full_is_a_clear_error_and_keeps_what_was_queued(small_disk: Path, embedded, embedder) -> None:
+def test_disk_full_is_a_clear_error_and_keeps_what_was_queued(
+    small_disk: Path, embedded, embedder
+) -> None:
     mem, (graph, db), ids = _queue_with_graph_down(embedded, embedder, small_disk)
     filler = _fill(small_disk)
     try:
@@ -116,11 +131,18 @@ def test_disk_full_is_a_clear_error_and_keeps_what_was_queued(small_disk: Path, 
         # The refused write reached no store either: nothing half-applied to retry around.
         from obsmem.model import fix_id_for
 
-        assert mem.manager.vectors.get_rows([fix_id_for("one write too many", "cannot be queued")]) == {}
+        assert (
+            mem.manager.vectors.get_rows([fix_id_for("one write too many", "cannot be queued")])
+            == {}
+        )
         # The API says 503 with that message, not a bare 500.
         from dashboard.app import create_app
 
-        resp = create_app(mem).test_client().post("/api/remember", json={"issue": "x2", "solution": "y2"})
+        resp = (
+            create_app(mem)
+            .test_client()
+            .post("/api/remember", json={"issue": "x2", "solution": "y2"})
+        )
         assert resp.status_code == 503, resp.get_data(as_text=True)
         assert "outbox" in resp.get_json()["error"]["message"]
     finally:
@@ -132,15 +154,18 @@ def test_disk_full_is_a_clear_error_and_keeps_what_was_queued(small_disk: Path, 
     _recover(embedded, embedder, small_disk, graph, db, ids)
 
 
-def test_read_only_data_dir_is_a_clear_error_and_keeps_what_was_queued(small_disk: Path, embedded,
-                                                                        embedder) -> None:
+def test_read_only_data_dir_is_a_clear_error_and_keeps_what_was_queued(
+    small_disk: Path, embedded, embedder
+) -> None:
     mem, (graph, db), ids = _queue_with_graph_down(embedded, embedder, small_disk)
     mem.close()
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     try:
         with pytest.raises(OutboxError, match="read-only"):
-            Memory.open(_settings(embedded, small_disk, embedded.falkordb_url(), graph, db),
-                        embedder=embedder)
+            Memory.open(
+                _settings(embedded, small_disk, embedded.falkordb_url(), graph, db),
+                embedder=embedder,
+            )
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
     _recover(embedded, embedder, small_disk, graph, db, ids)
@@ -150,9 +175,12 @@ def test_outbox_error_names_stored_and_unsafe_stores(small_disk: Path, embedded,
     """Graph up, vectors down, disk full: the graph took it, the error says the vectors copy is lost."""
     from tests.conftest import _fresh_db
 
-    proxy, pg_url = TcpProxy.for_pg_socket_url(_fresh_db(embedded.postgres_url(), "disk_"),
-                                               small_disk.parent / "pgsock")
-    settings = _settings(embedded, small_disk, embedded.falkordb_url(), "disk_" + uuid.uuid4().hex[:6], pg_url)
+    proxy, pg_url = TcpProxy.for_pg_socket_url(
+        _fresh_db(embedded.postgres_url(), "disk_"), small_disk.parent / "pgsock"
+    )
+    settings = _settings(
+        embedded, small_disk, embedded.falkordb_url(), "disk_" + uuid.uuid4().hex[:6], pg_url
+    )
     with Memory.open(settings, embedder=embedder, replay=False) as mem:
         proxy.cut()
         filler = _fill(small_disk)

@@ -15,7 +15,9 @@ def test_shape_norm_and_identity(embedder):
     v = embedder.embed("pod is crash looping after the last deploy")
     assert v.shape == (384,) and v.dtype == np.float32
     assert abs(float(np.linalg.norm(v)) - 1.0) < 1e-4
-    many = embedder.embed_many(["pod is crash looping after the last deploy", "disk full"], batch_size=1)
+    many = embedder.embed_many(
+        ["pod is crash looping after the last deploy", "disk full"], batch_size=1
+    )
     assert many.shape == (2, 384)
     assert float(many[0] @ v) > 0.999
     assert embedder.embed_many([]).shape == (0, 384)
@@ -59,7 +61,8 @@ def _real_texts(n: int = 60) -> list[str]:
         "Postgres replica is lagging far behind the primary",
         "x",
         "éàü 漢字 🚀 non-ascii alert text",
-        "TLS certificate for the ingress expires in 3 days; renew it with cert-manager " * 20,  # > 256 tokens
+        "TLS certificate for the ingress expires in 3 days; renew it with cert-manager "
+        * 20,  # > 256 tokens
     ]
     return [t for t in texts if t]
 
@@ -72,7 +75,10 @@ def test_onnx_vectors_equal_sentence_transformers(embedder):
     ref = SentenceTransformer(str(embedder.model_dir), device="cpu", local_files_only=True).encode(
         texts, normalize_embeddings=True, convert_to_numpy=True
     )
-    for got in (embedder.embed_many(texts, batch_size=8), np.stack([embedder.embed(t) for t in texts])):
+    for got in (
+        embedder.embed_many(texts, batch_size=8),
+        np.stack([embedder.embed(t) for t in texts]),
+    ):
         cos = (got * ref).sum(axis=1)
         assert got.shape == ref.shape == (len(texts), 384)
         assert float(cos.min()) >= 0.9999, (float(cos.min()), texts[int(cos.argmin())][:80])
@@ -97,7 +103,9 @@ def test_export_cache_is_verified_and_rebuilt_when_corrupt(embedder, tmp_path):
     root = tmp_path / "cache"
     key_dir = root / good.parent.name
     shutil.copytree(good.parent, key_dir, ignore=shutil.ignore_patterns(".lock"))
-    assert ensure_exported(embedder.model_dir, root) == key_dir / "model.onnx"  # verified copy is used as is
+    assert (
+        ensure_exported(embedder.model_dir, root) == key_dir / "model.onnx"
+    )  # verified copy is used as is
     with (key_dir / "model.onnx").open("r+b") as f:  # flip bytes in the middle of the weights
         f.seek(40_000_000)
         f.write(b"\xff" * 64)

@@ -36,7 +36,9 @@ def _kill(pid: int | None) -> None:
 @pytest.fixture(scope="module")
 def owned(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[Memory]:
     """A Memory that owns its embedded servers (so the tests may kill them)."""
-    mem = Memory.open(Settings(data_dir=tmp_path_factory.mktemp("owned"), demo=False), embedder=embedder)
+    mem = Memory.open(
+        Settings(data_dir=tmp_path_factory.mktemp("owned"), demo=False), embedder=embedder
+    )
     yield mem
     mem.close()
     assert mem.manager.embedded is not None

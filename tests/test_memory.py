@@ -65,7 +65,9 @@ def test_remember_reports_where_it_stored(fresh_memory: Memory) -> None:
 
 def test_duplicate_text_merges_and_counts_occurrences(fresh_memory: Memory) -> None:
     a = fresh_memory.remember("Redis  OOM command not allowed", "Set maxmemory-policy allkeys-lru")
-    b = fresh_memory.remember("redis oom command NOT allowed ", "set maxmemory-policy   allkeys-lru")
+    b = fresh_memory.remember(
+        "redis oom command NOT allowed ", "set maxmemory-policy   allkeys-lru"
+    )
     assert a.id == b.id and b.duplicate_of == a.id
     fix = fresh_memory.get_fix(a.id)
     assert fix is not None and fix.occurrences == 2
@@ -136,7 +138,9 @@ def test_similar_issues_count_occurrences(seeded: tuple[Memory, list[str]]) -> N
         ({"issue": "x" * 20_001, "solution": "y"}, "issue"),
     ],
 )
-def test_bad_input_is_a_clear_error_and_stores_nothing(memory: Memory, kwargs: dict, field: str) -> None:
+def test_bad_input_is_a_clear_error_and_stores_nothing(
+    memory: Memory, kwargs: dict, field: str
+) -> None:
     before = memory.count_fixes()
     with pytest.raises(ValidationError) as err:
         memory.remember(**kwargs)

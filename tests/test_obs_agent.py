@@ -73,7 +73,9 @@ def test_one_round_in_process(agent_mod, embedded, embedder, tmp_path: Path,
     backend = agent_mod.Backend(agent_mod.parse(["--local"]))
     try:
         finding = agent_mod.Finding(
-            issue="Certificate for api.example.org expires in 3 days", service="tls", severity="high"
+            issue="Certificate for api.example.org expires in 3 days",
+            service="tls",
+            severity="high",
         )
         out = agent_mod.handle(backend, finding, agent_mod.parse(["--local", "--name", "t"]))
     finally:

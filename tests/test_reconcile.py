@@ -13,7 +13,10 @@ from obsmem.reconcile import ReconcileError, reconcile
 from tests.test_transfer import store_settings
 
 ITEMS = [
-    {"issue": "nginx 502 upstream sent too big header", "solution": "raise proxy_buffer_size to 16k"},
+    {
+        "issue": "nginx 502 upstream sent too big header",
+        "solution": "raise proxy_buffer_size to 16k",
+    },
     {"issue": "kafka consumer lag growing on orders topic", "solution": "skip the poison message"},
     {"issue": "postgres WAL volume full", "solution": "drop the abandoned replication slot"},
     {"issue": "node NotReady PLEG not healthy", "solution": "drain and reboot the node"},

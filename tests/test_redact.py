@@ -232,11 +232,16 @@ SECRET_TABLE: list[tuple[str, str]] = [
     ("SENTRY_DSN=https://9f8e7d6c5b4a@o1.ingest.sentry.io/42", "9f8e7d6c5b4a"),
     ("webhook_secret=whsec_AbCdEf0123456789", "whsec_AbCdEf0123456789"),
     ("--api-token 0a1b2c3d4e5f6a7b8c9d", "0a1b2c3d4e5f6a7b8c9d"),
-    ("https://store.blob.core.windows.net/c?sv=2020&sig=AbCdEfGhIjKlMnOpQrStUv%3D", "AbCdEfGhIjKlMnOpQrStUv"),
+    (
+        "https://store.blob.core.windows.net/c?sv=2020&sig=AbCdEfGhIjKlMnOpQrStUv%3D",
+        "AbCdEfGhIjKlMnOpQrStUv",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("text", "secret"), SECRET_TABLE, ids=lambda x: x[:30] if isinstance(x, str) else x)
+@pytest.mark.parametrize(
+    ("text", "secret"), SECRET_TABLE, ids=lambda x: x[:30] if isinstance(x, str) else x
+)
 def test_pasted_secret_is_redacted(text: str, secret: str) -> None:
     out, kinds = redact(text)
     assert secret not in out, out

@@ -35,7 +35,9 @@ def aged(embedded, embedder, tmp_path: Path) -> Iterator[tuple[Memory, dict[str,
     with Memory.open(store_settings(embedded, tmp_path, "ret_"), embedder=embedder) as mem:
         ids = {
             "old_failed": write(mem, "cron job missed its window", "restart cron", 120, False, now),
-            "old_worked": write(mem, "inode exhaustion on /var", "delete php sessions", 100, True, now),
+            "old_worked": write(
+                mem, "inode exhaustion on /var", "delete php sessions", 100, True, now
+            ),
             "old_unknown": write(mem, "ntp drift on host", "restart chronyd", 95, None, now),
             "recent": write(mem, "disk full on build agent", "docker system prune", 3, True, now),
         }

@@ -45,38 +45,59 @@ def _vectors_dump(mem: Memory) -> str:
 
     out = []
     with psycopg.connect(mem.settings.database_url) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            ).fetchall()
+        ]
         for t in tables:
-            out += [r[0] for r in conn.execute(f'SELECT row_to_json(x)::text FROM "{t}" x').fetchall()]
+            out += [
+                r[0] for r in conn.execute(f'SELECT row_to_json(x)::text FROM "{t}" x').fetchall()
+            ]
     return "\n".join(out)
 
 
 # ---------------------------------------------------------------- secrets never stored
 
 
-def test_secrets_in_every_text_field_never_reach_a_store_or_the_embedder(fresh_memory: Memory) -> None:
+def test_secrets_in_every_text_field_never_reach_a_store_or_the_embedder(
+    fresh_memory: Memory,
+) -> None:
     mem = fresh_memory
     r = mem.remember(
         f"deploy failed: export AWS_ACCESS_KEY_ID={AWS_ID} then aws s3 ls denied",
-        f"rotated aws_secret_access_key = \"{AWS_SECRET}\" and git clone https://{GH}@github.com/acme/app",
+        f'rotated aws_secret_access_key = "{AWS_SECRET}" and git clone https://{GH}@github.com/acme/app',
         root_cause=f"leaked key in CI logs, cookie session={JWT}; Path=/",
-        metadata={"env": {"DATABASE_URL": f"postgres://app:{URL_PASSWORD}@db.internal:5432/app"},
-                  "notes": [f"stripe: {STRIPE}", {"pem": f"key file:\n{PEM}\nthen restart"}],
-                  "count": 3},
+        metadata={
+            "env": {"DATABASE_URL": f"postgres://app:{URL_PASSWORD}@db.internal:5432/app"},
+            "notes": [f"stripe: {STRIPE}", {"pem": f"key file:\n{PEM}\nthen restart"}],
+            "count": 3,
+        },
         tags=["ci", "leak"],
         agent="sec-agent",
     )
-    assert {"aws_access_key", "aws_secret_key", "github_token", "jwt", "url_password",
-            "stripe_key", "private_key"} <= set(r.redacted), r.redacted
+    assert {
+        "aws_access_key",
+        "aws_secret_key",
+        "github_token",
+        "jwt",
+        "url_password",
+        "stripe_key",
+        "private_key",
+    } <= set(r.redacted), r.redacted
     mem.recall(f"who used {AWS_ID} with {STRIPE}", k=3)  # queries are cached by the embedder
     assert mem.drain(30)
     graph, vectors = _graph_dump(mem), _vectors_dump(mem)
     cache = "\n".join(mem.manager.embedder._cache)
     outbox = (Path(mem.settings.data_dir) / "outbox.sqlite3").read_bytes().decode("latin-1")
     for secret in SECRETS:
-        for where, text in (("graph", graph), ("vectors", vectors), ("embedder cache", cache),
-                            ("outbox", outbox)):
+        for where, text in (
+            ("graph", graph),
+            ("vectors", vectors),
+            ("embedder cache", cache),
+            ("outbox", outbox),
+        ):
             assert secret not in text, f"{secret[:8]}... reached the {where}"
     fix = mem.get_fix(r.id)
     assert fix is not None and "[REDACTED:" in fix.issue and "[REDACTED:" in fix.root_cause
@@ -100,9 +121,14 @@ def test_secrets_queued_in_the_outbox_are_redacted_too(embedded, embedder, tmp_p
     from tests.dashboard.tcpproxy import TcpProxy
 
     proxy, url = TcpProxy.for_url(embedded.falkordb_url())
-    settings = Settings(data_dir=tmp_path / "q", falkordb_url=url,
-                        falkordb_graph="q_" + uuid.uuid4().hex[:6], store_timeout_s=0.5,
-                        database_url=_fresh_db(embedded.postgres_url(), "q_"), demo=False)
+    settings = Settings(
+        data_dir=tmp_path / "q",
+        falkordb_url=url,
+        falkordb_graph="q_" + uuid.uuid4().hex[:6],
+        store_timeout_s=0.5,
+        database_url=_fresh_db(embedded.postgres_url(), "q_"),
+        demo=False,
+    )
     with Memory.open(settings, embedder=embedder, replay=False) as mem:
         proxy.cut()
         r = mem.remember(f"token {GH} leaked", f"revoke {AWS_ID}", metadata={"k": JWT})
@@ -120,13 +146,13 @@ def test_secrets_queued_in_the_outbox_are_redacted_too(embedded, embedder, tmp_p
 
 HOSTILE = [
     "'}) DETACH DELETE n //",
-    "\"}) MATCH (n) DETACH DELETE n //",
+    '"}) MATCH (n) DETACH DELETE n //',
     "') MATCH (n) SET n.issue = 'pwned' //",
     "'; DROP TABLE fixes; --",
     "\\'; DROP TABLE fixes; --",
     "x' OR '1'='1",
     "$1 $2 %s %(issue)s {issue} {{x}} `n`",
-    "*:* OR issue:* AND title:(a OR b)~2^10 \"unterminated [ ] { } \\ / ! - + && ||",
+    '*:* OR issue:* AND title:(a OR b)~2^10 "unterminated [ ] { } \\ / ! - + && ||',
     "a & !b | (c <-> d):* & 'e' <2> f",
     "CALL db.idx.fulltext.drop('Fix')",
     "MATCH (n) RETURN n; GRAPH.DELETE obsmem",
@@ -142,17 +168,29 @@ def _counts(mem: Memory) -> tuple[dict[str, int], dict[str, int], int]:
 
 
 @pytest.mark.parametrize("text", HOSTILE)
-def test_hostile_text_in_every_field_is_stored_and_returned_unchanged(fresh_memory: Memory, text: str) -> None:
+def test_hostile_text_in_every_field_is_stored_and_returned_unchanged(
+    fresh_memory: Memory, text: str
+) -> None:
     mem = fresh_memory
-    anchor = mem.remember("anchor issue: disk full on node-1", "rotate logs", agent="anchor", service="svc")
+    anchor = mem.remember(
+        "anchor issue: disk full on node-1", "rotate logs", agent="anchor", service="svc"
+    )
     before = _counts(mem)
     names = {f: f"{text[:150]}" for f in NAME_FIELDS}
-    r = mem.remember(f"issue {text}", f"solution {text}", root_cause=text, tags=[text[:150]],
-                     metadata={text[:50]: text, "nested": [text]}, **names)
+    r = mem.remember(
+        f"issue {text}",
+        f"solution {text}",
+        root_cause=text,
+        tags=[text[:150]],
+        metadata={text[:50]: text, "nested": [text]},
+        **names,
+    )
     fix = mem.get_fix(r.id)
     assert fix is not None
     assert (fix.issue, fix.solution, fix.root_cause) == (f"issue {text}", f"solution {text}", text)
-    assert (fix.agent, fix.service, fix.namespace, fix.severity) == tuple(names[f].strip() for f in NAME_FIELDS)
+    assert (fix.agent, fix.service, fix.namespace, fix.severity) == tuple(
+        names[f].strip() for f in NAME_FIELDS
+    )
     assert fix.metadata == {text[:50]: text, "nested": [text]}
     assert list(fix.tags) == [text[:150].strip()]
     row = mem.manager.vectors.get_rows([r.id])[r.id]
@@ -177,9 +215,12 @@ def test_hostile_text_in_every_field_is_stored_and_returned_unchanged(fresh_memo
 def test_hostile_text_in_ids_is_refused(fresh_memory: Memory) -> None:
     before = _counts(fresh_memory)
     for text in HOSTILE:
-        for call in (lambda t: fresh_memory.get_fix(t), lambda t: fresh_memory.delete_fix(t),
-                     lambda t: fresh_memory.feedback(t, True),
-                     lambda t: fresh_memory.remember("a", "b", id=t)):
+        for call in (
+            lambda t: fresh_memory.get_fix(t),
+            lambda t: fresh_memory.delete_fix(t),
+            lambda t: fresh_memory.feedback(t, True),
+            lambda t: fresh_memory.remember("a", "b", id=t),
+        ):
             with pytest.raises(ValidationError):
                 call(text)
     assert _counts(fresh_memory) == before
@@ -199,14 +240,27 @@ def token_server(embedded, tmp_path_factory) -> Iterator[dict[str, Any]]:
 
     port = free_port()
     log = tmp_path_factory.mktemp("tok") / "server.log"
-    env = {**os.environ, "OBSMEM_DATA_DIR": str(log.parent / "data"), "OBSMEM_PORT": str(port),
-           "OBSMEM_HOST": "127.0.0.1", "FALKORDB_URL": embedded.falkordb_url(),
-           "OBSMEM_GRAPH": "tok_" + uuid.uuid4().hex[:6], "OBSMEM_DEMO": "0",
-           "DATABASE_URL": _fresh_db(embedded.postgres_url(), "tok_"), "OBSMEM_THREADS": "2",
-           "OBSMEM_API_TOKEN": TOKEN, "OBSMEM_LOG_LEVEL": "DEBUG"}
+    env = {
+        **os.environ,
+        "OBSMEM_DATA_DIR": str(log.parent / "data"),
+        "OBSMEM_PORT": str(port),
+        "OBSMEM_HOST": "127.0.0.1",
+        "FALKORDB_URL": embedded.falkordb_url(),
+        "OBSMEM_GRAPH": "tok_" + uuid.uuid4().hex[:6],
+        "OBSMEM_DEMO": "0",
+        "DATABASE_URL": _fresh_db(embedded.postgres_url(), "tok_"),
+        "OBSMEM_THREADS": "2",
+        "OBSMEM_API_TOKEN": TOKEN,
+        "OBSMEM_LOG_LEVEL": "DEBUG",
+    }
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "dashboard.serve"], env=env, cwd=ROOT,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dashboard.serve"],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -247,18 +301,35 @@ def url_map_routes(memory) -> list[tuple[str, str]]:
 def test_no_write_is_answered_without_the_token(token_server, url_map_routes) -> None:
     url = token_server["url"]
     assert len(url_map_routes) >= 5
-    bad_headers = [{}, {"Authorization": "Bearer"}, {"Authorization": "Bearer "},
-                   {"Authorization": f"Bearer {TOKEN}x"}, {"Authorization": f"Bearer {TOKEN[:-1]}"},
-                   {"Authorization": f"Basic {TOKEN}"}, {"Authorization": TOKEN},
-                   {"Authorization": f"Bearer {TOKEN.upper()}"}, {"X-Api-Token": TOKEN},
-                   {"Cookie": f"token={TOKEN}"}]
+    bad_headers = [
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer "},
+        {"Authorization": f"Bearer {TOKEN}x"},
+        {"Authorization": f"Bearer {TOKEN[:-1]}"},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": TOKEN},
+        {"Authorization": f"Bearer {TOKEN.upper()}"},
+        {"X-Api-Token": TOKEN},
+        {"Cookie": f"token={TOKEN}"},
+    ]
     for method, path in url_map_routes:
-        variants = [path, path + f"?token={TOKEN}", path.replace("/api/", "/api//"),
-                    path + "/", path.upper()]
+        variants = [
+            path,
+            path + f"?token={TOKEN}",
+            path.replace("/api/", "/api//"),
+            path + "/",
+            path.upper(),
+        ]
         for p in variants:
             for headers in bad_headers:
-                resp = requests.request(method, url + p, json={"issue": "x", "solution": "y"},
-                                        headers=headers, timeout=30)
+                resp = requests.request(
+                    method,
+                    url + p,
+                    json={"issue": "x", "solution": "y"},
+                    headers=headers,
+                    timeout=30,
+                )
                 assert resp.status_code in (401, 404, 405), (method, p, headers, resp.status_code)
                 if resp.status_code == 401:
                     assert resp.headers["WWW-Authenticate"].startswith("Bearer")
@@ -280,17 +351,38 @@ def test_pages_carry_security_headers_over_http(token_server) -> None:
 
 def test_writes_with_the_token_work_and_the_token_is_never_logged(token_server) -> None:
     url, auth = token_server["url"], {"Authorization": f"Bearer {TOKEN}"}
-    resp = requests.post(url + "/api/remember", json={"issue": "token test", "solution": "ok"},
-                         headers=auth, timeout=120)
+    resp = requests.post(
+        url + "/api/remember",
+        json={"issue": "token test", "solution": "ok"},
+        headers=auth,
+        timeout=120,
+    )
     assert resp.status_code == 201, resp.text
     fid = resp.json()["id"]
-    assert requests.post(url + f"/api/fixes/{fid}/feedback", json={"success": True},
-                         headers={"authorization": f"bearer {TOKEN}"}, timeout=30).status_code == 200
+    assert (
+        requests.post(
+            url + f"/api/fixes/{fid}/feedback",
+            json={"success": True},
+            headers={"authorization": f"bearer {TOKEN}"},
+            timeout=30,
+        ).status_code
+        == 200
+    )
     # Error paths log more: a bad body, an unknown id, a 404, a token in the query string.
-    requests.post(url + "/api/remember", data=b"{not json", headers={**auth, "Content-Type": "application/json"}, timeout=30)
+    requests.post(
+        url + "/api/remember",
+        data=b"{not json",
+        headers={**auth, "Content-Type": "application/json"},
+        timeout=30,
+    )
     requests.get(url + f"/api/fixes/nope?token={TOKEN}", headers=auth, timeout=30)
     requests.get(url + f"/no/such/page/{TOKEN}", timeout=30)
-    requests.post(url + "/api/register-agent", json={"name": TOKEN[:5]}, headers={"Authorization": f"Bearer {TOKEN}z"}, timeout=30)
+    requests.post(
+        url + "/api/register-agent",
+        json={"name": TOKEN[:5]},
+        headers={"Authorization": f"Bearer {TOKEN}z"},
+        timeout=30,
+    )
     proc = token_server["proc"]
     proc.send_signal(signal.SIGTERM)
     proc.wait(60)
@@ -315,9 +407,14 @@ def test_token_comparison_is_constant_time() -> None:
 def test_settings_never_show_secrets() -> None:
     from obsmem.config import Settings
 
-    s = Settings.from_env({"OBSMEM_API_TOKEN": TOKEN, "NEO4J_PASSWORD": "neo-secret-1",
-                           "DATABASE_URL": "postgres://u:pg-secret-2@h/db",
-                           "FALKORDB_URL": "redis://:fk-secret-3@h:1"})
+    s = Settings.from_env(
+        {
+            "OBSMEM_API_TOKEN": TOKEN,
+            "NEO4J_PASSWORD": "neo-secret-1",
+            "DATABASE_URL": "postgres://u:pg-secret-2@h/db",
+            "FALKORDB_URL": "redis://:fk-secret-3@h:1",
+        }
+    )
     for secret in (TOKEN, "neo-secret-1", "pg-secret-2", "fk-secret-3"):
         assert secret not in repr(s) and secret not in str(s)
 
@@ -352,15 +449,24 @@ def test_neo4j_password_comes_only_from_the_environment() -> None:
     assert s.neo4j_password is None
     with pytest.raises(ConfigError, match="NEO4J_PASSWORD"):
         s.check_serve()
-    assert Settings.from_env({"NEO4J_URI": "bolt://db:7687", "NEO4J_PASSWORD": "p"}).neo4j_password == "p"
+    assert (
+        Settings.from_env({"NEO4J_URI": "bolt://db:7687", "NEO4J_PASSWORD": "p"}).neo4j_password
+        == "p"
+    )
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10"])
 def test_cli_refuses_a_public_bind_without_a_token(host: str, tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "OBSMEM_API_TOKEN"}
     env.update(OBSMEM_HOST=host, OBSMEM_DATA_DIR=str(tmp_path / "d"), OBSMEM_DEMO="0")
-    out = subprocess.run([str(Path(sys.executable).parent / "obsmem"), "serve"], env=env,
-                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "obsmem"), "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert out.returncode != 0
     assert "OBSMEM_API_TOKEN" in out.stdout + out.stderr
     assert not (tmp_path / "d" / "postgres").exists()  # refused before starting anything

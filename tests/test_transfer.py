@@ -160,7 +160,9 @@ def test_with_vectors_skips_embedding(seeded: Memory, empty: Memory, tmp_path: P
     assert top5(empty) == top5(seeded)
 
 
-def test_other_model_in_file_means_re_embedding(seeded: Memory, empty: Memory, tmp_path: Path) -> None:
+def test_other_model_in_file_means_re_embedding(
+    seeded: Memory, empty: Memory, tmp_path: Path
+) -> None:
     from obsmem.transfer import export, import_file
 
     path = tmp_path / "vectors.jsonl"

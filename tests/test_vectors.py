@@ -96,9 +96,15 @@ def test_no_tsvector_is_kept(store):
     rng = np.random.default_rng(7)
     store.upsert([row(1, unit(rng, 1)[0])])
     with psycopg.connect(store.url) as conn:
-        cols = {r[0] for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'fixes'")}
-        idx = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'fixes'")}
+        cols = {
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'fixes'"
+            )
+        }
+        idx = {
+            r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'fixes'")
+        }
     assert {"tsv", "issue_terms", "search_text"}.isdisjoint(cols)
     assert "fixes_tsv_gin" not in idx
     assert {"issue", "solution", "doc_len", "embedding"} <= cols
@@ -162,7 +168,12 @@ def test_upsert_is_idempotent_per_event(store):
     store.upsert([dataclasses.replace(r, event_id="e1b", success=False, ts=r.ts + 1000)])
     store.upsert([dataclasses.replace(r, event_id="e1b", success=False, ts=r.ts + 1000)])
     got = store.get_rows(["f1"])["f1"]
-    assert (got["occurrences"], got["successes"], got["failures"], got["success"]) == (2, 1, 1, False)
+    assert (got["occurrences"], got["successes"], got["failures"], got["success"]) == (
+        2,
+        1,
+        1,
+        False,
+    )
     assert got["last_seen"] > got["created_at"]
     assert store.count() == 1
 
@@ -211,7 +222,11 @@ def test_single_row_upsert_writes_what_the_batch_path_writes(store, pg_url):
 
 def test_record_outcomes_count_once_per_event(store):
     store.upsert([row(1, unit(np.random.default_rng(2), 1)[0])])
-    outs = [Outcome("o1", "f1", True, 1), Outcome("o1", "f1", True, 1), Outcome("o2", "f1", False, 2)]
+    outs = [
+        Outcome("o1", "f1", True, 1),
+        Outcome("o1", "f1", True, 1),
+        Outcome("o2", "f1", False, 2),
+    ]
     store.record_outcomes(outs)
     store.record_outcomes(outs)
     got = store.get_rows(["f1"])["f1"]
@@ -264,7 +279,9 @@ def test_knn_matches_brute_force(store):
 def test_filtered_knn_returns_k_when_k_exist(store):
     rng = np.random.default_rng(5)
     vecs = unit(rng, 2000)
-    store.upsert([row(i, vecs[i], service="rare" if i % 100 == 0 else "common") for i in range(2000)])
+    store.upsert(
+        [row(i, vecs[i], service="rare" if i % 100 == 0 else "common") for i in range(2000)]
+    )
     flt = FixFilter(service="rare")
     got = store.knn(unit(rng, 1)[0], 10, flt)
     assert len(got) == 10
@@ -304,7 +321,10 @@ def runbooks(store):
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ("Ingester <pod> in <cluster>/<namespace> is using too much memory", "cortex:IngesterMemory"),
+        (
+            "Ingester <pod> in <cluster>/<namespace> is using too much memory",
+            "cortex:IngesterMemory",
+        ),
         ("ingester has restarted 3 times in the last 30m", "cortex:IngesterRestarts"),
         ("CloudNativePG Cluster replica is lagging behind the primary", "cnpg:ReplicationLag"),
         ("too many connections, close to max_connections", "cnpg:HighConnections"),
@@ -380,7 +400,10 @@ def test_concurrent_upserts_keep_keyword_stats_consistent(store, pg_db_url):
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=go, args=(rows[::-1],)), threading.Thread(target=go, args=(rows,))]
+    threads = [
+        threading.Thread(target=go, args=(rows[::-1],)),
+        threading.Thread(target=go, args=(rows,)),
+    ]
     for t in threads:
         t.start()
     for t in threads:

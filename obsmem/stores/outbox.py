@@ -217,7 +217,10 @@ class Outbox:
         if self.max_bytes is None:
             return False
         size = 0
-        for p in (self.path, self.path.with_name(self.path.name + "-wal")):  # pages may sit in the WAL
+        for p in (
+            self.path,
+            self.path.with_name(self.path.name + "-wal"),
+        ):  # pages may sit in the WAL
             with suppress(OSError):
                 size += p.stat().st_size
         return size + 64 * 1024 >= self.max_bytes

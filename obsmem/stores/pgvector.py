@@ -653,7 +653,9 @@ class PgVectorStore:
         """Threads for the keyword leg of candidates(); made on first use."""
         with self._legs_lock:
             if self._legs_pool is None:
-                self._legs_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="obsmem-keyword")
+                self._legs_pool = ThreadPoolExecutor(
+                    max_workers=8, thread_name_prefix="obsmem-keyword"
+                )
             return self._legs_pool
 
     def candidates(
@@ -703,6 +705,7 @@ class PgVectorStore:
                 rows = conn.execute(
                     sql, {**self._knn_params(embedding, k), **kp, **params, **kw_params}
                 ).fetchall()
+
         def best_first(kind: str) -> list[tuple[str, float]]:
             hits = [(r[1], float(r[2])) for r in rows if r[0] == kind]
             return sorted(hits, key=lambda t: (-t[1], t[0]))
@@ -738,10 +741,14 @@ class PgVectorStore:
         """
         with self._conn() as conn:
             st = conn.execute("SELECT docs, total_len FROM keyword_stats").fetchone()
-            rows = conn.execute(
-                "SELECT term, df FROM term_df WHERE term = ANY(%s::text[]) AND df > 0",
-                (list(terms),),
-            ).fetchall() if terms else []
+            rows = (
+                conn.execute(
+                    "SELECT term, df FROM term_df WHERE term = ANY(%s::text[]) AND df > 0",
+                    (list(terms),),
+                ).fetchall()
+                if terms
+                else []
+            )
         docs = int(st[0]) if st else 0
         avgdl = max(float(st[1]) / max(docs, 1), 1.0) if st else 1.0
         return docs, avgdl, {r[0]: int(r[1]) for r in rows}
@@ -754,7 +761,9 @@ class PgVectorStore:
 
     # The same answers as the graph's listing and chart reads, from the columns
     # Postgres keeps, so pages still answer while the graph is down.
-    def recent_rows(self, limit: int, offset: int = 0, flt: FixFilter | None = None) -> list[dict[str, Any]]:
+    def recent_rows(
+        self, limit: int, offset: int = 0, flt: FixFilter | None = None
+    ) -> list[dict[str, Any]]:
         """Newest first (first seen), like GraphStore.recent_fixes."""
         where, params = _where(flt)
         with self._conn() as conn:
@@ -833,7 +842,9 @@ class PgVectorStore:
         a wait for its timeout, so only a direct connect tells "down" (refused) from "hanging"."""
         t0 = time.perf_counter()
         try:
-            with psycopg.connect(self.url, autocommit=True, connect_timeout=max(1, round(self.timeout_s))) as conn:
+            with psycopg.connect(
+                self.url, autocommit=True, connect_timeout=max(1, round(self.timeout_s))
+            ) as conn:
                 conn.execute("SELECT 1")
         except psycopg.OperationalError as exc:
             raise VectorUnavailable(f"postgres: {exc}".strip()) from exc

@@ -84,8 +84,9 @@ class DatabaseManager:
         # The stores as callers use them: typed, failing fast while their breaker is open, and
         # interactive reads bounded by the short read timeout.
         read_timeout = lambda: self.settings.read_timeout_s  # noqa: E731
-        self.graph: GraphStore = guarded(self._breakers[GRAPH], lambda: self._graph,
-                                         reads=GRAPH_READS, read_timeout=read_timeout)
+        self.graph: GraphStore = guarded(
+            self._breakers[GRAPH], lambda: self._graph, reads=GRAPH_READS, read_timeout=read_timeout
+        )
         self.vectors: VectorStore = guarded(self._breakers[VECTORS], lambda: self._vectors,
                                             reads=VECTOR_READS, read_timeout=read_timeout)  # fmt: skip
         for store in STORES:
@@ -221,7 +222,11 @@ class DatabaseManager:
         """The write route, the one place it is decided: apply now when the store is up and has
         nothing queued, else (or when it fails with an outage) queue durably and kick the
         replayer. `payloads` is only called when the write is queued. True when applied now."""
-        if not self.outbox.has_pending(store) and not self.is_down(store) and self.ensure_schema(store):
+        if (
+            not self.outbox.has_pending(store)
+            and not self.is_down(store)
+            and self.ensure_schema(store)
+        ):
             try:
                 apply_now()
                 self._last_error[store] = None
@@ -305,7 +310,9 @@ class DatabaseManager:
         else:
             raise ValueError(f"unknown vectors write kind {kind!r}")
 
-    def vector_rows(self, writes: Sequence[FixWrite], embeddings: Sequence[Any] | None = None) -> list[Any]:
+    def vector_rows(
+        self, writes: Sequence[FixWrite], embeddings: Sequence[Any] | None = None
+    ) -> list[Any]:
         """Rows for the vector store; embeds whatever has no embedding yet, in one batch."""
         import numpy as np
 
@@ -315,10 +322,15 @@ class DatabaseManager:
         embs: list[Any] = list(embeddings) if embeddings is not None else [None] * len(writes)
         missing = [i for i, e in enumerate(embs) if e is None]
         if missing:
-            vecs = self.embedder.embed_many([embedding_text(writes[i].issue, writes[i].solution) for i in missing])
+            vecs = self.embedder.embed_many(
+                [embedding_text(writes[i].issue, writes[i].solution) for i in missing]
+            )
             for i, vec in zip(missing, vecs, strict=True):
                 embs[i] = vec
-        return [VectorRow.from_write(w, np.asarray(e, dtype=np.float32)) for w, e in zip(writes, embs, strict=True)]
+        return [
+            VectorRow.from_write(w, np.asarray(e, dtype=np.float32))
+            for w, e in zip(writes, embs, strict=True)
+        ]
 
     # ------------------------------------------------------------ health
     def store_health(self, store: str) -> StoreHealth:
@@ -333,22 +345,52 @@ class DatabaseManager:
         last = {"last_error": breaker.last_error, "last_error_at": _iso(breaker.last_error_at)}
         if breaker.is_open:  # known down or hanging: say so without waiting on it again
             err = breaker.last_error or self._last_error[store]
-            return StoreHealth(store, backend, False, None, err, embedded, restarts,
-                               state=breaker.kind or "down", since=_iso(breaker.opened_at), **last)
+            return StoreHealth(
+                store,
+                backend,
+                False,
+                None,
+                err,
+                embedded,
+                restarts,
+                state=breaker.kind or "down",
+                since=_iso(breaker.opened_at),
+                **last,
+            )
         try:
             latency = self.graph.ping() if store == GRAPH else self.vectors.ping()
             self.ensure_schema(store)
             state = "slow" if latency > SLOW_PING_MS else "up"
-            return StoreHealth(store, backend, True, round(latency, 3), None, embedded, restarts,
-                               state=state, **last)
+            return StoreHealth(
+                store,
+                backend,
+                True,
+                round(latency, 3),
+                None,
+                embedded,
+                restarts,
+                state=state,
+                **last,
+            )
         except Exception as exc:
             err = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
             self._last_error[store] = err
-            last = {"last_error": breaker.last_error or err,
-                    "last_error_at": _iso(breaker.last_error_at)}
-            return StoreHealth(store, backend, False, None, err, embedded, restarts,
-                               state=breaker.kind or outage_kind(exc), since=_iso(breaker.opened_at),
-                               **last)
+            last = {
+                "last_error": breaker.last_error or err,
+                "last_error_at": _iso(breaker.last_error_at),
+            }
+            return StoreHealth(
+                store,
+                backend,
+                False,
+                None,
+                err,
+                embedded,
+                restarts,
+                state=breaker.kind or outage_kind(exc),
+                since=_iso(breaker.opened_at),
+                **last,
+            )
 
     def health(self) -> dict[str, Any]:
         stores = {name: self.store_health(name) for name in STORES}
@@ -380,4 +422,3 @@ class DatabaseManager:
                 step()
         if self.embedded is not None:
             self.embedded.stop()
-

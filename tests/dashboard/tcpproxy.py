@@ -83,5 +83,7 @@ class TcpProxy:
         sock_dir.mkdir(parents=True, exist_ok=True)
         name = f".s.PGSQL.{port}"
         proxy = cls(str(Path(upstream_dir) / name), listen_unix=str(sock_dir / name))
-        extra = "".join(f"&{k}={v[0]}" for k, v in query.items() if k not in ("host", "port"))  # passfile
+        extra = "".join(
+            f"&{k}={v[0]}" for k, v in query.items() if k not in ("host", "port")
+        )  # passfile
         return proxy, urlunsplit(parts._replace(query=f"host={sock_dir}&port={port}{extra}"))

@@ -101,9 +101,15 @@ def test_register_agent_then_heartbeat(client):
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({}, "name"), ({"name": ""}, "name"), ({"name": 5}, "name"), ({"name": "a\x00b"}, "name"),
-     ({"name": "x" * 201}, "name"), ({"name": "ok", "server": ["x"]}, "server"),
-     ({"name": "ok", "color": "red"}, "color")],
+    [
+        ({}, "name"),
+        ({"name": ""}, "name"),
+        ({"name": 5}, "name"),
+        ({"name": "a\x00b"}, "name"),
+        ({"name": "x" * 201}, "name"),
+        ({"name": "ok", "server": ["x"]}, "server"),
+        ({"name": "ok", "color": "red"}, "color"),
+    ],
 )
 def test_register_agent_names_the_bad_field(client, body, field):
     resp = client.post("/api/register-agent", json=body)
@@ -112,8 +118,12 @@ def test_register_agent_names_the_bad_field(client, body, field):
 
 
 def test_register_agent_needs_a_json_object(client):
-    assert client.post("/api/register-agent", data="name=x",
-                       content_type="application/x-www-form-urlencoded").status_code == 415
+    assert (
+        client.post(
+            "/api/register-agent", data="name=x", content_type="application/x-www-form-urlencoded"
+        ).status_code
+        == 415
+    )
     resp = client.post("/api/register-agent", data="{nope", content_type="application/json")
     assert resp.status_code == 400 and err(resp)["field"] == "body"
     resp = client.post("/api/register-agent", json=["a"])
@@ -168,10 +178,19 @@ def test_fixes_search_ranks_the_expected_fix_first(client, seeded):
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("limit=0", "limit"), ("limit=1001", "limit"), ("limit=abc", "limit"), ("limit=²", "limit"),
-     ("limit=-1", "limit"), ("offset=-5", "offset"), ("offset=99999999999", "offset"),
-     ("success=maybe", "success"), ("since=yesterday", "since"), ("since=99999-01-01", "since"),
-     ("agent=a%00b", "agent")],
+    [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=abc", "limit"),
+        ("limit=²", "limit"),
+        ("limit=-1", "limit"),
+        ("offset=-5", "offset"),
+        ("offset=99999999999", "offset"),
+        ("success=maybe", "success"),
+        ("since=yesterday", "since"),
+        ("since=99999-01-01", "since"),
+        ("agent=a%00b", "agent"),
+    ],
 )
 def test_fixes_rejects_bad_parameters(client, query, field):
     resp = client.get("/api/fixes?" + query)
@@ -215,9 +234,16 @@ def test_feedback_errors(client, seeded):
 
 def test_remember_detail_delete_roundtrip(client):
     tag = uuid.uuid4().hex[:8]
-    item = {"issue": f"Kafka consumer lag on topic audit-{tag}", "solution": "Add two partitions",
-            "service": "audit", "agent": "k8s-watcher", "success": True, "confidence": 0.8,
-            "tags": ["kafka"], "metadata": {"ticket": tag}}
+    item = {
+        "issue": f"Kafka consumer lag on topic audit-{tag}",
+        "solution": "Add two partitions",
+        "service": "audit",
+        "agent": "k8s-watcher",
+        "success": True,
+        "confidence": 0.8,
+        "tags": ["kafka"],
+        "metadata": {"ticket": tag},
+    }
     resp = client.post("/api/remember", json=item)
     assert resp.status_code == 201, resp.get_json()
     fid = resp.get_json()["id"]
@@ -232,13 +258,16 @@ def test_remember_detail_delete_roundtrip(client):
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"solution": "x"}, "issue"), ({"issue": "x"}, "solution"),
-     ({"issue": "a\x00", "solution": "x"}, "issue"),
-     ({"issue": "x", "solution": "y", "confidence": 2}, "confidence"),
-     ({"issue": "x", "solution": "y", "tags": [1]}, "tags"),
-     ({"issue": "x", "solution": "y", "metadata": [1]}, "metadata"),
-     ({"issue": "x", "solution": "y", "success": "yes"}, "success"),
-     ({"issue": "x", "solution": "y", "bogus": 1}, "bogus")],
+    [
+        ({"solution": "x"}, "issue"),
+        ({"issue": "x"}, "solution"),
+        ({"issue": "a\x00", "solution": "x"}, "issue"),
+        ({"issue": "x", "solution": "y", "confidence": 2}, "confidence"),
+        ({"issue": "x", "solution": "y", "tags": [1]}, "tags"),
+        ({"issue": "x", "solution": "y", "metadata": [1]}, "metadata"),
+        ({"issue": "x", "solution": "y", "success": "yes"}, "success"),
+        ({"issue": "x", "solution": "y", "bogus": 1}, "bogus"),
+    ],
 )
 def test_remember_names_the_bad_field(client, body, field):
     resp = client.post("/api/remember", json=body)
@@ -247,8 +276,11 @@ def test_remember_names_the_bad_field(client, body, field):
 
 
 def test_remember_rejects_nan_confidence_and_huge_bodies(client):
-    resp = client.post("/api/remember", data='{"issue":"x","solution":"y","confidence":NaN}',
-                       content_type="application/json")
+    resp = client.post(
+        "/api/remember",
+        data='{"issue":"x","solution":"y","confidence":NaN}',
+        content_type="application/json",
+    )
     assert resp.status_code == 400 and err(resp)["field"] == "confidence"
     resp = client.post("/api/remember", json={"issue": "x" * (3 * 1024 * 1024), "solution": "y"})
     assert resp.status_code == 413 and err(resp)["code"] == "payload_too_large"
@@ -275,20 +307,24 @@ def test_recall_ranks_and_explains(client, seeded, method):
 
 
 def test_recall_relevance_and_no_match(client, seeded):
-    body = client.get("/api/recall", query_string={"q": "certificate expired on ingress"}).get_json()
+    body = client.get(
+        "/api/recall", query_string={"q": "certificate expired on ingress"}
+    ).get_json()
     top = body["hits"][0]
     assert body["no_match"] is False and isinstance(body["min_relevance"], float)
     assert 0 <= top["relevance"] <= 1 and top["below_bar"] is False
     off = client.post("/api/recall", json={"q": "banana smoothie recipe with oat milk"}).get_json()
     assert off["no_match"] is True and off["hits"] and all(h["below_bar"] for h in off["hits"])
-    strict = client.get("/api/recall", query_string={"q": "certificate expired on ingress",
-                                                     "min_relevance": "1"}).get_json()
+    strict = client.get(
+        "/api/recall", query_string={"q": "certificate expired on ingress", "min_relevance": "1"}
+    ).get_json()
     assert strict["no_match"] is True and strict["min_relevance"] == 1.0
 
 
 def test_recall_filters(client, seeded):
-    body = client.get("/api/recall", query_string={"q": "certificate expired", "k": 10,
-                                                   "only_successful": "true"}).get_json()
+    body = client.get(
+        "/api/recall", query_string={"q": "certificate expired", "k": 10, "only_successful": "true"}
+    ).get_json()
     assert seeded["ingress"] not in [h["fix"]["id"] for h in body["hits"]]
     body = client.post("/api/recall", json={"q": "memory", "service": "orders-db"}).get_json()
     assert {h["fix"]["service"] for h in body["hits"]} <= {"orders-db"}
@@ -296,10 +332,18 @@ def test_recall_filters(client, seeded):
 
 @pytest.mark.parametrize(
     ("req", "field"),
-    [({"k": 3}, "q"), ({"q": ""}, "q"), ({"q": "x", "k": 0}, "k"), ({"q": "x", "k": 101}, "k"),
-     ({"q": "x", "k": "many"}, "k"), ({"q": 7}, "q"), ({"q": "x", "since": "soon"}, "since"),
-     ({"q": "x", "extra": 1}, "extra"), ({"q": "x", "min_relevance": 2}, "min_relevance"),
-     ({"q": "x", "min_relevance": "high"}, "min_relevance")],
+    [
+        ({"k": 3}, "q"),
+        ({"q": ""}, "q"),
+        ({"q": "x", "k": 0}, "k"),
+        ({"q": "x", "k": 101}, "k"),
+        ({"q": "x", "k": "many"}, "k"),
+        ({"q": 7}, "q"),
+        ({"q": "x", "since": "soon"}, "since"),
+        ({"q": "x", "extra": 1}, "extra"),
+        ({"q": "x", "min_relevance": 2}, "min_relevance"),
+        ({"q": "x", "min_relevance": "high"}, "min_relevance"),
+    ],
 )
 def test_recall_names_the_bad_field(client, req, field):
     resp = client.post("/api/recall", json=req)

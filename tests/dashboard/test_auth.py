@@ -30,8 +30,12 @@ def test_every_write_route_refuses_without_a_token(token_app):
     writes = [(m, p) for m, p in _routes(token_app) if not is_read(m, p)]  # POST /api/recall reads
     assert len(writes) >= 5
     for method, path in writes:
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN},
-                        {"Authorization": f"Basic {TOKEN}"}):
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong"},
+            {"Authorization": TOKEN},
+            {"Authorization": f"Basic {TOKEN}"},
+        ):
             resp = client.open(path, method=method, json={}, headers=headers)
             assert resp.status_code == 401, (method, path, headers)
             assert resp.get_json()["error"]["code"] == "unauthorized"
@@ -52,7 +56,11 @@ def test_every_read_route_needs_the_token_when_reads_are_protected(locked_app):
     client = locked_app.test_client()
     open_paths = {"/health", "/openapi.json"}
     for method, path in _routes(locked_app):
-        if not is_read(method, path) or path in open_paths or not path.startswith(("/api/", "/metrics")):
+        if (
+            not is_read(method, path)
+            or path in open_paths
+            or not path.startswith(("/api/", "/metrics"))
+        ):
             continue
         body = {"json": {"q": "disk"}} if method == "POST" else {}  # a read by POST is still JSON
         assert client.open(path, method=method, **body).status_code == 401, path
@@ -80,7 +88,9 @@ def test_pages_render_locked_without_data(locked_app, seeded):
 def test_token_is_never_logged(token_app, caplog):
     client = token_app.test_client()
     with caplog.at_level(logging.DEBUG):
-        client.post("/api/register-agent", json={"name": "x"}, headers={"Authorization": "Bearer nope"})
+        client.post(
+            "/api/register-agent", json={"name": "x"}, headers={"Authorization": "Bearer nope"}
+        )
         client.post("/api/register-agent", json={"name": "logged"}, headers=BEARER)
         client.get("/api/fixes/%20", headers=BEARER)
     assert TOKEN not in caplog.text

@@ -15,8 +15,9 @@ from tests.dashboard.conftest import TOKEN
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                       reason=f"{CHROMIUM} is missing: apt-get install -y chromium"),
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing: apt-get install -y chromium"
+    ),
 ]
 
 
@@ -25,8 +26,10 @@ def browser() -> Iterator:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         yield b
         b.close()
 
@@ -66,8 +69,12 @@ def page(browser):
 
 
 def _post(url: str, body: dict, headers: dict | None = None) -> dict:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json", **(headers or {})})
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())
 
@@ -107,8 +114,10 @@ def test_overview_search_open_fix_and_register(page, base_url, seeded, tmp_path)
     page.wait_for_selector("[data-testid=explorer][data-ready=true]")
     assert "connection pool exhausted" in page.inner_text("[data-testid=fix-issue]")
     assert "pgbouncer" in page.inner_text("[data-testid=fix-solution]")
-    kinds = {page.locator("[data-testid=explorer-item]").nth(i).get_attribute("data-kind")
-             for i in range(page.locator("[data-testid=explorer-item]").count())}
+    kinds = {
+        page.locator("[data-testid=explorer-item]").nth(i).get_attribute("data-kind")
+        for i in range(page.locator("[data-testid=explorer-item]").count())
+    }
     assert {"fix", "agent"} <= kinds
     page.screenshot(path=str(tmp_path / "fix.png"), full_page=True)
 

@@ -18,8 +18,9 @@ def dead_client(embedded, embedder, tmp_path_factory):
     from tests.conftest import _fresh_db
 
     graph_proxy, falkor_url = TcpProxy.for_url(embedded.falkordb_url())
-    pg_proxy, pg_url = TcpProxy.for_pg_socket_url(_fresh_db(embedded.postgres_url(), "dead_"),
-                                                   tmp_path_factory.mktemp("pgsock"))
+    pg_proxy, pg_url = TcpProxy.for_pg_socket_url(
+        _fresh_db(embedded.postgres_url(), "dead_"), tmp_path_factory.mktemp("pgsock")
+    )
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("dead"),
         falkordb_url=falkor_url,

@@ -49,7 +49,9 @@ def test_fix_page_and_its_404(client, seeded):
     html = client.get(f"/fixes/{seeded['payments-api']}").get_data(as_text=True)
     assert "Raise the memory limit" in html and "db-guardian" in html
     missing = client.get("/fixes/fix_nothere", headers={"Accept": "text/html"})
-    assert missing.status_code == 404 and 'data-testid="error-page"' in missing.get_data(as_text=True)
+    assert missing.status_code == 404 and 'data-testid="error-page"' in missing.get_data(
+        as_text=True
+    )
 
 
 @pytest.mark.parametrize("path", ["/", "/fixes", "/agents", "/charts", "/graph"])
@@ -61,8 +63,13 @@ def test_pages_have_no_inline_script_and_only_local_assets(client, path):
 
 
 def test_text_is_escaped(client):
-    resp = client.post("/api/remember", json={"issue": "<script>alert(1)</script> in logs",
-                                             "solution": "<img src=x onerror=alert(1)>"})
+    resp = client.post(
+        "/api/remember",
+        json={
+            "issue": "<script>alert(1)</script> in logs",
+            "solution": "<img src=x onerror=alert(1)>",
+        },
+    )
     fid = resp.get_json()["id"]
     html = client.get(f"/fixes/{fid}").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
@@ -72,13 +79,21 @@ def test_text_is_escaped(client):
 def test_top_groups_then_one_other_row():
     from dashboard.pages import top_with_other
 
-    rows = [{"root_cause": f"cause {i}", "fixes": 1, "successes": 1, "failures": 0}
-            for i in range(57)]
+    rows = [
+        {"root_cause": f"cause {i}", "fixes": 1, "successes": 1, "failures": 0} for i in range(57)
+    ]
     rows.append({"root_cause": "memory", "fixes": 9, "successes": 3, "failures": 1})
     out = top_with_other(rows, "root_cause", n=10)
     assert len(out) == 11 and out[0]["label"] == "memory" and out[0]["success_rate"] == 0.75
-    assert out[-1] == {"label": "other (48)", "fixes": 48, "successes": 48, "failures": 0,
-                       "outcomes": 48, "success_rate": 1.0, "other": True}
+    assert out[-1] == {
+        "label": "other (48)",
+        "fixes": 48,
+        "successes": 48,
+        "failures": 0,
+        "outcomes": 48,
+        "success_rate": 1.0,
+        "other": True,
+    }
     assert top_with_other(rows[:3], "root_cause", n=10)[-1].get("other") is None
 
 

@@ -9,8 +9,9 @@ from schemathesis.checks import not_a_server_error
 
 from dashboard.openapi import spec
 
-OPERATIONS = [(path, method) for path, ops in spec()["paths"].items() for method in ops
-              if path != "/metrics"]  # /metrics is plain text with no inputs; test_api covers it
+OPERATIONS = [
+    (path, method) for path, ops in spec()["paths"].items() for method in ops if path != "/metrics"
+]  # /metrics is plain text with no inputs; test_api covers it
 
 
 @pytest.fixture(scope="module")
@@ -24,23 +25,33 @@ def api_schema(embedded, embedder, tmp_path_factory):
     from tests.conftest import _fresh_db
     from tests.dashboard.conftest import seed
 
-    settings_ = Settings(data_dir=tmp_path_factory.mktemp("fuzz"),
-                         falkordb_url=embedded.falkordb_url(),
-                         falkordb_graph="fuzz_" + uuid.uuid4().hex[:8],
-                         database_url=_fresh_db(embedded.postgres_url(), "fuzz_"), demo=False)
+    settings_ = Settings(
+        data_dir=tmp_path_factory.mktemp("fuzz"),
+        falkordb_url=embedded.falkordb_url(),
+        falkordb_graph="fuzz_" + uuid.uuid4().hex[:8],
+        database_url=_fresh_db(embedded.postgres_url(), "fuzz_"),
+        demo=False,
+    )
     memory = Memory.open(settings_, embedder=embedder)
     seed(memory)
     yield schemathesis.openapi.from_wsgi("/openapi.json", create_app(memory))
     memory.close()
 
 
-@pytest.mark.parametrize(("path", "method"), OPERATIONS, ids=[f"{m.upper()} {p}" for p, m in OPERATIONS])
+@pytest.mark.parametrize(
+    ("path", "method"), OPERATIONS, ids=[f"{m.upper()} {p}" for p, m in OPERATIONS]
+)
 def test_no_server_errors(api_schema, path, method):
     operation = api_schema[path][method]
 
     @given(case=operation.as_strategy())
-    @settings(max_examples=6, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=6,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     def run(case):
         response = case.call()
         case.validate_response(response, checks=[not_a_server_error])

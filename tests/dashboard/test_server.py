@@ -13,14 +13,25 @@ from pathlib import Path
 
 
 def test_serve_answers_then_stops_on_sigterm(dash_settings, seeded, tmp_path):
-    env = {**os.environ, "OBSMEM_DATA_DIR": str(tmp_path / "srv"), "OBSMEM_PORT": "0",
-           "OBSMEM_HOST": "127.0.0.1", "FALKORDB_URL": dash_settings.falkordb_url,
-           "OBSMEM_GRAPH": dash_settings.falkordb_graph,
-           "DATABASE_URL": dash_settings.database_url, "OBSMEM_DEMO": "0",
-           "OBSMEM_THREADS": "2"}
-    proc = subprocess.Popen([sys.executable, "-m", "dashboard.serve"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            cwd=Path(__file__).resolve().parents[2])
+    env = {
+        **os.environ,
+        "OBSMEM_DATA_DIR": str(tmp_path / "srv"),
+        "OBSMEM_PORT": "0",
+        "OBSMEM_HOST": "127.0.0.1",
+        "FALKORDB_URL": dash_settings.falkordb_url,
+        "OBSMEM_GRAPH": dash_settings.falkordb_graph,
+        "DATABASE_URL": dash_settings.database_url,
+        "OBSMEM_DEMO": "0",
+        "OBSMEM_THREADS": "2",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dashboard.serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     try:
         url = None
         for line in proc.stdout:

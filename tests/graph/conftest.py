@@ -43,8 +43,12 @@ def neo4j_settings() -> Iterator[dict[str, str]]:
         pytest.skip("neo4j: NEO4J_URI not set and testcontainers is not installed")
     password = uuid.uuid4().hex
     with Neo4jContainer("neo4j:5", password=password) as container:
-        yield {"uri": container.get_connection_url(), "user": "neo4j", "password": password,
-               "database": ""}
+        yield {
+            "uri": container.get_connection_url(),
+            "user": "neo4j",
+            "password": password,
+            "database": "",
+        }
 
 
 @pytest.fixture(params=["falkordb", pytest.param("neo4j", marks=pytest.mark.neo4j)])
@@ -62,8 +66,9 @@ def store(request: pytest.FixtureRequest) -> Iterator[CypherGraph]:
         from obsmem.stores.graph.neo4j import Neo4jGraph
 
         cfg = request.getfixturevalue("neo4j_settings")
-        graph = Neo4jGraph(cfg["uri"], user=cfg["user"], password=cfg["password"],
-                           database=cfg["database"] or None)
+        graph = Neo4jGraph(
+            cfg["uri"], user=cfg["user"], password=cfg["password"], database=cfg["database"] or None
+        )
         graph.drop()  # a shared database: start empty
         graph.ensure_schema()
         yield graph
@@ -76,8 +81,14 @@ def make_fix() -> Callable[..., FixWrite]:
     """A FixWrite with ids derived the way obsmem derives them."""
     counter = iter(range(1, 1_000_000))
 
-    def make(issue: str = "OOMKilled in pod api-7f9c", solution: str = "raise the memory limit",
-             *, event_id: str | None = None, ts: int | None = None, **kw: object) -> FixWrite:
+    def make(
+        issue: str = "OOMKilled in pod api-7f9c",
+        solution: str = "raise the memory limit",
+        *,
+        event_id: str | None = None,
+        ts: int | None = None,
+        **kw: object,
+    ) -> FixWrite:
         n = next(counter)
         return FixWrite(
             id=fix_id_for(issue, solution),

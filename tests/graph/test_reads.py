@@ -47,8 +47,15 @@ def test_filters(store, make_fix):
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_hostile_strings_are_data(store, make_fix, text):
-    w = make_fix(f"{text} issue", f"{text} solution", agent=text.strip()[:50] or "x",
-                 service=text[:40], root_cause=text, tags=(text[:30],), metadata={text: text})
+    w = make_fix(
+        f"{text} issue",
+        f"{text} solution",
+        agent=text.strip()[:50] or "x",
+        service=text[:40],
+        root_cause=text,
+        tags=(text[:30],),
+        metadata={text: text},
+    )
     store.upsert_fixes([w])
     fix = store.get_fix(w.id)
     assert fix is not None
@@ -78,7 +85,8 @@ def test_text_search_and_similar_issues(store, make_fix):
     assert [fid for fid, _ in store.text_search("logs", 10)] == [disk.id]
     assert store.text_search("", 10) == [] and store.text_search("!!! ???", 10) == []
     assert store.text_search("oomkilled", 10, FixFilter(success=False)) == [
-        (oom2.id, pytest.approx(store.text_search("oomkilled", 10, FixFilter(success=False))[0][1]))]
+        (oom2.id, pytest.approx(store.text_search("oomkilled", 10, FixFilter(success=False))[0][1]))
+    ]
     groups = store.similar_issues("OOMKilled pod", 5)
     assert groups and groups[0].signature == oom1.signature  # api-1/api-2 share a signature
     g = groups[0]
@@ -102,27 +110,37 @@ def test_delete_leaves_no_orphans(store, make_fix):
 
 
 def test_neighbourhood_and_analytics(store, make_fix):
-    a = make_fix("OOMKilled pod api-1", "raise memory limit", service="api", agent="ag1",
-                 success=True, root_cause="memory", ts=10_000)
-    b = make_fix("OOMKilled pod api-2", "restart", agent="ag2", success=False,
-                 root_cause="memory", ts=70_000)
+    a = make_fix(
+        "OOMKilled pod api-1",
+        "raise memory limit",
+        service="api",
+        agent="ag1",
+        success=True,
+        root_cause="memory",
+        ts=10_000,
+    )
+    b = make_fix(
+        "OOMKilled pod api-2", "restart", agent="ag2", success=False, root_cause="memory", ts=70_000
+    )
     store.upsert_fixes([a, b])
     hood = store.neighbourhood(a.id)
     ids = {n["id"] for n in hood["nodes"]}
-    assert ids == {f"fix:{a.id}", f"fix:{b.id}", f"issue:{a.signature}", "service:api",
-                   "agent:ag1"}
+    assert ids == {f"fix:{a.id}", f"fix:{b.id}", f"issue:{a.signature}", "service:api", "agent:ag1"}
     types = sorted(e["type"] for e in hood["edges"])
     assert types == ["AFFECTS", "APPLIED", "RESOLVES", "RESOLVES"]
     assert store.neighbourhood("fix_missing") == {"nodes": [], "edges": []}
-    assert store.success_by_root_cause() == [{"root_cause": "memory", "fixes": 2, "successes": 1,
-                                              "failures": 1, "success_rate": 0.5}]
+    assert store.success_by_root_cause() == [
+        {"root_cause": "memory", "fixes": 2, "successes": 1, "failures": 1, "success_rate": 0.5}
+    ]
     sig = store.success_by_signature()
     assert sig[0]["signature"] == a.signature and sig[0]["occurrences"] == 2
     buckets = store.fixes_over_time(60_000, 0)
     assert [(x["bucket"], x["fixes"]) for x in buckets] == [(0, 1), (60_000, 1)]
     outs = list(store.iter_outcomes(batch=1))
-    assert {(o.fix_id, o.success, o.agent) for o in outs} == {(a.id, True, "ag1"),
-                                                             (b.id, False, "ag2")}
+    assert {(o.fix_id, o.success, o.agent) for o in outs} == {
+        (a.id, True, "ag1"),
+        (b.id, False, "ag2"),
+    }
 
 
 def test_ping_measures_a_round_trip_and_fails_when_unreachable(store):

@@ -10,8 +10,18 @@ from pathlib import Path
 from obsmem.stores.graph.admin import init_schema
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "init_neo4j.py"
-WANTED = {"fix_id", "agent_name", "issue_signature", "service_name", "fix_timestamp",
-          "fix_issue", "fix_success", "agent_status", "agent_last_seen", "fix_text"}
+WANTED = {
+    "fix_id",
+    "agent_name",
+    "issue_signature",
+    "service_name",
+    "fix_timestamp",
+    "fix_issue",
+    "fix_success",
+    "agent_status",
+    "agent_last_seen",
+    "fix_text",
+}
 
 
 def test_init_schema_twice_same_result(store):
@@ -24,10 +34,18 @@ def test_init_schema_twice_same_result(store):
 
 
 def _script(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items()
-            if k not in {"NEO4J_URI", "FALKORDB_URL", "OBSMEM_DATA_DIR"}}
-    return subprocess.run([sys.executable, str(SCRIPT), *args], env={**base, **env},
-                          capture_output=True, text=True, timeout=120)
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"NEO4J_URI", "FALKORDB_URL", "OBSMEM_DATA_DIR"}
+    }
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_script_against_falkordb_twice(falkor_url, graph_name):
@@ -46,6 +64,7 @@ def test_script_unreachable_and_bad_password_one_line(falkor_url):
     port = falkor_url.rsplit(":", 1)[1]
     auth = _script({"FALKORDB_URL": f"redis://:wrong@127.0.0.1:{port}"})
     assert auth.returncode == 3 and len(auth.stderr.strip().splitlines()) == 1
-    neo = _script({"NEO4J_URI": "bolt://127.0.0.1:1", "NEO4J_PASSWORD": "x",
-                   "OBSMEM_STORE_TIMEOUT": "1"})
+    neo = _script(
+        {"NEO4J_URI": "bolt://127.0.0.1:1", "NEO4J_PASSWORD": "x", "OBSMEM_STORE_TIMEOUT": "1"}
+    )
     assert neo.returncode == 2 and len(neo.stderr.strip().splitlines()) == 1

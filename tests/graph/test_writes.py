@@ -6,9 +6,17 @@ from obsmem.model import AgentWrite, Outcome
 
 
 def test_upsert_creates_fix_with_relationships(store, make_fix):
-    w = make_fix(agent="agent-1", service="api", namespace="prod", severity="high",
-                 root_cause="memory", confidence=0.8, tags=("k8s", "oom"),
-                 metadata={"pod": "api-7f9c", "n": [1, 2]}, success=True)
+    w = make_fix(
+        agent="agent-1",
+        service="api",
+        namespace="prod",
+        severity="high",
+        root_cause="memory",
+        confidence=0.8,
+        tags=("k8s", "oom"),
+        metadata={"pod": "api-7f9c", "n": [1, 2]},
+        success=True,
+    )
     store.upsert_fixes([w])
     fix = store.get_fix(w.id)
     assert fix is not None
@@ -89,7 +97,9 @@ def test_outcomes_count_once_and_set_latest(store, make_fix):
     assert store.get_fix("fix_missing") is None
     got = store.outcomes_for_fix(w.id)
     assert [(o["agent"], o["success"], o["event_id"]) for o in got] == [
-        ("a2", True, "o1"), ("a1", None, w.event_id)]
+        ("a2", True, "o1"),
+        ("a1", None, w.event_id),
+    ]
 
 
 def test_replayed_event_outlives_recent_events_list(store, make_fix):
@@ -113,13 +123,20 @@ def test_agents_upsert_and_heartbeat_never_moves_back(store):
 
 def test_agent_status_from_last_seen_age(store):
     now = 10_000_000_000
-    store.upsert_agents([
-        AgentWrite("fresh", ts=now - 60_000),
-        AgentWrite("edge-active", ts=now - 5 * 60_000 + 1),
-        AgentWrite("stale", ts=now - 5 * 60_000),
-        AgentWrite("late", ts=now - 60 * 60_000 + 1),
-        AgentWrite("gone", ts=now - 60 * 60_000),
-    ])
+    store.upsert_agents(
+        [
+            AgentWrite("fresh", ts=now - 60_000),
+            AgentWrite("edge-active", ts=now - 5 * 60_000 + 1),
+            AgentWrite("stale", ts=now - 5 * 60_000),
+            AgentWrite("late", ts=now - 60 * 60_000 + 1),
+            AgentWrite("gone", ts=now - 60 * 60_000),
+        ]
+    )
     status = {a.name: a.status for a in store.agents(now_ms=now)}
-    assert status == {"fresh": "active", "edge-active": "active", "stale": "stale",
-                      "late": "stale", "gone": "inactive"}
+    assert status == {
+        "fresh": "active",
+        "edge-active": "active",
+        "stale": "stale",
+        "late": "stale",
+        "gone": "inactive",
+    }

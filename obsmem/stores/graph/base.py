@@ -171,8 +171,9 @@ class CypherGraph(ABC):
         fixes = (C.fix_from_props(r["f"], r["agents_count"]) for r in rows)
         return {f.id: f for f in fixes}
 
-    def recent_fixes(self, limit: int, offset: int = 0, flt: FixFilter | None = None,
-                     order: str = "created") -> list[Fix]:
+    def recent_fixes(
+        self, limit: int, offset: int = 0, flt: FixFilter | None = None, order: str = "created"
+    ) -> list[Fix]:
         if limit <= 0:
             return []
         params = {**C.filter_params(flt), "limit": int(limit), "offset": max(0, int(offset))}

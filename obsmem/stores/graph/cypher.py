@@ -518,6 +518,7 @@ ORDER BY score DESC, signature
 
 # ---------------------------------------------------------------- search text
 
+
 def search_terms(text: str) -> list[str]:
     """Words of user text, lower-cased and de-duplicated: nothing else reaches a query parser.
 

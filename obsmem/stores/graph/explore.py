@@ -63,7 +63,9 @@ def _applied(agent: str, row: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def hop(read: Read, node_id: str, limit: int) -> tuple[dict[str, Any] | None, list[dict[str, Any]], list[dict[str, Any]], bool]:
+def hop(
+    read: Read, node_id: str, limit: int
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]], list[dict[str, Any]], bool]:
     """One node and its neighbours: (node or None when absent, nodes, edges, more_exist)."""
     kind, key = parse_node_id(node_id)
     p = {"key": key, "limit": int(limit) + 1}
@@ -127,7 +129,9 @@ def explore(read: Read, start: str, depth: int = 1, limit: int = 60) -> dict[str
     truncated = more
     frontier: list[str] = []
 
-    def take(batch_nodes: list[dict[str, Any]], batch_edges: list[dict[str, Any]], level: int) -> None:
+    def take(
+        batch_nodes: list[dict[str, Any]], batch_edges: list[dict[str, Any]], level: int
+    ) -> None:
         nonlocal truncated
         for n in batch_nodes:
             if n["id"] in found:
