@@ -1,10 +1,14 @@
 # Two commands: `make run` and `make test`. Both bootstrap .venv and are idempotent:
-# a stamp keyed on pyproject.toml makes the second run skip the install.
+# a stamp keyed on pyproject.toml and the lock files makes the second run skip the install.
+# Python packages install from requirements*.lock with --require-hashes (`make lock`
+# regenerates them after a change to pyproject.toml's dependencies).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-HASH := $(shell sha1sum pyproject.toml | cut -c1-12)
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+HASH := $(shell cat pyproject.toml $(LOCK) $(DEV_LOCK) | sha1sum | cut -c1-12)
 RUN_STAMP := $(VENV)/.stamp-run-$(HASH)
 DEV_STAMP := $(VENV)/.stamp-dev-$(HASH)
 # Dashboard JS libraries: pinned in package-lock.json, installed with `npm ci` and
@@ -14,20 +18,23 @@ VENDOR_STAMP := $(VENDOR)/.stamp-$(shell sha1sum package-lock.json | cut -c1-12)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint bench bench-full browser clean vendor
+.PHONY: run test lint bench bench-full browser clean vendor lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(RUN_STAMP): pyproject.toml | $(BIN)/python
+# Hash-checked dependencies first, then obsmem itself without resolving anything more.
+$(RUN_STAMP): pyproject.toml $(LOCK) | $(BIN)/python
 	@echo "==> installing obsmem and its dependencies into $(VENV) (first time: a few minutes)"
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/pip install -q --no-deps -e .
 	rm -f $(VENV)/.stamp-run-*; touch $@
 
-$(DEV_STAMP): pyproject.toml | $(BIN)/python
+$(DEV_STAMP): pyproject.toml $(DEV_LOCK) | $(BIN)/python
 	@echo "==> installing obsmem with its dev tools into $(VENV) (first time: a few minutes)"
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes -r $(DEV_LOCK)
+	$(BIN)/pip install -q --no-deps -e .
 	rm -f $(VENV)/.stamp-dev-* $(VENV)/.stamp-run-*; touch $@ $(RUN_STAMP)
 
 $(VENDOR_STAMP): package.json package-lock.json
@@ -75,3 +82,12 @@ bench-full: $(DEV_STAMP)
 
 clean:
 	rm -rf $(VENV) .obsmem .pytest_cache .ruff_cache node_modules $(VENDOR)
+
+# Regenerate the hash-locked requirements from pyproject.toml (needs the package index).
+# torch resolves to the CPU wheel these machines keep on local disk (pip's find-links).
+lock: | $(BIN)/python
+	$(BIN)/pip install -q pip-tools
+	$(BIN)/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	  --no-emit-find-links -o $(LOCK) pyproject.toml
+	$(BIN)/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	  --no-emit-find-links --extra dev -o $(DEV_LOCK) pyproject.toml
