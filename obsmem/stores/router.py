@@ -342,55 +342,28 @@ class DatabaseManager:
         if embedded and self.embedded is not None:
             restarts = self.embedded.state["falkordb" if store == GRAPH else "postgres"].restarts
         breaker = self._breakers[store]
-        last = {"last_error": breaker.last_error, "last_error_at": _iso(breaker.last_error_at)}
-        if breaker.is_open:  # known down or hanging: say so without waiting on it again
-            err = breaker.last_error or self._last_error[store]
+
+        def down(err: str | None, kind: str, last_error: str | None) -> StoreHealth:
             return StoreHealth(
-                store,
-                backend,
-                False,
-                None,
-                err,
-                embedded,
-                restarts,
-                state=breaker.kind or "down",
-                since=_iso(breaker.opened_at),
-                **last,
-            )
+                store, backend, False, None, err, embedded, restarts,
+                state=breaker.kind or kind, since=_iso(breaker.opened_at),
+                last_error=last_error, last_error_at=_iso(breaker.last_error_at),
+            )  # fmt: skip
+
+        if breaker.is_open:  # known down or hanging: say so without waiting on it again
+            return down(breaker.last_error or self._last_error[store], "down", breaker.last_error)
         try:
             latency = self.graph.ping() if store == GRAPH else self.vectors.ping()
             self.ensure_schema(store)
-            state = "slow" if latency > SLOW_PING_MS else "up"
-            return StoreHealth(
-                store,
-                backend,
-                True,
-                round(latency, 3),
-                None,
-                embedded,
-                restarts,
-                state=state,
-                **last,
-            )
         except Exception as exc:
             err = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
             self._last_error[store] = err
-            last = {
-                "last_error": breaker.last_error or err,
-                "last_error_at": _iso(breaker.last_error_at),
-            }
-            return StoreHealth(
-                store,
-                backend,
-                False,
-                None,
-                err,
-                embedded,
-                restarts,
-                state=breaker.kind or outage_kind(exc),
-                since=_iso(breaker.opened_at),
-                **last,
-            )
+            return down(err, outage_kind(exc), breaker.last_error or err)
+        return StoreHealth(
+            store, backend, True, round(latency, 3), None, embedded, restarts,
+            state="slow" if latency > SLOW_PING_MS else "up",
+            last_error=breaker.last_error, last_error_at=_iso(breaker.last_error_at),
+        )  # fmt: skip
 
     def health(self) -> dict[str, Any]:
         stores = {name: self.store_health(name) for name in STORES}
