@@ -124,8 +124,12 @@ HNSW_DDL = (
 
 
 def _build_hnsw(conn: Any) -> None:
+    # The build is fast only while the whole graph fits in maintenance_work_mem
+    # (about 3 KB per 384-d row with m=16): 1 GB for 100k, more at 1M.
+    rows = conn.execute("SELECT count(*) FROM fixes").fetchone()[0]
+    mb = min(max(1024, rows * 3 // 1024), 8192)
     conn.execute("SET statement_timeout = 0")
-    conn.execute("SET maintenance_work_mem = '1GB'")
+    conn.execute(f"SET maintenance_work_mem = '{mb}MB'")
     conn.execute("SET max_parallel_maintenance_workers = 1")
     conn.execute(HNSW_DDL)
     conn.execute("RESET statement_timeout")
