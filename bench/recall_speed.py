@@ -225,10 +225,10 @@ def main(argv: list[str] | None = None) -> int:
         mem = open_memory(args.keep or Path(tmp))
         try:
             t = time.perf_counter()
-            if mem.manager.vectors.count() < args.size:
-                info["fill_s"] = fill(
-                    mem, _items(args.corpus, args.size, args.seed), args.corpus, args.seed
-                )
+            have = mem.manager.vectors.count()
+            if have < args.size:  # an interrupted fill resumes: rows go in in order
+                items = _items(args.corpus, args.size, args.seed)[have - have % 2000 :]
+                info["fill_s"] = fill(mem, items, args.corpus, args.seed)
             info["fill_total_s"] = round(time.perf_counter() - t, 1)
             info["fixes"] = mem.manager.vectors.count()
             with (

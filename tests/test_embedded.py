@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -179,3 +180,40 @@ def test_stale_falkordb_pidfile_is_cleaned(data_dir: Path) -> None:
     with EmbeddedServers(data_dir, want_vectors=False) as servers:
         assert servers.falkor.pid() != 999999
         assert servers.falkor.running()
+
+
+def test_a_busy_falkordb_is_not_killed_for_one_missed_ping(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that misses pings (SIGSTOP stands in for a long query or a snapshot fork)
+    keeps its pid until it has been silent for HUNG_AFTER_S; then it is replaced."""
+    from obsmem.stores import embedded
+
+    monkeypatch.setattr(embedded, "HUNG_AFTER_S", 8.0)  # pings time out after 1 s
+    with EmbeddedServers(data_dir, want_vectors=False) as servers, servers.supervision_paused():
+        graph = FalkorDB.from_url(servers.falkordb_url()).select_graph("lifecycle")
+        graph.query("MERGE (m:Marker {v: 'kept'})")
+        pid = servers.falkor.pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            assert servers.check_and_restart() == {"falkordb": True}
+            time.sleep(0.5)
+            servers.check_and_restart()
+            assert servers.falkor.pid() == pid and psutil.pid_exists(pid)  # busy, not hung
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        servers.check_and_restart()
+        assert servers.falkor.pid() == pid  # it answered again: nothing was restarted
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            deadline = time.monotonic() + 40
+            while servers.falkor.pid() == pid and time.monotonic() < deadline:
+                servers.check_and_restart()
+            assert servers.falkor.pid() != pid  # silent past the grace: replaced
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        assert servers.falkor.running()
+        graph = FalkorDB.from_url(servers.falkordb_url()).select_graph("lifecycle")
+        assert [r[0] for r in graph.query("MATCH (m:Marker) RETURN m.v").result_set] == ["kept"]
