@@ -4,7 +4,8 @@ Fusion (obsmem.ranking) only picks which candidates are worth a closer look.
 Each of those then gets an absolute `relevance`: a calibrated estimate of the
 probability that the fix addresses the query, computed from that fix and the
 query alone (cosine similarity, BM25 against what the query could score at
-most, idf-weighted term coverage overall and in the issue). It never depends on
+most, idf-weighted term coverage overall and in the issue, the share of the
+fix's title words the query says). It never depends on
 the other candidates, so 0.9 means the same for every query, and a result whose
 best hit is below the bar says `no_match` instead of pretending.
 """
@@ -43,26 +44,32 @@ BM25_K1 = 1.2  # as obsmem.stores.pgvector (Lucene's defaults)
 BM25_B = 0.75
 
 # Default bar for `no_match` (OBSMEM_MIN_RELEVANCE overrides). Chosen on the
-# out-of-fold predictions of bench/relevance_fit.py (abstention protocol): 0.08
-# flagged 8% of right rank-1 answers and said no_match on 50% of unanswerable
-# queries; 0.10 flagged 11% / 54%, 0.15 flagged 23% / 62% (bench/RESULTS.md).
+# out-of-fold predictions of bench/relevance_fit.py (abstention protocol): 0.05,
+# 0.08 and 0.10 all said no_match on 50% of unanswerable queries, 0.08 flagging
+# 7.8% of right rank-1 answers; 0.12 flagged 11% / 58%, 0.15 16% / 62%
+# (bench/RESULTS.md).
 DEFAULT_MIN_RELEVANCE = 0.08
 
 # Logistic model: relevance = sigmoid(INTERCEPT + sum(COEFS[f] * feature f)).
 # Fitted by bench/relevance_fit.py (scikit-learn L2 logistic regression, C=1.0, on
-# the pooled top-30 candidates of all 196 hard and easy queries of
+# the pooled top-30 candidates of the 98 hard queries of
 # /work/shared/data/recall-bench.jsonl, label = "is the query's relevant fix"),
-# checked with 5 folds by alert (fold means in bench/RESULTS.md). Features are
+# checked with 5 folds by alert (fold means in bench/RESULTS.md). Hard queries
+# only: in the easy ones the alert name, which is the title of its runbook, is
+# in the query, so title_coverage would be learnt from a giveaway. Features are
 # in 0..1 except cosine (-1..1); the *_stem ones match Snowball stems
-# ("connections" ~ "connection"), which alone lifted CV hard R@1 0.83 -> 0.87.
+# ("connections" ~ "connection"), which alone lifted CV hard R@1 0.83 -> 0.87;
+# title_coverage (the share of the fix's title words the query says) told
+# sibling runbooks apart: 0.87 -> 0.91.
 # Refit with `python -m bench.relevance_fit` and paste its "final" line here.
-INTERCEPT = -9.646
+INTERCEPT = -8.528
 COEFS: dict[str, float] = {
-    "cosine": 5.322,
-    "bm25_stem": 2.359,
-    "coverage_stem": 2.357,
-    "issue_coverage_stem": 1.587,
-    "issue_coverage": 2.995,
+    "cosine": 2.455,
+    "bm25_stem": 1.67,
+    "coverage_stem": 1.764,
+    "issue_coverage_stem": 1.617,
+    "issue_coverage": 1.652,
+    "title_coverage": 3.251,
 }
 FEATURES = tuple(COEFS)
 
@@ -83,6 +90,10 @@ class QueryTerms:
     @property
     def idf_total(self) -> float:
         return sum(self.idf.values())
+
+    @functools.cached_property
+    def stems(self) -> frozenset[str]:
+        return frozenset(stem(t) for t in self.qtf)
 
 
 def query_terms(query: str, docs: int, avgdl: float, df: dict[str, int]) -> QueryTerms:
@@ -123,6 +134,7 @@ class _Profile:
     issue_tf: dict[str, int]
     tf_stem: dict[str, float]
     issue_stem: frozenset[str]
+    title_stem: frozenset[str]  # the stems of the issue's first line (see text.title_tokens)
 
 
 @functools.lru_cache(maxsize=PROFILE_CACHE)
@@ -131,7 +143,29 @@ def _profile(issue: str, solution: str) -> _Profile:
     and tokenising them was most of recall's ranking time (read-only: shared between calls)."""
     tf, dl = text.doc_terms(issue, solution)
     issue_tf = dict(text.term_counts(issue))
-    return _Profile(tf, dl, issue_tf, _stemmed(tf), frozenset(stem(t) for t in issue_tf))
+    return _Profile(
+        tf,
+        dl,
+        issue_tf,
+        _stemmed(tf),
+        frozenset(stem(t) for t in issue_tf),
+        frozenset(stem(t) for t in text.title_tokens(issue)),
+    )
+
+
+def title_coverage(q: QueryTerms, title: frozenset[str]) -> float:
+    """Share of the fix's title words (stemmed) that the query contains.
+
+    The other features look from the query's side: how much of the query the fix
+    explains. Sibling runbooks (`...Warning` / `...Critical`, `...TSDBHeadTruncation` /
+    `...TSDBHeadCompaction`) explain a query almost equally; what tells them apart
+    is the word in one title the query does not say. Unweighted: an idf per title
+    word would need a second term-statistics lookup per recall, and measured the
+    same R@1 (bench/RESULTS.md)."""
+    if not title:
+        return 0.0
+    stems = q.stems
+    return sum(t in stems for t in title) / len(title)
 
 
 def features(q: QueryTerms, fix: Fix, cosine: float) -> dict[str, float]:
@@ -170,6 +204,7 @@ def features(q: QueryTerms, fix: Fix, cosine: float) -> dict[str, float]:
         "bm25_stem": bm25_s / ceiling,
         "coverage_stem": covered_s / total,
         "issue_coverage_stem": in_issue_s / total,
+        "title_coverage": title_coverage(q, p.title_stem),
     }
 
 

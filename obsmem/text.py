@@ -61,6 +61,21 @@ def tokens(text: str) -> list[str]:
     return out
 
 
+def title_tokens(text: str) -> list[str]:
+    """Distinct tokens of the text's first line, a compound word (CamelCase,
+    snake_case) as its parts only: what a fix's title names. An alert-name title
+    `CortexIngesterRestarts` gives `cortex ingester restarts`."""
+    first = text[:MAX_TEXT_CHARS].split("\n", 1)[0] if text else ""
+    first = _PLACEHOLDER.sub(" ", unicodedata.normalize("NFKC", first).replace("\x00", " "))
+    out: list[str] = []
+    for m in _WORD.finditer(first):
+        parts = _parts(m.group())
+        for tok in parts[1:] if len(parts) > 1 else parts:
+            if 2 <= len(tok) <= MAX_TOKEN_CHARS and tok not in STOP_WORDS:
+                out.append(tok)
+    return list(dict.fromkeys(out))
+
+
 def term_counts(text: str) -> Counter[str]:
     return Counter(tokens(text))
 

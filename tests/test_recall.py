@@ -75,6 +75,21 @@ def test_features_are_absolute() -> None:
     none = rc.features(q, other, 0.1)
     assert none["coverage"] == 0 and none["bm25"] == 0
     assert rc.relevance(full) > 0.5 > rc.relevance(none)
+    assert full["title_coverage"] == pytest.approx(1.0) and none["title_coverage"] == 0
+
+
+def test_title_coverage_tells_sibling_runbooks_apart() -> None:
+    """Two runbooks with nearly the same text: the title word the query doesn't say decides."""
+    q = rc.query_terms("disk usage warning on node <node>: 80% full", docs=100, avgdl=50.0, df={})
+    body = "Disk usage on the node is high. Delete old logs, expand the volume."
+    warn = Fix(id="w", issue="NodeDiskUsageWarning\n" + body, solution="Expand the volume.", ts=0)
+    crit = Fix(id="c", issue="NodeDiskUsageCritical\n" + body, solution="Expand the volume.", ts=0)
+    fw, fc = rc.features(q, warn, 0.7), rc.features(q, crit, 0.7)
+    assert fw["title_coverage"] == pytest.approx(1.0)
+    assert fc["title_coverage"] == pytest.approx(0.75)  # "critical" is not in the query
+    assert rc.relevance(fw) > rc.relevance(fc)
+    fc_same = {**fw, "title_coverage": fc["title_coverage"]}  # the title alone makes a difference
+    assert rc.relevance(fw) > rc.relevance(fc_same)
 
 
 def test_min_relevance_setting() -> None:

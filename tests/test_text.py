@@ -31,6 +31,23 @@ def test_doc_terms_weights_issue_words():
     assert length == 2 * text.ISSUE_WEIGHT + 2
 
 
+def test_title_tokens_are_the_first_line_with_compounds_as_parts():
+    assert text.title_tokens("CortexIngesterRestarts\nCortex Ingester Restarts") == [
+        "cortex",
+        "ingester",
+        "restarts",
+    ]
+    assert text.title_tokens("Disk full on <host>: the db_backup job failed") == [
+        "disk",
+        "full",
+        "db",
+        "backup",
+        "job",
+        "failed",
+    ]
+    assert text.title_tokens("") == [] and text.title_tokens("\nsecond line") == []
+
+
 def test_tsquery_syntax_and_huge_text_are_harmless():
     assert text.tokens("'\"):|&!<->* (( \\ ") == []
     big = "word " * 250_000  # 1.25 MB
