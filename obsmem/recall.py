@@ -234,31 +234,31 @@ class Pipeline:
         self.served: list[str] = []
         self.failed: list[str] = []
         self.timings: dict[str, float] = {}
+        # Cosine similarity to the query of every vector hit and keyword hit (from the
+        # same search); a candidate without one (Postgres down) gets 0.
+        self.cos: dict[str, float] = {}
 
     def candidates(
         self, query: str, depth: int, flt: FixFilter
-    ) -> tuple[
-        np.ndarray | None, list[tuple[str, float]], list[tuple[str, float]], QueryTerms | None
-    ]:
+    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]], QueryTerms | None]:
         """Vector + keyword candidates from Postgres, else the graph's full-text search."""
         t0 = time.perf_counter()
-        emb = None
-        q = None
         vec_hits: list[tuple[str, float]] | None = None
         kw_hits: list[tuple[str, float]] = []
-        embedded: list[np.ndarray] = []
+        q = None
 
         def embed() -> np.ndarray:
             # Called by the vector store while Postgres already runs the keyword leg.
-            embedded.append(self.mgr.embedder.embed(query))
+            vec: np.ndarray = self.mgr.embedder.embed(query)
             self.timings["embed"] = (time.perf_counter() - t0) * 1000
-            return embedded[0]
+            return vec
 
         try:
-            vec_hits, kw_hits = self.mgr.vectors.candidates(embed, query, depth, flt)
-            emb = embedded[0] if embedded else None
-            docs, avgdl, df = self.mgr.vectors.term_stats(text.query_terms(query, MAX_QUERY_TERMS))
-            q = query_terms(query, docs, avgdl, df)
+            found = self.mgr.vectors.search(embed, query, depth, flt)
+            vec_hits, kw_hits = found.vector, found.keyword
+            self.cos = {fid: sim for fid, sim in found.vector}
+            self.cos.update(found.cosines)
+            q = query_terms(query, found.docs, found.avgdl, found.df)
             self.timings["search"] = (time.perf_counter() - t0) * 1000 - self.timings.get(
                 "embed", 0.0
             )
@@ -275,7 +275,7 @@ class Pipeline:
             except OUTAGES as exc:
                 raise Unavailable("neither the graph nor the vector store is reachable") from exc
             self.timings["search"] = (time.perf_counter() - t2) * 1000
-        return emb, vec_hits, kw_hits, q
+        return vec_hits, kw_hits, q
 
     def enrich(self, ids: list[str]) -> dict[str, Fix]:
         """Fixes with their graph evidence; from Postgres rows when the graph is down."""
@@ -292,21 +292,9 @@ class Pipeline:
         rows = self.mgr.vectors.get_rows(ids)
         return {i: _row_to_fix(r) for i, r in rows.items()}
 
-    def cosines(self, emb: np.ndarray | None, cands: Sequence[Candidate]) -> dict[str, float]:
-        """Cosine for every candidate (keyword-only ones too), 0 without the vector store."""
-        out = {c.id: c.vector for c in cands if c.vector_rank is not None}
-        missing = [c.id for c in cands if c.vector_rank is None]
-        if emb is not None and missing:
-            try:
-                for fid, vec in self.mgr.vectors.get_embeddings(missing).items():
-                    out[fid] = float(np.dot(vec, np.asarray(emb, dtype=np.float32)))
-            except OUTAGES:
-                pass  # Postgres went away mid-recall: those candidates keep cosine 0
-        return out
-
     def score(self, query: str, flt: FixFilter, depth: int, pool: int) -> list[Scored]:
         """Every pooled candidate with features and relevance, best relevance first."""
-        emb, vec_hits, kw_hits, q = self.candidates(query, depth, flt)
+        vec_hits, kw_hits, q = self.candidates(query, depth, flt)
         t3 = time.perf_counter()
         cands = fuse(vec_hits, kw_hits, self.params)[:pool]
         fixes = self.enrich([c.id for c in cands])
@@ -318,7 +306,7 @@ class Pipeline:
                 {t: 1.0 for t in text.query_terms(query, MAX_QUERY_TERMS)},
                 100.0,
             )
-        cos = self.cosines(emb, [c for c in cands if c.id in fixes])
+        cos = self.cos
         out = []
         for c in cands:
             fix = fixes.get(c.id)

@@ -29,6 +29,7 @@ from obsmem.errors import ModelMismatch as ModelMismatch  # re-exported: old imp
 from obsmem.errors import VectorUnavailable as VectorUnavailable
 from obsmem.model import RECENT_EVENTS, Fix, FixFilter, FixWrite, Outcome
 from obsmem.stores import batching
+from obsmem.stores.protocols import CandidateSearch
 
 log = logging.getLogger("obsmem.stores.pgvector")
 
@@ -149,7 +150,7 @@ v AS MATERIALIZED (
 
 _KEYWORD = """
 st AS MATERIALIZED (
-    SELECT docs::float8 AS docs,
+    SELECT docs::float8 AS docs, total_len::float8 AS total_len,
            greatest(total_len / greatest(docs, 1), 1.0)::float8 AS avgdl FROM keyword_stats
 ),
 qt AS (
@@ -174,6 +175,28 @@ ks AS (
 kw AS (
     SELECT f.id, ks.score FROM ks JOIN fixes f ON f.doc = ks.doc
 )"""
+
+# The keyword leg of `search`: its hits (with their rank, as `keyword` orders them), the
+# document frequency of every known query term and the collection's size and length,
+# i.e. what `term_stats` answers, in the same round trip and the same snapshot.
+_KEYWORD_WITH_STATS = """
+SELECT 'k', id, score, row_number() OVER (ORDER BY score DESC, id)::float8 FROM kw
+UNION ALL SELECT 't', term, df::float8, NULL FROM qt
+UNION ALL SELECT 's', NULL, docs, total_len FROM st"""
+
+# The vector leg of `search` (rank in the last column) plus the cosine similarity of the
+# keyword hits it does not return (rank NULL), computed as the vector hits' is.
+_KNN_WITH_COSINES = """
+SELECT id, 1 - dist, row_number() OVER (ORDER BY dist, id)::float8 FROM v
+UNION ALL SELECT f.id, 1 - (f.embedding <=> %(emb)s), NULL FROM fixes f
+    WHERE f.id = ANY(%(cos_ids)s::text[]) AND f.id NOT IN (SELECT id FROM v)"""
+
+_COSINES = "SELECT id, 1 - (embedding <=> %(emb)s) FROM fixes WHERE id = ANY(%(cos_ids)s::text[])"
+
+
+def _avgdl(docs: int, total_len: float) -> float:
+    return max(float(total_len) / max(docs, 1), 1.0)
+
 
 _UPSERT = """
 WITH up AS (
@@ -680,6 +703,72 @@ class PgVectorStore:
             raise
         return vec, kw.result()
 
+    def _keyword_with_stats(
+        self, kp: dict[str, Any], flt: FixFilter | None
+    ) -> tuple[list[tuple[str, float]], int, float, dict[str, int]]:
+        sql, params = self._keyword_sql(flt)
+        with self._conn() as conn:
+            rows = conn.execute("WITH " + sql + _KEYWORD_WITH_STATS, {**kp, **params}).fetchall()
+        hits = sorted((r[3], r[1], float(r[2])) for r in rows if r[0] == "k")
+        df = {r[1]: int(r[2]) for r in rows if r[0] == "t"}
+        st = next((r for r in rows if r[0] == "s"), None)
+        docs = int(st[2]) if st else 0
+        return [(fid, score) for _, fid, score in hits], docs, _avgdl(docs, st[3] if st else 0), df
+
+    def _knn_with_cosines(
+        self, emb: np.ndarray, k: int, flt: FixFilter | None, cos_ids: Sequence[str]
+    ) -> tuple[list[tuple[str, float]], dict[str, float]]:
+        where, params = _where(flt)
+        sql = "WITH " + _KNN.format(where=where) + _KNN_WITH_COSINES
+        args = {"emb": emb, "k": int(k), "cos_ids": list(cos_ids), **params}
+        with self._conn() as conn:
+            if k > EF_SEARCH:  # a transaction (two more round trips) only to raise ef_search
+                with conn.transaction():
+                    self._ef(conn, k)
+                    rows = conn.execute(sql, args).fetchall()
+            else:
+                rows = conn.execute(sql, args).fetchall()
+        hits = sorted((r[2], r[0], float(r[1])) for r in rows if r[2] is not None)
+        cosines = {r[0]: float(r[1]) for r in rows if r[2] is None}
+        return [(fid, sim) for _, fid, sim in hits], cosines
+
+    def _cosines(self, emb: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
+        if not ids:
+            return {}
+        with self._conn() as conn:
+            rows = conn.execute(_COSINES, {"emb": emb, "cos_ids": list(ids)}).fetchall()
+        return {r[0]: float(r[1]) for r in rows}
+
+    def search(
+        self, embedding: Any, query: str, k: int, flt: FixFilter | None = None
+    ) -> CandidateSearch:
+        """Both legs, the term statistics and the keyword-only cosines, in two round trips.
+
+        The keyword leg (with the statistics) is submitted first, on its own pooled
+        connection, and runs while `embedding` (a zero-argument callable, or a vector)
+        is computed in this thread. When it has finished by then, as it usually has,
+        the kNN statement also returns the cosines of its hits; otherwise they
+        take a third, small statement once it has.
+        """
+        kp = self._keyword_params(query, k)
+        kw = self._legs().submit(self._keyword_with_stats, kp, flt) if kp and k > 0 else None
+        try:
+            emb = _vec(embedding() if callable(embedding) else embedding)
+            early = kw.result() if kw is not None and kw.done() else None
+            cos_ids = [fid for fid, _ in early[0]] if early else []
+            vec, cosines = self._knn_with_cosines(emb, k, flt, cos_ids) if k > 0 else ([], {})
+        except BaseException:
+            if kw is not None:
+                kw.cancel()
+            raise
+        if kw is None:
+            return CandidateSearch(vec, [], 0, 1.0, {}, {}, emb)
+        kw_hits, docs, avgdl, df = early or kw.result()
+        if early is None:
+            in_vec = {fid for fid, _ in vec}
+            cosines = self._cosines(emb, [fid for fid, _ in kw_hits if fid not in in_vec])
+        return CandidateSearch(vec, kw_hits, docs, avgdl, df, cosines, emb)
+
     def candidates_one_statement(
         self, embedding: Any, query: str, k: int, flt: FixFilter | None = None
     ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
@@ -750,7 +839,7 @@ class PgVectorStore:
                 else []
             )
         docs = int(st[0]) if st else 0
-        avgdl = max(float(st[1]) / max(docs, 1), 1.0) if st else 1.0
+        avgdl = _avgdl(docs, st[1]) if st else 1.0
         return docs, avgdl, {r[0]: int(r[1]) for r in rows}
 
     def count(self, flt: FixFilter | None = None) -> int:
