@@ -28,6 +28,8 @@ def test_upsert_creates_fix_with_relationships(store, make_fix):
     assert fix.tags == ("k8s", "oom")
     assert fix.metadata == {"pod": "api-7f9c", "n": [1, 2]}
     assert fix.agents_count == 1
+    # get_fixes returns the fields as columns; listings still read properties(f)
+    assert store.get_fixes([w.id, "no-such-fix"]) == {w.id: store.recent_fixes(1)[0]}
     stats = store.stats()
     assert stats.nodes == {"Fix": 1, "Agent": 1, "Issue": 1, "Service": 1}
     assert stats.relationships == {"APPLIED": 1, "RESOLVES": 1, "AFFECTS": 1}
