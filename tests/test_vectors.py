@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -397,46 +396,37 @@ def _search_expected(store, e, query, k):
 def test_search_is_candidates_plus_term_stats_plus_keyword_cosines(
     runbooks, monkeypatch, keyword_first
 ):
-    """One search answers what candidates, term_stats and get_embeddings answered, whether the
-    keyword leg finished before the embedding (cosines in the kNN statement) or after the
-    kNN statement went out (a third statement for them)."""
+    """One search answers what candidates, term_stats and get_embeddings + numpy answered,
+    whether the keyword leg finishes before the kNN statement or after it."""
     e = runbooks.get_embeddings(["cnpg:HighConnections"])["cnpg:HighConnections"]
     query = "max_connections: scale out ingesters and compactors"
     vec, kw, (docs, avgdl, df), cos = _search_expected(runbooks, e, query, 2)
     assert cos, "the query should have keyword-only hits"
-    kw_done, knn_sent = threading.Event(), threading.Event()
-    leg, knn, late = runbooks._keyword_with_stats, runbooks._knn_with_cosines, []
+    kw_done, knn_done = threading.Event(), threading.Event()
+    leg, knn = runbooks._keyword_with_stats, runbooks.knn
 
     def keyword_leg(*args):
         if not keyword_first:
-            assert knn_sent.wait(5)
+            assert knn_done.wait(5)
         try:
             return leg(*args)
         finally:
             kw_done.set()
 
     def knn_statement(*args):
+        if keyword_first:
+            assert kw_done.wait(5)
         try:
             return knn(*args)
         finally:
-            knn_sent.set()
-
-    def embed():
-        if keyword_first:
-            assert kw_done.wait(5)
-            time.sleep(0.05)  # the future is marked done just after the function returns
-        return e
+            knn_done.set()
 
     monkeypatch.setattr(runbooks, "_keyword_with_stats", keyword_leg)
-    monkeypatch.setattr(runbooks, "_knn_with_cosines", knn_statement)
-    monkeypatch.setattr(runbooks, "_cosines", lambda *a: late.append(1) or cosines(*a))
-    cosines = type(runbooks)._cosines.__get__(runbooks)
-    got = runbooks.search(embed, query, 2)
-    assert late == ([] if keyword_first else [1])
+    monkeypatch.setattr(runbooks, "knn", knn_statement)
+    got = runbooks.search(lambda: e, query, 2)
     assert (got.vector, got.keyword) == (vec, kw)
     assert (got.docs, got.avgdl, got.df) == (docs, avgdl, df)
-    assert got.cosines.keys() == cos.keys()
-    assert all(abs(got.cosines[i] - cos[i]) < 1e-5 for i in cos)
+    assert got.cosines == cos
     assert np.array_equal(got.embedding, e)
 
 

@@ -173,25 +173,17 @@ ks AS (
     GROUP BY p.doc ORDER BY score DESC LIMIT %(kk)s
 ),
 kw AS (
-    SELECT f.id, ks.score FROM ks JOIN fixes f ON f.doc = ks.doc
+    SELECT f.id, ks.score, f.embedding FROM ks JOIN fixes f ON f.doc = ks.doc
 )"""
 
-# The keyword leg of `search`: its hits (with their rank, as `keyword` orders them), the
-# document frequency of every known query term and the collection's size and length,
-# i.e. what `term_stats` answers, in the same round trip and the same snapshot.
+# The keyword leg of `search`: its hits (with their rank, as `keyword` orders them) and
+# their embeddings (recall needs the cosine of the keyword-only ones; read in binary), the
+# df of every known query term and the collection's size and length (what `term_stats`
+# answers), all in one round trip and one snapshot.
 _KEYWORD_WITH_STATS = """
-SELECT 'k', id, score, row_number() OVER (ORDER BY score DESC, id)::float8 FROM kw
-UNION ALL SELECT 't', term, df::float8, NULL FROM qt
-UNION ALL SELECT 's', NULL, docs, total_len FROM st"""
-
-# The vector leg of `search` (rank in the last column) plus the cosine similarity of the
-# keyword hits it does not return (rank NULL), computed as the vector hits' is.
-_KNN_WITH_COSINES = """
-SELECT id, 1 - dist, row_number() OVER (ORDER BY dist, id)::float8 FROM v
-UNION ALL SELECT f.id, 1 - (f.embedding <=> %(emb)s), NULL FROM fixes f
-    WHERE f.id = ANY(%(cos_ids)s::text[]) AND f.id NOT IN (SELECT id FROM v)"""
-
-_COSINES = "SELECT id, 1 - (embedding <=> %(emb)s) FROM fixes WHERE id = ANY(%(cos_ids)s::text[])"
+SELECT 'k', id, score, row_number() OVER (ORDER BY score DESC, id)::float8, embedding FROM kw
+UNION ALL SELECT 't', term, df::float8, NULL, NULL FROM qt
+UNION ALL SELECT 's', NULL, docs, total_len, NULL FROM st"""
 
 
 def _avgdl(docs: int, total_len: float) -> float:
@@ -656,9 +648,14 @@ class PgVectorStore:
             return []
         where, params = _where(flt)
         sql = "WITH " + _KNN.format(where=where) + " SELECT id, 1 - dist FROM v ORDER BY dist, id"
-        with self._conn() as conn, conn.transaction():
-            self._ef(conn, k)
-            rows = conn.execute(sql, {**self._knn_params(embedding, k), **params}).fetchall()
+        args = {**self._knn_params(embedding, k), **params}
+        with self._conn() as conn:
+            if k > EF_SEARCH:  # a transaction (two more round trips) only to raise ef_search
+                with conn.transaction():
+                    self._ef(conn, k)
+                    rows = conn.execute(sql, args).fetchall()
+            else:
+                rows = conn.execute(sql, args).fetchall()
         return [(r[0], float(r[1])) for r in rows]
 
     def keyword(self, query: str, k: int, flt: FixFilter | None = None) -> list[tuple[str, float]]:
@@ -705,68 +702,49 @@ class PgVectorStore:
 
     def _keyword_with_stats(
         self, kp: dict[str, Any], flt: FixFilter | None
-    ) -> tuple[list[tuple[str, float]], int, float, dict[str, int]]:
+    ) -> tuple[list[tuple[str, float]], dict[str, np.ndarray], int, float, dict[str, int]]:
         sql, params = self._keyword_sql(flt)
         with self._conn() as conn:
-            rows = conn.execute("WITH " + sql + _KEYWORD_WITH_STATS, {**kp, **params}).fetchall()
+            rows = conn.execute(
+                "WITH " + sql + _KEYWORD_WITH_STATS, {**kp, **params}, binary=True
+            ).fetchall()
         hits = sorted((r[3], r[1], float(r[2])) for r in rows if r[0] == "k")
+        embs = {r[1]: r[4].to_numpy() for r in rows if r[0] == "k"}
         df = {r[1]: int(r[2]) for r in rows if r[0] == "t"}
         st = next((r for r in rows if r[0] == "s"), None)
         docs = int(st[2]) if st else 0
-        return [(fid, score) for _, fid, score in hits], docs, _avgdl(docs, st[3] if st else 0), df
-
-    def _knn_with_cosines(
-        self, emb: np.ndarray, k: int, flt: FixFilter | None, cos_ids: Sequence[str]
-    ) -> tuple[list[tuple[str, float]], dict[str, float]]:
-        where, params = _where(flt)
-        sql = "WITH " + _KNN.format(where=where) + _KNN_WITH_COSINES
-        args = {"emb": emb, "k": int(k), "cos_ids": list(cos_ids), **params}
-        with self._conn() as conn:
-            if k > EF_SEARCH:  # a transaction (two more round trips) only to raise ef_search
-                with conn.transaction():
-                    self._ef(conn, k)
-                    rows = conn.execute(sql, args).fetchall()
-            else:
-                rows = conn.execute(sql, args).fetchall()
-        hits = sorted((r[2], r[0], float(r[1])) for r in rows if r[2] is not None)
-        cosines = {r[0]: float(r[1]) for r in rows if r[2] is None}
-        return [(fid, sim) for _, fid, sim in hits], cosines
-
-    def _cosines(self, emb: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
-        if not ids:
-            return {}
-        with self._conn() as conn:
-            rows = conn.execute(_COSINES, {"emb": emb, "cos_ids": list(ids)}).fetchall()
-        return {r[0]: float(r[1]) for r in rows}
+        avgdl = _avgdl(docs, st[3] if st else 0)
+        return [(fid, score) for _, fid, score in hits], embs, docs, avgdl, df
 
     def search(
         self, embedding: Any, query: str, k: int, flt: FixFilter | None = None
     ) -> CandidateSearch:
-        """Both legs, the term statistics and the keyword-only cosines, in two round trips.
+        """Both legs, the term statistics and the keyword-only cosines, in two statements.
 
-        The keyword leg (with the statistics) is submitted first, on its own pooled
-        connection, and runs while `embedding` (a zero-argument callable, or a vector)
-        is computed in this thread. When it has finished by then, as it usually has,
-        the kNN statement also returns the cosines of its hits; otherwise they
-        take a third, small statement once it has.
+        The keyword leg (which also returns the statistics and its hits' embeddings) is
+        submitted first, on its own pooled connection, and runs while `embedding` (a
+        zero-argument callable, or a vector) is computed in this thread; then the kNN
+        statement. Cosines of keyword-only hits are computed here, as float32 dot
+        products of unit vectors (what `get_embeddings` + numpy gave before).
         """
         kp = self._keyword_params(query, k)
         kw = self._legs().submit(self._keyword_with_stats, kp, flt) if kp and k > 0 else None
         try:
             emb = _vec(embedding() if callable(embedding) else embedding)
-            early = kw.result() if kw is not None and kw.done() else None
-            cos_ids = [fid for fid, _ in early[0]] if early else []
-            vec, cosines = self._knn_with_cosines(emb, k, flt, cos_ids) if k > 0 else ([], {})
+            vec = self.knn(emb, k, flt)
         except BaseException:
             if kw is not None:
                 kw.cancel()
             raise
         if kw is None:
             return CandidateSearch(vec, [], 0, 1.0, {}, {}, emb)
-        kw_hits, docs, avgdl, df = early or kw.result()
-        if early is None:
-            in_vec = {fid for fid, _ in vec}
-            cosines = self._cosines(emb, [fid for fid, _ in kw_hits if fid not in in_vec])
+        kw_hits, embs, docs, avgdl, df = kw.result()
+        in_vec = {fid for fid, _ in vec}
+        cosines = {
+            fid: float(np.dot(np.asarray(v, dtype=np.float32), emb))
+            for fid, v in embs.items()
+            if fid not in in_vec
+        }
         return CandidateSearch(vec, kw_hits, docs, avgdl, df, cosines, emb)
 
     def candidates_one_statement(
