@@ -95,9 +95,19 @@ def query_terms(query: str, docs: int, avgdl: float, df: dict[str, int]) -> Quer
     return QueryTerms(qtf, idf, avgdl)
 
 
-@functools.lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
-    """Snowball (Porter 2) stem: "connections" and "connection" match in the coverage features."""
+    """Snowball (Porter 2) stem: "connections" and "connection" match in the coverage features.
+
+    Numbers are their own stem (the algorithm only rewrites letters): they skip the cache,
+    where incident numbers, ports and counts, unique to a fix, would only evict words.
+    """
+    if word.isdigit() and word.isascii():
+        return word
+    return _stem(word)
+
+
+@functools.lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
     return str(_stemmer().stemWord(word))
 
 
