@@ -15,6 +15,7 @@ import functools
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -139,8 +140,9 @@ class _Profile:
 def _profile(issue: str, solution: str) -> _Profile:
     """A fix's term statistics; cached, because the same fixes come back query after query
     and tokenising them was most of recall's ranking time (read-only: shared between calls)."""
-    tf, dl = text.doc_terms(issue, solution)
-    issue_tf = dict(text.term_counts(issue))
+    issue_toks = text.tokens(issue)
+    tf, dl = text.weighted_terms(issue_toks, text.tokens(solution))  # = text.doc_terms
+    issue_tf = dict(Counter(issue_toks))  # = text.term_counts(issue)
     return _Profile(tf, dl, issue_tf, _stemmed(tf), frozenset(stem(t) for t in issue_tf))
 
 
