@@ -7,8 +7,8 @@ with *real* embeddings of each distinct text template (repetitive corpus: the
 text without its incident number; synthetic for the repetitive corpus: the
 normalised sum of the real embeddings of its issue part and its solution part;
 a little noise keeps vectors distinct), then measures, each over the same distinct queries:
-embedder alone (batch 1), the vector store's `knn`, `keyword`, `candidates`
-(what recall uses), `Memory.recall` end to end with its `timings_ms`, single
+embedder alone (batch 1), the vector store's `knn`, `keyword`, `candidates`,
+`search` (what recall uses), `Memory.recall` end to end with its `timings_ms`, single
 `remember`, and the process PSS. Prints one JSON document (and `--out FILE`).
 """
 
@@ -180,9 +180,14 @@ def measure(mem: Any, queries: Sequence[str], depth: int = 40) -> dict[str, Any]
         "embed_plus_candidates_overlapped": timed(
             lambda q: vs.candidates(lambda: raw.encode([q])[0], q, depth), queries
         ),
+        # what recall runs: both legs + term statistics + keyword-only cosines
+        "embed_plus_search": timed(
+            lambda q: vs.search(lambda: raw.encode([q])[0], q, depth), queries
+        ),
     }
-    ids = [h[0] for h in vs.knn(vecs[queries[0]], 15)]
-    out["graph_get_fixes_15"] = timed(lambda _q: mgr.graph.get_fixes(ids), queries[:100])
+    for n in (15, 30):  # recall enriches 30
+        ids = [h[0] for h in vs.knn(vecs[queries[0]], n)]
+        out[f"graph_get_fixes_{n}"] = timed(lambda _q, i=ids: mgr.graph.get_fixes(i), queries[:100])
     stages: dict[str, list[float]] = {}
     lat: list[float] = []
     for i, q in enumerate(queries):

@@ -16,6 +16,7 @@ import functools
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -106,9 +107,19 @@ def query_terms(query: str, docs: int, avgdl: float, df: dict[str, int]) -> Quer
     return QueryTerms(qtf, idf, avgdl)
 
 
-@functools.lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
-    """Snowball (Porter 2) stem: "connections" and "connection" match in the coverage features."""
+    """Snowball (Porter 2) stem: "connections" and "connection" match in the coverage features.
+
+    Numbers are their own stem (the algorithm only rewrites letters): they skip the cache,
+    where incident numbers, ports and counts, unique to a fix, would only evict words.
+    """
+    if word.isdigit() and word.isascii():
+        return word
+    return _stem(word)
+
+
+@functools.lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
     return str(_stemmer().stemWord(word))
 
 
@@ -141,8 +152,9 @@ class _Profile:
 def _profile(issue: str, solution: str) -> _Profile:
     """A fix's term statistics; cached, because the same fixes come back query after query
     and tokenising them was most of recall's ranking time (read-only: shared between calls)."""
-    tf, dl = text.doc_terms(issue, solution)
-    issue_tf = dict(text.term_counts(issue))
+    issue_toks = text.tokens(issue)
+    tf, dl = text.weighted_terms(issue_toks, text.tokens(solution))  # = text.doc_terms
+    issue_tf = dict(Counter(issue_toks))  # = text.term_counts(issue)
     return _Profile(
         tf,
         dl,
@@ -269,31 +281,31 @@ class Pipeline:
         self.served: list[str] = []
         self.failed: list[str] = []
         self.timings: dict[str, float] = {}
+        # Cosine similarity to the query of every vector hit and keyword hit (from the
+        # same search); a candidate without one (Postgres down) gets 0.
+        self.cos: dict[str, float] = {}
 
     def candidates(
         self, query: str, depth: int, flt: FixFilter
-    ) -> tuple[
-        np.ndarray | None, list[tuple[str, float]], list[tuple[str, float]], QueryTerms | None
-    ]:
+    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]], QueryTerms | None]:
         """Vector + keyword candidates from Postgres, else the graph's full-text search."""
         t0 = time.perf_counter()
-        emb = None
-        q = None
         vec_hits: list[tuple[str, float]] | None = None
         kw_hits: list[tuple[str, float]] = []
-        embedded: list[np.ndarray] = []
+        q = None
 
         def embed() -> np.ndarray:
             # Called by the vector store while Postgres already runs the keyword leg.
-            embedded.append(self.mgr.embedder.embed(query))
+            vec: np.ndarray = self.mgr.embedder.embed(query)
             self.timings["embed"] = (time.perf_counter() - t0) * 1000
-            return embedded[0]
+            return vec
 
         try:
-            vec_hits, kw_hits = self.mgr.vectors.candidates(embed, query, depth, flt)
-            emb = embedded[0] if embedded else None
-            docs, avgdl, df = self.mgr.vectors.term_stats(text.query_terms(query, MAX_QUERY_TERMS))
-            q = query_terms(query, docs, avgdl, df)
+            found = self.mgr.vectors.search(embed, query, depth, flt)
+            vec_hits, kw_hits = found.vector, found.keyword
+            self.cos = {fid: sim for fid, sim in found.vector}
+            self.cos.update(found.cosines)
+            q = query_terms(query, found.docs, found.avgdl, found.df)
             self.timings["search"] = (time.perf_counter() - t0) * 1000 - self.timings.get(
                 "embed", 0.0
             )
@@ -310,7 +322,7 @@ class Pipeline:
             except OUTAGES as exc:
                 raise Unavailable("neither the graph nor the vector store is reachable") from exc
             self.timings["search"] = (time.perf_counter() - t2) * 1000
-        return emb, vec_hits, kw_hits, q
+        return vec_hits, kw_hits, q
 
     def enrich(self, ids: list[str]) -> dict[str, Fix]:
         """Fixes with their graph evidence; from Postgres rows when the graph is down."""
@@ -327,21 +339,9 @@ class Pipeline:
         rows = self.mgr.vectors.get_rows(ids)
         return {i: _row_to_fix(r) for i, r in rows.items()}
 
-    def cosines(self, emb: np.ndarray | None, cands: Sequence[Candidate]) -> dict[str, float]:
-        """Cosine for every candidate (keyword-only ones too), 0 without the vector store."""
-        out = {c.id: c.vector for c in cands if c.vector_rank is not None}
-        missing = [c.id for c in cands if c.vector_rank is None]
-        if emb is not None and missing:
-            try:
-                for fid, vec in self.mgr.vectors.get_embeddings(missing).items():
-                    out[fid] = float(np.dot(vec, np.asarray(emb, dtype=np.float32)))
-            except OUTAGES:
-                pass  # Postgres went away mid-recall: those candidates keep cosine 0
-        return out
-
     def score(self, query: str, flt: FixFilter, depth: int, pool: int) -> list[Scored]:
         """Every pooled candidate with features and relevance, best relevance first."""
-        emb, vec_hits, kw_hits, q = self.candidates(query, depth, flt)
+        vec_hits, kw_hits, q = self.candidates(query, depth, flt)
         t3 = time.perf_counter()
         cands = fuse(vec_hits, kw_hits, self.params)[:pool]
         fixes = self.enrich([c.id for c in cands])
@@ -353,7 +353,7 @@ class Pipeline:
                 {t: 1.0 for t in text.query_terms(query, MAX_QUERY_TERMS)},
                 100.0,
             )
-        cos = self.cosines(emb, [c for c in cands if c.id in fixes])
+        cos = self.cos
         out = []
         for c in cands:
             fix = fixes.get(c.id)

@@ -33,6 +33,10 @@ STOP_WORDS = frozenset(
 
 def _parts(word: str) -> list[str]:
     """The word itself, plus its snake_case and CamelCase parts when it has any."""
+    if "_" not in word and (
+        not word.isascii() or word.isdigit() or (word.islower() and word.isalpha())
+    ):
+        return [word.casefold()]  # most words: nothing to split (what the general case gives)
     out = [word.casefold()]
     pieces = word.split("_") if "_" in word else [word]
     subs: list[str] = []
@@ -93,9 +97,12 @@ ISSUE_WEIGHT = 3.0
 
 def doc_terms(issue: str, solution: str) -> tuple[dict[str, float], float]:
     """Weighted term frequencies of a fix and its weighted length, for the postings."""
+    return weighted_terms(tokens(issue), tokens(solution))
+
+
+def weighted_terms(issue_toks: list[str], body_toks: list[str]) -> tuple[dict[str, float], float]:
+    """`doc_terms` from the tokens of the issue and of the solution."""
     tf: dict[str, float] = {}
-    issue_toks = tokens(issue)
-    body_toks = tokens(solution)
     for tok in issue_toks:
         tf[tok] = tf.get(tok, 0.0) + ISSUE_WEIGHT
     for tok in body_toks:

@@ -65,6 +65,14 @@ def test_no_match_and_below_bar_marking() -> None:
     assert RecallResult([]).no_match
 
 
+def test_numbers_are_their_own_stem() -> None:
+    """The shortcut for numbers gives what the Snowball stemmer gives."""
+    words = [str(n) for n in (0, 7, 42, 443, 5781, 8080, 10**12)] + ["0042", "1" * 48]
+    assert [rc.stem(w) for w in words] == [rc._stemmer().stemWord(w) for w in words] == words
+    assert rc.stem("connections") == rc.stem("connection") == "connect"
+    assert rc.stem("٣٤") == rc._stemmer().stemWord("٣٤")  # not ASCII: through the stemmer
+
+
 def test_features_are_absolute() -> None:
     q = rc.query_terms("ingester memory usage too high", docs=100, avgdl=50.0, df={"ingester": 3})
     fix = Fix(id="x", issue="Ingester memory usage too high", solution="Scale the ingesters.", ts=0)

@@ -60,3 +60,27 @@ def test_tokens_of_any_text_are_plain_lexemes(s):
     for tok in text.tokens(s):
         assert 2 <= len(tok) <= text.MAX_TOKEN_CHARS
         assert not any(c in tok for c in " '\":|&!<>()*\\")
+
+
+def _parts_reference(word: str) -> list[str]:
+    """text._parts before its shortcut for words with nothing to split."""
+    out = [word.casefold()]
+    pieces = word.split("_") if "_" in word else [word]
+    subs: list[str] = []
+    for piece in pieces:
+        camel = text._CAMEL.findall(piece) if piece.isascii() else []
+        if len(camel) > 1:
+            subs.extend(c.casefold() for c in camel)
+        elif len(pieces) > 1:
+            subs.append(piece.casefold())
+    out.extend(subs)
+    return out
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")))
+def test_the_shortcut_for_plain_words_splits_as_before(s):
+    words = [m.group() for m in text._WORD.finditer(s)]
+    words += ["latency", "5781", "api7f9c", "KubePod", "HTTP2", "naïve", "ÉCOLE", "a_b", "日本語"]
+    for w in words:
+        assert text._parts(w) == _parts_reference(w)

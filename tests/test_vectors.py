@@ -10,6 +10,7 @@ import numpy as np
 import psycopg
 import pytest
 
+from obsmem import text
 from obsmem.model import FixFilter, Outcome
 from obsmem.stores.pgvector import ModelMismatch, PgVectorStore, VectorRow, VectorUnavailable
 
@@ -381,6 +382,58 @@ def test_candidates_runs_the_keyword_leg_while_the_embedding_is_computed(runbook
     assert len(seen) == 1 and any(n.startswith("obsmem-keyword") for n in seen[0])
     assert runbooks.candidates_one_statement(e, "max_connections pooler", 3) == (vec, kw)
     assert runbooks.candidates(lambda: e, "!!!", 2) == (runbooks.knn(e, 2), [])
+
+
+def _search_expected(store, e, query, k):
+    vec, kw = store.candidates(e, query, k)
+    in_vec = {fid for fid, _ in vec}
+    embs = store.get_embeddings([fid for fid, _ in kw if fid not in in_vec])
+    cos = {fid: float(np.dot(v, e)) for fid, v in embs.items()}
+    return vec, kw, store.term_stats(text.query_terms(query)), cos
+
+
+@pytest.mark.parametrize("keyword_first", [True, False])
+def test_search_is_candidates_plus_term_stats_plus_keyword_cosines(
+    runbooks, monkeypatch, keyword_first
+):
+    """One search answers what candidates, term_stats and get_embeddings + numpy answered,
+    whether the keyword leg finishes before the kNN statement or after it."""
+    e = runbooks.get_embeddings(["cnpg:HighConnections"])["cnpg:HighConnections"]
+    query = "max_connections: scale out ingesters and compactors"
+    vec, kw, (docs, avgdl, df), cos = _search_expected(runbooks, e, query, 2)
+    assert cos, "the query should have keyword-only hits"
+    kw_done, knn_done = threading.Event(), threading.Event()
+    leg, knn = runbooks._keyword_with_stats, runbooks.knn
+
+    def keyword_leg(*args):
+        if not keyword_first:
+            assert knn_done.wait(5)
+        try:
+            return leg(*args)
+        finally:
+            kw_done.set()
+
+    def knn_statement(*args):
+        if keyword_first:
+            assert kw_done.wait(5)
+        try:
+            return knn(*args)
+        finally:
+            knn_done.set()
+
+    monkeypatch.setattr(runbooks, "_keyword_with_stats", keyword_leg)
+    monkeypatch.setattr(runbooks, "knn", knn_statement)
+    got = runbooks.search(lambda: e, query, 2)
+    assert (got.vector, got.keyword) == (vec, kw)
+    assert (got.docs, got.avgdl, got.df) == (docs, avgdl, df)
+    assert got.cosines == cos
+    assert np.array_equal(got.embedding, e)
+
+
+def test_search_without_words_is_knn(runbooks):
+    e = runbooks.get_embeddings(["cnpg:HighConnections"])["cnpg:HighConnections"]
+    got = runbooks.search(lambda: e, "!!!", 2)
+    assert (got.vector, got.keyword, got.df, got.cosines) == (runbooks.knn(e, 2), [], {}, {})
 
 
 def test_concurrent_upserts_keep_keyword_stats_consistent(store, pg_db_url):

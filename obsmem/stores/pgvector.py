@@ -29,6 +29,7 @@ from obsmem.errors import ModelMismatch as ModelMismatch  # re-exported: old imp
 from obsmem.errors import VectorUnavailable as VectorUnavailable
 from obsmem.model import RECENT_EVENTS, Fix, FixFilter, FixWrite, Outcome
 from obsmem.stores import batching
+from obsmem.stores.protocols import CandidateSearch
 
 log = logging.getLogger("obsmem.stores.pgvector")
 
@@ -149,7 +150,7 @@ v AS MATERIALIZED (
 
 _KEYWORD = """
 st AS MATERIALIZED (
-    SELECT docs::float8 AS docs,
+    SELECT docs::float8 AS docs, total_len::float8 AS total_len,
            greatest(total_len / greatest(docs, 1), 1.0)::float8 AS avgdl FROM keyword_stats
 ),
 qt AS (
@@ -172,8 +173,22 @@ ks AS (
     GROUP BY p.doc ORDER BY score DESC LIMIT %(kk)s
 ),
 kw AS (
-    SELECT f.id, ks.score FROM ks JOIN fixes f ON f.doc = ks.doc
+    SELECT f.id, ks.score, f.embedding FROM ks JOIN fixes f ON f.doc = ks.doc
 )"""
+
+# The keyword leg of `search`: its hits (with their rank, as `keyword` orders them) and
+# their embeddings (recall needs the cosine of the keyword-only ones; read in binary), the
+# df of every known query term and the collection's size and length (what `term_stats`
+# answers), all in one round trip and one snapshot.
+_KEYWORD_WITH_STATS = """
+SELECT 'k', id, score, row_number() OVER (ORDER BY score DESC, id)::float8, embedding FROM kw
+UNION ALL SELECT 't', term, df::float8, NULL, NULL FROM qt
+UNION ALL SELECT 's', NULL, docs, total_len, NULL FROM st"""
+
+
+def _avgdl(docs: int, total_len: float) -> float:
+    return max(float(total_len) / max(docs, 1), 1.0)
+
 
 _UPSERT = """
 WITH up AS (
@@ -633,9 +648,14 @@ class PgVectorStore:
             return []
         where, params = _where(flt)
         sql = "WITH " + _KNN.format(where=where) + " SELECT id, 1 - dist FROM v ORDER BY dist, id"
-        with self._conn() as conn, conn.transaction():
-            self._ef(conn, k)
-            rows = conn.execute(sql, {**self._knn_params(embedding, k), **params}).fetchall()
+        args = {**self._knn_params(embedding, k), **params}
+        with self._conn() as conn:
+            if k > EF_SEARCH:  # a transaction (two more round trips) only to raise ef_search
+                with conn.transaction():
+                    self._ef(conn, k)
+                    rows = conn.execute(sql, args).fetchall()
+            else:
+                rows = conn.execute(sql, args).fetchall()
         return [(r[0], float(r[1])) for r in rows]
 
     def keyword(self, query: str, k: int, flt: FixFilter | None = None) -> list[tuple[str, float]]:
@@ -679,6 +699,53 @@ class PgVectorStore:
             kw.cancel()
             raise
         return vec, kw.result()
+
+    def _keyword_with_stats(
+        self, kp: dict[str, Any], flt: FixFilter | None
+    ) -> tuple[list[tuple[str, float]], dict[str, np.ndarray], int, float, dict[str, int]]:
+        sql, params = self._keyword_sql(flt)
+        with self._conn() as conn:
+            rows = conn.execute(
+                "WITH " + sql + _KEYWORD_WITH_STATS, {**kp, **params}, binary=True
+            ).fetchall()
+        hits = sorted((r[3], r[1], float(r[2])) for r in rows if r[0] == "k")
+        embs = {r[1]: r[4].to_numpy() for r in rows if r[0] == "k"}
+        df = {r[1]: int(r[2]) for r in rows if r[0] == "t"}
+        st = next((r for r in rows if r[0] == "s"), None)
+        docs = int(st[2]) if st else 0
+        avgdl = _avgdl(docs, st[3] if st else 0)
+        return [(fid, score) for _, fid, score in hits], embs, docs, avgdl, df
+
+    def search(
+        self, embedding: Any, query: str, k: int, flt: FixFilter | None = None
+    ) -> CandidateSearch:
+        """Both legs, the term statistics and the keyword-only cosines, in two statements.
+
+        The keyword leg (which also returns the statistics and its hits' embeddings) is
+        submitted first, on its own pooled connection, and runs while `embedding` (a
+        zero-argument callable, or a vector) is computed in this thread; then the kNN
+        statement. Cosines of keyword-only hits are computed here, as float32 dot
+        products of unit vectors (what `get_embeddings` + numpy gave before).
+        """
+        kp = self._keyword_params(query, k)
+        kw = self._legs().submit(self._keyword_with_stats, kp, flt) if kp and k > 0 else None
+        try:
+            emb = _vec(embedding() if callable(embedding) else embedding)
+            vec = self.knn(emb, k, flt)
+        except BaseException:
+            if kw is not None:
+                kw.cancel()
+            raise
+        if kw is None:
+            return CandidateSearch(vec, [], 0, 1.0, {}, {}, emb)
+        kw_hits, embs, docs, avgdl, df = kw.result()
+        in_vec = {fid for fid, _ in vec}
+        cosines = {
+            fid: float(np.dot(np.asarray(v, dtype=np.float32), emb))
+            for fid, v in embs.items()
+            if fid not in in_vec
+        }
+        return CandidateSearch(vec, kw_hits, docs, avgdl, df, cosines, emb)
 
     def candidates_one_statement(
         self, embedding: Any, query: str, k: int, flt: FixFilter | None = None
@@ -750,7 +817,7 @@ class PgVectorStore:
                 else []
             )
         docs = int(st[0]) if st else 0
-        avgdl = max(float(st[1]) / max(docs, 1), 1.0) if st else 1.0
+        avgdl = _avgdl(docs, st[1]) if st else 1.0
         return docs, avgdl, {r[0]: int(r[1]) for r in rows}
 
     def count(self, flt: FixFilter | None = None) -> int:

@@ -35,6 +35,25 @@ class GraphStats:
 
 
 @dataclass(frozen=True)
+class CandidateSearch:
+    """What recall needs from the vector store for one query, in as few round trips as it takes.
+
+    `vector` and `keyword` are the two ranked legs; `docs`, `avgdl` and `df` the
+    collection statistics absolute BM25 needs (as `term_stats`); `cosines` the
+    query's cosine similarity to the keyword hits that are not vector hits (the
+    vector hits carry theirs); `embedding` the query vector that was searched.
+    """
+
+    vector: Hits
+    keyword: Hits
+    docs: int
+    avgdl: float
+    df: dict[str, int]
+    cosines: dict[str, float]
+    embedding: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
 class SchemaItem:
     """One index or constraint obsmem wants, and whether the server has it."""
 
@@ -182,6 +201,13 @@ class VectorStore(Protocol):
         self, embedding: Any, query: str, k: int, flt: FixFilter | None = None
     ) -> tuple[Hits, Hits]:
         """Vector and keyword candidates in one round trip."""
+        ...
+
+    def search(
+        self, embedding: Any, query: str, k: int, flt: FixFilter | None = None
+    ) -> CandidateSearch:
+        """`candidates` plus the term statistics and keyword-only cosines recall needs;
+        `embedding` may be a zero-argument callable, computed while keywords are scored."""
         ...
 
     def get_rows(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]: ...

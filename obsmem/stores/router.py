@@ -41,7 +41,8 @@ GRAPH_READS = frozenset({
     "success_by_root_cause", "success_by_signature", "fixes_over_time", "stats",
 })  # fmt: skip
 VECTOR_READS = frozenset({
-    "ping", "get_rows", "get_embeddings", "count", "candidates", "knn", "keyword", "recent_rows",
+    "ping", "get_rows", "get_embeddings", "count", "candidates", "search", "knn", "keyword",
+    "recent_rows",
     "success_by_root_cause", "success_by_signature", "fixes_over_time",
 })  # fmt: skip
 SLOW_PING_MS = 250.0  # a ping slower than this reports the store as "slow" (still serving)

@@ -16,6 +16,13 @@ HOSTILE = [
 ]
 
 
+def test_get_fixes_reads_every_stored_field_of_a_fix():
+    from obsmem.model import FIX_FIELDS
+    from obsmem.stores.graph import cypher as C
+
+    assert sorted(C.FIX_COLUMNS) == sorted(FIX_FIELDS)
+
+
 def test_pagination_edges(store, make_fix):
     writes = [make_fix(f"issue {i}", f"solution {i}", ts=1000 + i) for i in range(5)]
     store.upsert_fixes(writes)

@@ -28,9 +28,18 @@ def test_upsert_creates_fix_with_relationships(store, make_fix):
     assert fix.tags == ("k8s", "oom")
     assert fix.metadata == {"pod": "api-7f9c", "n": [1, 2]}
     assert fix.agents_count == 1
+    # get_fixes returns the fields as columns (FalkorDB: partly in its verbose reply
+    # format); the listings still read properties(f): both give the same records
+    other = make_fix("disk full", "rotate logs", tags=("a, b", "ü [x]"), confidence=1 / 3,
+                     success=False, metadata={"k": "v, w"})  # fmt: skip
+    bare = make_fix("dns flaps", "pin the resolver")
+    store.upsert_fixes([other, bare])
+    listed = {f.id: f for f in store.recent_fixes(10)}
+    assert store.get_fixes([w.id, other.id, bare.id, "no-such-fix"]) == listed
+    assert listed[other.id].tags == ("a, b", "ü [x]") and listed[bare.id].tags == ()
     stats = store.stats()
-    assert stats.nodes == {"Fix": 1, "Agent": 1, "Issue": 1, "Service": 1}
-    assert stats.relationships == {"APPLIED": 1, "RESOLVES": 1, "AFFECTS": 1}
+    assert stats.nodes == {"Fix": 3, "Agent": 1, "Issue": 3, "Service": 1}
+    assert stats.relationships == {"APPLIED": 1, "RESOLVES": 3, "AFFECTS": 1}
 
 
 def test_same_writes_three_times_count_once(store, make_fix):

@@ -168,7 +168,7 @@ class CypherGraph(ABC):
         if not ids:
             return {}
         rows = self._read(C.GET_FIXES, {"ids": ids})
-        fixes = (C.fix_from_props(r["f"], r["agents_count"]) for r in rows)
+        fixes = (C.fix_from_props(r, r["agents_count"]) for r in rows)
         return {f.id: f for f in fixes}
 
     def recent_fixes(

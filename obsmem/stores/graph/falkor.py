@@ -17,6 +17,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from obsmem.model import Fix
+from obsmem.stores.graph import cypher as C
 from obsmem.stores.graph.base import CypherGraph, GraphAuthError, GraphUnavailable, SchemaItem
 from obsmem.stores.graph.cypher import search_terms
 
@@ -36,6 +38,20 @@ _WANTED: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
 )
 
 _CONSTRAINT_WAIT_S = 10.0
+
+# get_fixes (recall's enrichment, 30 ids a query) in two statements sent together: every
+# scalar column in FalkorDB's verbose reply format, where a value is one RESP element
+# instead of a [type, value] pair (the client parses RESP in Python: half the time for
+# 30 fixes), and the tags, the one list (verbose mode would print it as "[a, b]"), in the
+# compact format, only for the fixes that have any. Doubles come as 15-digit text in both.
+_SCALARS = tuple(c for c in C.FIX_COLUMNS if c != "tags")
+_GET_FIX_SCALARS = C.GET_FIXES.replace(", f.tags AS tags", "")
+_GET_FIX_TAGS = (
+    "UNWIND $ids AS id MATCH (f:Fix {id: id}) WHERE size(coalesce(f.tags, [])) > 0"
+    " RETURN f.id AS id, f.tags AS tags"
+)
+assert "tags" not in _GET_FIX_SCALARS and len(_SCALARS) == len(C.FIX_COLUMNS) - 1
+_BOOL = {"true": True, "false": False}
 
 
 def _index_stmt(label: str, prop: str) -> str:
@@ -140,6 +156,36 @@ class FalkorGraph(CypherGraph):
 
     def _write(self, steps: Sequence[tuple[str, dict[str, Any]]]) -> list[list[dict[str, Any]]]:
         return [self._query(q, p, read_only=False) for q, p in steps]
+
+    def get_fixes(self, fix_ids: Sequence[str]) -> dict[str, Fix]:
+        ids = list(dict.fromkeys(fix_ids))
+        if not ids:
+            return {}
+        if _has_nul(ids):
+            raise ValueError("graph parameters must not contain NUL characters")
+        head = self._graph._build_params_header({"ids": ids})
+        pipe = self._db.connection.pipeline(transaction=False)
+        for query, compact in ((_GET_FIX_SCALARS, ()), (_GET_FIX_TAGS, ("--compact",))):
+            pipe.execute_command(
+                "GRAPH.RO_QUERY", self.graph_name, head + query, *compact,
+                "timeout", self.timeout_ms,
+            )  # fmt: skip
+        try:
+            scalars, tags = self._call(pipe.execute)
+        except self._redis.ResponseError as exc:
+            if "empty key" in str(exc):  # a graph nobody wrote yet
+                return {}
+            raise
+        names = scalars[0]
+        tags_of = {row[0][1]: [v for _, v in row[1][1]] for row in tags[1]}
+        fixes = {}
+        for values in scalars[1]:
+            rec = dict(zip(names, values, strict=True))
+            rec["success"] = _BOOL.get(rec["success"])  # verbose mode: "true" / "false"
+            rec["tags"] = tags_of.get(rec["id"], ())
+            fix = Fix.from_record(rec, rec["agents_count"])
+            fixes[fix.id] = fix
+        return fixes
 
     def _ft_query(self, text: str) -> str | None:
         terms = search_terms(text)
