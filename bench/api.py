@@ -35,7 +35,15 @@ def _free_port() -> int:
 class Server:
     """dashboard.serve on 127.0.0.1 in a child process; always stopped by `stop`."""
 
-    def __init__(self, data_dir: Path, log_path: Path, threads: int = 8):
+    def __init__(
+        self,
+        data_dir: Path,
+        log_path: Path,
+        threads: int = 8,
+        code_dir: Path | None = None,
+        extra_env: dict[str, str] | None = None,
+    ):
+        """`code_dir`: run the obsmem checkout there instead of this one; `extra_env` on top (A/B runs)."""
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -48,13 +56,17 @@ class Server:
             "OBSMEM_LOG_LEVEL": "WARNING",
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
+            **(extra_env or {}),
         }
+        if code_dir is not None:
+            env["PYTHONPATH"] = str(code_dir)
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "dashboard.serve"],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            cwd=code_dir,
         )
 
     def wait_ready(self, timeout: float = 300.0) -> None:
@@ -110,12 +122,20 @@ def recall_concurrent(
     lat: list[float] = []
     lock = threading.Lock()
     errors: list[BaseException] = []
+    failed: list[str] = []  # 5xx answers: counted and shown, so one does not void the run
 
     def worker(part: Sequence[Query]) -> None:
         try:
             with requests.Session() as s:
                 for q in part:
-                    ms, _ = _recall(s, url, q.text, k)
+                    try:
+                        ms, _ = _recall(s, url, q.text, k)
+                    except requests.HTTPError as exc:
+                        if exc.response is None or exc.response.status_code < 500:
+                            raise
+                        with lock:
+                            failed.append(q.text)
+                        continue
                     with lock:
                         lat.append(ms)
         except BaseException as exc:  # reported below, not swallowed
@@ -130,7 +150,10 @@ def recall_concurrent(
     wall = time.perf_counter() - t0
     if errors:
         raise errors[0]
-    return {"ms": summary(lat), "throughput_per_s": round(len(lat) / wall, 1), "clients": clients}
+    out = {"ms": summary(lat), "throughput_per_s": round(len(lat) / wall, 1), "clients": clients}
+    if failed:
+        out["server_errors"] = len(failed)
+    return out
 
 
 def get_latency(url: str, path: str, n: int, budget_s: float = 60.0) -> dict[str, Any]:

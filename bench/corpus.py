@@ -29,8 +29,12 @@ NOISE = 0.03  # per dimension; |noise| ~ 0.6, cosine to the parent ~ 0.85
 
 
 def open_memory(root: Path, embedder: Any = None) -> Memory:
-    """Its own data dir: its own embedded FalkorDB and Postgres, no demo data."""
-    settings = Settings(data_dir=root / "data", demo=False, pg_pool_max=16)
+    """Its own data dir: its own embedded FalkorDB and Postgres, no demo data.
+
+    Bulk fills get a 60 s store timeout: on a box shared with other jobs a 2,000-row
+    COPY can outlast the 5 s default, and a fill is not an interactive write.
+    """
+    settings = Settings(data_dir=root / "data", demo=False, pg_pool_max=16, store_timeout_s=60.0)
     return Memory.open(settings, embedder=embedder)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from dashboard.degraded import read_answer
 from dashboard.errors import ApiError
 from dashboard.health import full_health
 from dashboard.params import (
@@ -303,7 +304,7 @@ def recall() -> Response:
         since_ms=arg_since("since", body.get("since")),
         min_relevance=body.get("min_relevance") if body.get("min_relevance") != "" else None,
     )
-    return jsonify({**result.to_dict(), "query": q})
+    return read_answer({**result.to_dict(), "query": q})
 
 
 @bp.get("/similar")

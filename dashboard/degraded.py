@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, jsonify, request
 
 from obsmem import served
 
@@ -48,8 +48,32 @@ def _is_read() -> bool:
     return request.method == "GET" or (request.method == "POST" and request.path in _POST_READS)
 
 
+def _with_trace(body: dict[str, Any], trace: served.ReadTrace | None) -> dict[str, Any]:
+    """`body` plus the trace's fields it does not have already (none when no store was asked)."""
+    if trace is None:
+        return body
+    _with_open_breakers(trace)
+    if not trace.served and not trace.missing:
+        return body  # no store was asked (e.g. the OpenAPI document)
+    extra = {k: v for k, v in trace.to_dict().items() if k not in body}
+    return {**body, **extra} if extra else body
+
+
+def read_answer(body: dict[str, Any]) -> Response:
+    """A 200 JSON read answer with the trace merged in before it is encoded.
+
+    The after-request hook would otherwise parse the encoded answer back and, when
+    something is missing, encode it again; for the hot read (recall) the view knows
+    the body, so it is encoded once.
+    """
+    g.obsmem_annotated = True
+    return jsonify(_with_trace(body, g.get("obsmem_trace")))
+
+
 def _annotate(resp: Response) -> Response:
     """Add the trace to a successful JSON read answer (a 404 or 400 stays as it is)."""
+    if g.get("obsmem_annotated"):
+        return resp  # read_answer did it
     trace = g.get("obsmem_trace")
     if trace is None or resp.status_code != 200 or not resp.is_json or not _is_read():
         return resp

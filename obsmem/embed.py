@@ -35,6 +35,7 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 MODEL_DIM = 384
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
 MAX_BATCH_TOKENS = 512  # padded tokens per inference: bounds peak memory (see _encode)
+MAX_COALESCE = 16  # concurrent single texts per shared run (8 HTTP workers fit easily)
 CACHE_SIZE = 2048  # repeated recall queries (agents poll the same alert) skip the model
 EXPORT_RECIPE = "st-meanpool-v1"  # bump when onnx_export changes what it writes
 # The files whose bytes decide the exported graph (and the tokenizer we pair with it).
@@ -170,8 +171,32 @@ def ensure_exported(model_dir: Path, root: Path | None = None) -> Path:
     return onnx_path
 
 
+class _Pending:
+    """One text waiting for a shared run: its tokens in, its vector (or the run's error) out."""
+
+    __slots__ = ("enc", "error", "vector")
+
+    def __init__(self, enc: Any) -> None:
+        self.enc = enc
+        self.vector: np.ndarray | None = None
+        self.error: BaseException | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.vector is not None or self.error is not None
+
+
 class _Model:
-    """An ONNX Runtime session and its tokenizer: stateless, safe to share between threads."""
+    """An ONNX Runtime session and its tokenizer, shared by all threads.
+
+    Single texts from concurrent callers (8 HTTP recalls at once) coalesce into
+    one session run (`embed_one`): a caller that finds no run in flight runs at
+    once with whatever is queued, its own text included, so a lone request waits
+    for nothing; texts that arrive while a run is in flight go together into the
+    next one. One run of 4 short texts costs far less than 4 runs of one (per-run
+    overhead, and GEMMs too small to use the cores), and the runs no longer fight
+    over the same 2 intra-op threads (bench/embed_concurrency.py).
+    """
 
     def __init__(self, model_dir: Path) -> None:
         import onnxruntime as ort
@@ -192,9 +217,57 @@ class _Model:
         self.session = ort.InferenceSession(
             str(onnx_path), opts, providers=["CPUExecutionProvider"]
         )
+        self._turn = threading.Condition()
+        self._queue: list[_Pending] = []
+        self._running = False
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return self.run(self.tokenizer.encode_batch(list(texts)))
+
+    def embed_one(self, text: str) -> np.ndarray:
+        """One text's vector, sharing a session run with concurrent callers (see the class)."""
+        me = _Pending(self.tokenizer.encode(text))
+        with self._turn:
+            self._queue.append(me)
+            while not me.done:
+                if self._running:
+                    self._turn.wait()
+                    continue
+                batch = self._take()
+                self._running = True
+                self._turn.release()
+                try:
+                    self._run_pending(batch)
+                finally:
+                    self._turn.acquire()
+                    self._running = False
+                    self._turn.notify_all()
+        if me.error is not None:
+            raise me.error
+        assert me.vector is not None
+        return me.vector
+
+    def _take(self) -> list[_Pending]:
+        """The oldest queued texts that fit one run (MAX_COALESCE, MAX_BATCH_TOKENS padded)."""
+        n, width = 0, 0
+        for p in self._queue:
+            w = max(width, len(p.enc.ids))
+            if n and (n >= MAX_COALESCE or (n + 1) * w > MAX_BATCH_TOKENS):
+                break
+            n, width = n + 1, w
+        batch, self._queue[:n] = self._queue[:n], []
+        return batch
+
+    def _run_pending(self, batch: list[_Pending]) -> None:
+        """Fill in every pending text of `batch`: its vector, or the error the run raised."""
+        try:
+            vectors = self.run([p.enc for p in batch])
+        except BaseException as exc:  # each caller re-raises it in its own thread
+            for p in batch:
+                p.error = exc
+            return
+        for p, v in zip(batch, vectors, strict=True):
+            p.vector = v
 
     def run(self, encs: Sequence[Any]) -> np.ndarray:
         """Vectors for tokenizer encodings, padded to the longest of them."""
@@ -261,7 +334,7 @@ class Embedder:
         model = _load(self.model_dir)
         out = np.empty((len(texts), MODEL_DIM), dtype=np.float32)
         if len(texts) == 1:
-            out[0] = model.encode(texts)[0]
+            out[0] = model.embed_one(texts[0])
             return out
         encs = model.tokenizer.encode_batch(list(texts))
         # Similar lengths share a batch, so little compute goes to padding; a batch also

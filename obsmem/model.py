@@ -427,14 +427,28 @@ class Fix:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        # Field by field rather than dataclasses.asdict, which walks every value through
+        # its generic recursion: a recall answer serialises 5-30 fixes, and asdict was
+        # most of the HTTP layer's own CPU time (same keys, order and copies).
+        d = {name: getattr(self, name) for name in _FIX_NAMES}
         d["tags"] = list(self.tags)
+        d["metadata"] = _json_copy(self.metadata)
         d["created_at"] = ms_to_iso(self.ts)
         d["last_seen_at"] = ms_to_iso(self.last_seen)
         d["success_rate"] = self.success_rate
         return d
 
 
+def _json_copy(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (what asdict made of metadata), without copy.deepcopy."""
+    if isinstance(value, dict):
+        return {k: _json_copy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_json_copy(v) for v in value)
+    return value
+
+
+_FIX_NAMES = tuple(f.name for f in fields(Fix))
 # Export/import carries every stored attribute of a fix (agents_count is derived on read).
 FIX_FIELDS = tuple(f.name for f in fields(Fix) if f.name != "agents_count")
 

@@ -412,3 +412,33 @@ def test_cli_health_says_down_or_hanging_since_when(
     assert " ms" in vectors_line and ("up" in vectors_line or "slow" in vectors_line), result.stdout
     report = json.loads(as_json.stdout)["stores"]["graph"]
     assert report["state"] == graph_state and report["since"] and report["error"]
+
+
+def test_read_answer_adds_the_trace_before_encoding_and_keeps_the_bodys_own_fields() -> None:
+    """The recall view's answer is encoded once, with the same trace fields the
+    after-request hook would add to any other read."""
+    from flask import Flask
+
+    from dashboard import degraded
+    from obsmem import served
+
+    app = Flask(__name__)
+    degraded.install(app)
+    dumps: list[int] = []
+    real_dumps = app.json.dumps
+    app.json.dumps = lambda obj, **kw: dumps.append(1) or real_dumps(obj, **kw)  # type: ignore[method-assign]
+
+    @app.post("/api/recall")
+    def recall() -> Any:
+        served.served("vectors")
+        served.missing("graph", "down: connection refused")
+        return degraded.read_answer({"hits": [], "served_by": ["vectors"], "query": "q"})
+
+    resp = app.test_client().post("/api/recall", data="{}", content_type="application/json")
+    body = resp.get_json()
+    assert resp.status_code == 200 and len(dumps) == 1
+    assert body["served_by"] == ["vectors"] and body["query"] == "q"
+    assert body["degraded"] is True
+    assert (
+        "graph" in body["degraded_reason"] and "refused" in body["unavailable"]["graph"]["message"]
+    )

@@ -113,3 +113,120 @@ def test_export_cache_is_verified_and_rebuilt_when_corrupt(embedder, tmp_path):
     assert _sha256(rebuilt) == _sha256(good)
     (key_dir / "model.onnx").unlink()
     assert _sha256(ensure_exported(embedder.model_dir, root)) == _sha256(good)
+
+
+# ---------------------------------------------------------------- coalesced runs
+
+_MIXED = [
+    "disk full",
+    "checkout-service p99 latency spike after deploy, connection pool exhausted on pg-main",
+    "x",
+    "TLS certificate for the ingress expires in 3 days; renew it with cert-manager " * 6,
+    "éàü 漢字 🚀 non-ascii alert text",
+    "Postgres replica is lagging far behind the primary",
+]
+
+
+def _fresh_model(embedder):
+    """A model of its own (not the process-wide shared one), so tests can wrap its runs."""
+    from obsmem.embed import _Model
+
+    return _Model(embedder.model_dir)
+
+
+def test_padded_batch_equals_batch_one(embedder):
+    """Texts of very different lengths in one run (padded to the longest, masked) get the
+    vectors they get alone: coalescing never changes what a query finds."""
+    model = _fresh_model(embedder)
+    encs = [model.tokenizer.encode(t) for t in _MIXED]
+    alone = np.stack([model.run([e])[0] for e in encs])
+    together = model.run(encs)
+    cos = (alone * together).sum(axis=1)
+    # Measured here: bit-identical; the margin is for other CPUs and kernels.
+    assert float(cos.min()) >= 0.99999, cos
+
+
+def test_concurrent_callers_share_a_run_and_each_get_their_own_vector(embedder, monkeypatch):
+    import threading
+    import time
+
+    model = _fresh_model(embedder)
+    texts = [t for t in _MIXED if len(t) < 100]  # all fit one run (MAX_BATCH_TOKENS)
+    alone = {t: model.run([model.tokenizer.encode(t)])[0] for t in texts}
+    real_run, sizes = model.run, []
+    first_in, release = threading.Event(), threading.Event()
+
+    def run(encs):
+        sizes.append(len(encs))
+        if len(sizes) == 1:  # hold the first run until every other caller is queued
+            first_in.set()
+            assert release.wait(30)
+        return real_run(encs)
+
+    monkeypatch.setattr(model, "run", run)
+    got: dict[str, np.ndarray] = {}
+
+    def call(text: str) -> None:
+        got[text] = model.embed_one(text)
+
+    first = threading.Thread(target=call, args=(texts[0],))
+    first.start()
+    assert first_in.wait(30)
+    rest = [threading.Thread(target=call, args=(t,)) for t in texts[1:]]
+    for t in rest:
+        t.start()
+    deadline = time.monotonic() + 30
+    while len(model._queue) < len(rest) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()
+    for t in [first, *rest]:
+        t.join(30)
+    assert sizes == [1, len(rest)]  # a lone caller ran at once; the others went in one run
+    for text, vec in got.items():
+        assert float(vec @ alone[text]) >= 0.99999, text
+    assert len(got) == len(texts)
+
+
+def test_coalesced_runs_stay_under_the_token_budget(embedder):
+    """A queue of long texts is taken a budget's worth at a time, oldest first."""
+    from obsmem.embed import MAX_BATCH_TOKENS, _Pending
+
+    model = _fresh_model(embedder)
+    long_text = _MIXED[3]
+    model._queue = [_Pending(model.tokenizer.encode(t)) for t in [long_text] * 5 + ["x"]]
+    width = len(model._queue[0].enc.ids)
+    taken = model._take()
+    assert len(taken) == MAX_BATCH_TOKENS // width and taken[0].enc.ids
+    assert len(model._queue) == 6 - len(taken)
+
+
+def test_a_failed_run_fails_each_of_its_callers_and_the_next_run_works(embedder, monkeypatch):
+    import pytest
+
+    model = _fresh_model(embedder)
+    real_run = model.run
+
+    def broken(encs):
+        raise RuntimeError("onnxruntime fell over")
+
+    monkeypatch.setattr(model, "run", broken)
+    with pytest.raises(RuntimeError, match="fell over"):
+        model.embed_one("disk full")
+    monkeypatch.setattr(model, "run", real_run)
+    assert model.embed_one("disk full").shape == (384,)
+    assert not model._running and not model._queue
+
+
+def test_embed_is_thread_safe_with_the_cache(embedder):
+    """Many threads, repeated texts: every answer is its own text's vector."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from obsmem.embed import Embedder
+
+    fresh = Embedder(embedder.model_dir, cache_size=3)  # a small cache: hits, misses, evictions
+    ref = {t: embedder.embed_many([t])[0] for t in _MIXED}
+    work = _MIXED * 6
+    with ThreadPoolExecutor(8) as pool:
+        out = list(pool.map(fresh.embed, work))
+    for text, vec in zip(work, out, strict=True):
+        assert float(vec @ ref[text]) >= 0.99999, text

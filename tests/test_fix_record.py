@@ -125,3 +125,26 @@ def test_now_helpers_agree() -> None:
     iso = m.now_iso()
     assert iso.endswith("Z") and abs(m.iso_to_ms(iso) - before) < 5_000
     assert m.RECENT_EVENTS == 32
+
+
+def test_fix_to_dict_is_asdict_plus_derived_fields() -> None:
+    """to_dict is written field by field for speed; it must stay what asdict gave."""
+    fix = m.Fix.from_record(
+        {
+            "id": "fix_1", "issue": "disk full", "solution": "grew the volume",
+            "ts": 1_700_000_000_000, "last_seen": 1_700_000_100_000, "tags": ["disk", "pg"],
+            "metadata": {"runbook": ["a", {"b": (1, 2)}], "n": None},
+            "successes": 2, "failures": 1, "confidence": 0.5,
+        }
+    )  # fmt: skip
+    expected = dataclasses.asdict(fix)
+    expected |= {
+        "tags": ["disk", "pg"],
+        "created_at": m.ms_to_iso(fix.ts),
+        "last_seen_at": m.ms_to_iso(fix.last_seen),
+        "success_rate": 2 / 3,
+    }
+    got = fix.to_dict()
+    assert got == expected and list(got) == list(expected)
+    got["metadata"]["runbook"][1]["b"] = "changed"  # a copy: the frozen record is untouched
+    assert fix.metadata["runbook"][1]["b"] == (1, 2)

@@ -51,3 +51,15 @@ def test_serve_answers_then_stops_on_sigterm(dash_settings, seeded, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_the_server_runs_one_intra_op_thread_per_inference_unless_told():
+    from dashboard.serve import server_embed_threads
+
+    env: dict[str, str] = {}
+    server_embed_threads(env)
+    assert env == {"OBSMEM_EMBED_THREADS": "1"}
+    for stated in ({"OBSMEM_EMBED_THREADS": "2"}, {"OBSMEM_TORCH_THREADS": "3"}):
+        env = dict(stated)
+        server_embed_threads(env)
+        assert env == stated

@@ -1,0 +1,116 @@
+"""Two `obsmem serve` processes side by side on one data dir, measured in alternation.
+
+    python -m bench.serve_ab --data /work/h2-rep10k/data --a /tmp/obsmem-main --rounds 6
+
+On a box shared with other jobs, figures from separate runs minutes apart say
+more about the neighbours than about the code. Here server A (the checkout in
+`--a`, e.g. `git archive main | tar -x -C /tmp/obsmem-main`; or this checkout with
+`--a-env`) and server B (this checkout, with `--b-env`) both attach to the same
+embedded stores, and each round measures A then B (B then A on odd rounds) with
+the same queries: one client one request at a time (latency, and the overhead
+above the server's own recall time), then `--clients` concurrent clients
+(throughput), and the server process's CPU per recall (user+sys, from /proc: the
+figure a busy box distorts least; the stores' own CPU is shared and not in it).
+Also each server's first recall after /health said healthy, and its PSS at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+
+from bench import repetitive
+from bench.api import Server, recall_concurrent, recall_single
+from bench.generate import Query
+from bench.measure import load, machine, summary
+
+
+def _env(pairs: list[str]) -> dict[str, str]:
+    return dict(p.split("=", 1) for p in pairs)
+
+
+def _cpu_s(pid: int) -> float:
+    t = psutil.Process(pid).cpu_times()
+    return float(t.user + t.system)
+
+
+def _queries(n: int, start: int) -> list[Query]:
+    return [Query(repetitive.query(start + j), -1) for j in range(n)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--a", type=Path, default=None, help="code dir of server A (default: this)")
+    ap.add_argument("--a-env", action="append", default=[], metavar="VAR=VALUE")
+    ap.add_argument("--b-env", action="append", default=[], metavar="VAR=VALUE")
+    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--queries", type=int, default=60, help="per round, single client")
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args(argv)
+    info: dict[str, Any] = {
+        "machine": machine(),
+        "args": {k: str(v) for k, v in vars(args).items()},
+    }
+    sides = {"A": (args.a, _env(args.a_env)), "B": (None, _env(args.b_env))}
+    raw: dict[str, dict[str, list[float]]] = {s: {} for s in sides}
+    with tempfile.TemporaryDirectory(prefix="obsmem-ab-") as tmp:
+        servers: dict[str, Server] = {}
+        try:
+            for name, (code, env) in sides.items():
+                srv = servers[name] = Server(
+                    args.data, Path(tmp) / f"{name}.log", code_dir=code, extra_env=env
+                )
+                srv.wait_ready(600)
+                with requests.Session() as s:
+                    t = time.perf_counter()
+                    s.post(
+                        srv.url + "/api/recall", json={"query": "first: gateway TLS"}, timeout=60
+                    )
+                    raw[name]["first_recall_ms"] = [(time.perf_counter() - t) * 1000]
+            info["load_before"] = load()
+            for r in range(args.rounds):
+                single = _queries(args.queries, 100_000 + r * 1000)
+                many = _queries(args.queries * 4, 200_000 + r * 1000)
+                for name in ("A", "B") if r % 2 == 0 else ("B", "A"):
+                    srv, acc = servers[name], raw[name]
+                    one = recall_single(srv.url, single)
+                    acc.setdefault("single_p50_ms", []).append(one["ms"]["p50"])
+                    acc.setdefault("overhead_p50_ms", []).append(one["overhead_ms"]["p50"])
+                    c0 = _cpu_s(srv.proc.pid)
+                    conc = recall_concurrent(srv.url, many, clients=args.clients)
+                    acc.setdefault("cpu_ms_per_recall", []).append(
+                        (_cpu_s(srv.proc.pid) - c0) * 1000 / len(many)
+                    )
+                    acc.setdefault("conc_per_s", []).append(conc["throughput_per_s"])
+                    acc.setdefault("conc_p50_ms", []).append(conc["ms"]["p50"])
+                    acc.setdefault("conc_p99_ms", []).append(conc["ms"]["p99"])
+                    acc.setdefault("load1", []).append(load()[0])
+                    acc.setdefault("server_errors", []).append(conc.get("server_errors", 0))
+            for name, srv in servers.items():
+                raw[name]["pss_mb"] = [srv.rss_mb()]
+            info["load_after"] = load()
+        finally:
+            for srv in servers.values():
+                srv.stop()
+    info["per_round"] = raw
+    info["median_of_rounds"] = {
+        name: {k: summary(v)["p50"] for k, v in acc.items()} for name, acc in raw.items()
+    }
+    text = json.dumps(info, indent=1)
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
