@@ -149,3 +149,42 @@ def test_min_relevance_argument_and_default(seeded: tuple[Memory, list[str]]) ->
     configured = Memory(mem.manager)  # same stores; settings as OBSMEM_MIN_RELEVANCE=0.999 gives
     configured.settings = mem.settings.with_(min_relevance=0.999)
     assert configured.recall(q, k=3).no_match  # OBSMEM_MIN_RELEVANCE is the default bar
+
+
+def test_stems_are_right_under_concurrent_threads() -> None:
+    """The server stems on 8 threads at once; every thread must get the stems one thread gets."""
+    import sys
+    import threading
+
+    import snowballstemmer
+
+    roots = ["connect", "replicat", "fail", "restart", "compact", "throttl", "generat", "schedul"]
+    suffixes = ["ion", "ions", "ing", "ed", "es", "ively", "ational", "fulness", "ization"]
+    words = [f"{r}{s}{n}x{s}" for r in roots for s in suffixes for n in "abcdefghijklmnopqrst"]
+    reference = snowballstemmer.stemmer("english")
+    want = {w: reference.stemWord(w) for w in words}
+    rc._stem.cache_clear()
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads mid-word as often as the interpreter can
+    wrong: list[tuple[str, str]] = []
+    errors: list[BaseException] = []
+
+    def work(offset: int) -> None:
+        try:
+            for w in words[offset:] + words[:offset]:
+                got = rc._stemmer().stemWord(w)
+                if got != want[w]:
+                    wrong.append((w, got))
+        except BaseException as exc:  # IndexError from a shared stemmer's cursor
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=work, args=(i * 97,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+        rc._stem.cache_clear()
+    assert not errors and not wrong, (errors[:3], wrong[:5])
