@@ -94,8 +94,13 @@ class QueryTerms:
         return sum(self.idf.values())
 
     @functools.cached_property
+    def stem_of(self) -> dict[str, str]:
+        """Each query term's stem, once per query rather than once per candidate."""
+        return {t: stem(t) for t in self.qtf}
+
+    @functools.cached_property
     def stems(self) -> frozenset[str]:
-        return frozenset(stem(t) for t in self.qtf)
+        return frozenset(self.stem_of.values())
 
 
 def query_terms(query: str, docs: int, avgdl: float, df: dict[str, int]) -> QueryTerms:
@@ -142,7 +147,7 @@ def _stemmer() -> Any:
 def _stemmed(tf: dict[str, float]) -> dict[str, float]:
     out: dict[str, float] = {}
     for t, f in tf.items():
-        s = stem(t)
+        s = t if t.isdigit() and t.isascii() else _stem(t)  # = stem(t), one call less
         out[s] = out.get(s, 0.0) + f
     return out
 
@@ -197,6 +202,7 @@ def features(q: QueryTerms, fix: Fix, cosine: float) -> dict[str, float]:
     covered = in_issue = covered_s = in_issue_s = 0.0
     norm = BM25_K1 * (1 - BM25_B + BM25_B * dl / max(q.avgdl, 1.0))
     issue_norm = BM25_K1 * (1 - BM25_B + BM25_B * sum(issue_tf.values()) / max(q.avgdl / 4, 1.0))
+    stem_of = q.stem_of
     for t, n in q.qtf.items():
         idf = q.idf[t]
         f = tf.get(t, 0.0)
@@ -207,7 +213,7 @@ def features(q: QueryTerms, fix: Fix, cosine: float) -> dict[str, float]:
         if fi:
             in_issue += idf
             issue_bm25 += n * idf * fi * (BM25_K1 + 1) / (fi + issue_norm)
-        st = stem(t)
+        st = stem_of[t]
         fs = tf_s.get(st, 0.0)
         if fs:
             bm25_s += n * idf * fs * (BM25_K1 + 1) / (fs + norm)

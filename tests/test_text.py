@@ -84,3 +84,25 @@ def test_the_shortcut_for_plain_words_splits_as_before(s):
     words += ["latency", "5781", "api7f9c", "KubePod", "HTTP2", "naïve", "ÉCOLE", "a_b", "日本語"]
     for w in words:
         assert text._parts(w) == _parts_reference(w)
+
+
+def _tokens_reference(s: str) -> list[str]:
+    """text.tokens before its per-word cache."""
+    import unicodedata
+
+    s = unicodedata.normalize("NFKC", s[: text.MAX_TEXT_CHARS]).replace("\x00", " ")
+    s = text._PLACEHOLDER.sub(" ", s)
+    return [
+        tok
+        for m in text._WORD.finditer(s)
+        for tok in _parts_reference(m.group())
+        if 2 <= len(tok) <= text.MAX_TOKEN_CHARS and tok not in text.STOP_WORDS
+    ]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")))
+def test_cached_word_tokens_give_the_tokens_as_before(s):
+    s += " KubePodCrashLooping the db_primary_1 <pod> naïve HTTP2 x"
+    assert text.tokens(s) == _tokens_reference(s)
+    assert text.tokens(s) == _tokens_reference(s)  # the second time from the cache
