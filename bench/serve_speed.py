@@ -74,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
             info["load_before"] = load()
             info["http_single"] = recall_single(srv.url, qs)
             info["http_8_clients"] = recall_concurrent(
-                srv.url, [_Q(q.text + " c") for q in qs] * 2, clients=8
+                srv.url,
+                [_Q(f"{q.text} c{r}") for r in range(2) for q in qs],  # all distinct: no cache hits
+                clients=8,
             )
             info["server_pss_mb"] = srv.rss_mb()
             info["cli_recall_ms"] = summary(
