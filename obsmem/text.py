@@ -15,7 +15,7 @@ from collections import Counter
 
 MAX_TOKEN_CHARS = 48  # longer "words" are hashes, base64 or noise
 MAX_TEXT_CHARS = 1_000_000  # beyond this, the rest of a text is not indexed
-WORD_CACHE = 50_000  # distinct words whose tokens stay cached (~8 MB at most)
+WORD_CACHE = 20_000  # distinct words whose tokens stay cached (a few MB at most)
 
 # Template placeholders left in alert text: `<pod>`, `<cluster>`, `<value>`.
 _PLACEHOLDER = re.compile(r"<[A-Za-z_][A-Za-z0-9_.-]{0,40}>")
