@@ -75,10 +75,15 @@ def _word_tokens(word: str) -> tuple[str, ...]:
 
 
 def title_tokens(text: str) -> list[str]:
-    """Distinct tokens of the text's first line, a compound word (CamelCase,
-    snake_case) as its parts only: what a fix's title names. An alert-name title
-    `CortexIngesterRestarts` gives `cortex ingester restarts`."""
-    first = text[:MAX_TEXT_CHARS].split("\n", 1)[0] if text else ""
+    """Distinct tokens of what names the fix, a compound word (CamelCase, snake_case)
+    as its parts only: a runbook's first line (`CortexIngesterRestarts` gives
+    `cortex ingester restarts`), or for a one-line issue, as agents write them, its
+    lead clause before `: `. Tokens with digits (pod hashes, versions, counts) are
+    instances, not names, and are left out."""
+    if not text:
+        return []
+    lines = text[:MAX_TEXT_CHARS].split("\n", 1)
+    first = lines[0] if len(lines) > 1 else lines[0].split(": ", 1)[0]
     first = _PLACEHOLDER.sub(" ", unicodedata.normalize("NFKC", first).replace("\x00", " "))
     out: list[str] = []
     for word in _WORD.findall(first):
@@ -88,11 +93,15 @@ def title_tokens(text: str) -> list[str]:
 
 @functools.lru_cache(maxsize=WORD_CACHE)
 def _title_word_tokens(word: str) -> tuple[str, ...]:
+    if word.islower() and any(c.isdigit() for c in word):
+        return ()  # `x2kqp`, `7d9f8b6c5`, `v2`: an instance's id, not part of a name
     parts = _parts(word)
     return tuple(
         tok
         for tok in (parts[1:] if len(parts) > 1 else parts)
-        if 2 <= len(tok) <= MAX_TOKEN_CHARS and tok not in STOP_WORDS
+        if 2 <= len(tok) <= MAX_TOKEN_CHARS
+        and tok not in STOP_WORDS
+        and not any(c.isdigit() for c in tok)
     )
 
 
