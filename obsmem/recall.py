@@ -159,7 +159,7 @@ class _Profile:
     issue_tf: dict[str, int]
     tf_stem: dict[str, float]
     issue_stem: frozenset[str]
-    title_stem: frozenset[str]  # the stems of the issue's first line (see text.title_tokens)
+    title_stem: frozenset[str]  # stems of the issue's title line, if any (text.title_tokens)
 
 
 @functools.lru_cache(maxsize=PROFILE_CACHE)
@@ -231,7 +231,9 @@ def features(q: QueryTerms, fix: Fix, cosine: float) -> dict[str, float]:
         "bm25_stem": bm25_s / ceiling,
         "coverage_stem": covered_s / total,
         "issue_coverage_stem": in_issue_s / total,
-        "title_coverage": title_coverage(q, p.title_stem),
+        # A fix without a title line (a one-line issue) is its own title: the share of
+        # the query its issue says stands in (on recall-bench every fix has a title line).
+        "title_coverage": title_coverage(q, p.title_stem) if p.title_stem else in_issue_s / total,
     }
 
 

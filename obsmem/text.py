@@ -75,16 +75,15 @@ def _word_tokens(word: str) -> tuple[str, ...]:
 
 
 def title_tokens(text: str) -> list[str]:
-    """Distinct tokens of what names the fix, a compound word (CamelCase, snake_case)
-    as its parts only: a runbook's first line (`CortexIngesterRestarts` gives
-    `cortex ingester restarts`), or for a one-line issue, as agents write them, its
-    lead clause before `: `. Tokens with digits (pod hashes, versions, counts) are
-    instances, not names, and are left out."""
-    if not text:
+    """Distinct tokens of a text's title line, a compound word (CamelCase, snake_case)
+    as its parts only: `CortexIngesterRestarts` gives `cortex ingester restarts`.
+    The title is the first line of a text that has more; a one-line text (most issues
+    agents write) has none. Tokens with digits (pod hashes, versions) are instances,
+    not names, and are left out."""
+    lines = text[:MAX_TEXT_CHARS].split("\n", 1) if text else []
+    if len(lines) < 2:
         return []
-    lines = text[:MAX_TEXT_CHARS].split("\n", 1)
-    first = lines[0] if len(lines) > 1 else lines[0].split(": ", 1)[0]
-    first = _PLACEHOLDER.sub(" ", unicodedata.normalize("NFKC", first).replace("\x00", " "))
+    first = _PLACEHOLDER.sub(" ", unicodedata.normalize("NFKC", lines[0]).replace("\x00", " "))
     out: list[str] = []
     for word in _WORD.findall(first):
         out.extend(_title_word_tokens(word))

@@ -37,7 +37,6 @@ def test_title_tokens_are_the_first_line_with_compounds_as_parts():
         "ingester",
         "restarts",
     ]
-    # several lines: the first; the clause rule is for one-line issues only
     assert text.title_tokens("Disk full on <host>: the db_backup job failed\nsteps") == [
         "disk",
         "full",
@@ -46,11 +45,17 @@ def test_title_tokens_are_the_first_line_with_compounds_as_parts():
         "job",
         "failed",
     ]
-    # one line, as agents write issues: the lead clause, without instance ids
-    assert text.title_tokens("Disk full on <host>: the db_backup job failed") == ["disk", "full"]
-    assert text.title_tokens(
-        "Pod checkout-api-7d9f8b6c5-x2kqp in CrashLoopBackOff: container exits 137"
-    ) == ["pod", "checkout", "api", "crash", "loop", "back", "off"]
+    # one line, as agents write issues: no title line
+    assert text.title_tokens("Disk full on <host>: the db_backup job failed") == []
+    assert text.title_tokens("Pod checkout-api-7d9f8b6c5-x2kqp in CrashLoopBackOff\nexit 137") == [
+        "pod",
+        "checkout",
+        "api",
+        "crash",
+        "loop",
+        "back",
+        "off",
+    ]
     assert text.title_tokens("HTTP5xxErrors on v2.14\nmore") == ["http", "xx", "errors"]
     assert text.title_tokens("") == [] and text.title_tokens("\nsecond line") == []
 
