@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,9 +26,10 @@ from psycopg_pool import ConnectionPool
 from obsmem import text
 from obsmem.errors import ModelMismatch as ModelMismatch  # re-exported: old import path
 from obsmem.errors import VectorUnavailable as VectorUnavailable
-from obsmem.model import RECENT_EVENTS, Fix, FixFilter, FixWrite, Outcome
+from obsmem.model import RECENT_EVENTS, Fix, FixFilter, Outcome
 from obsmem.stores import batching
 from obsmem.stores.protocols import CandidateSearch
+from obsmem.stores.protocols import VectorRow as VectorRow  # re-exported: old import path
 
 log = logging.getLogger("obsmem.stores.pgvector")
 
@@ -51,49 +51,6 @@ UPSERT_CHUNK = 250
 EF_SEARCH = 100  # HNSW candidate list; raised per query when k is larger
 
 _MIGRATION_FILE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
-
-
-@dataclass(frozen=True)
-class VectorRow:
-    """What the vector store keeps of one `remember` call: text, filters, evidence, embedding."""
-
-    id: str
-    event_id: str
-    issue: str
-    solution: str
-    ts: int  # epoch ms of this occurrence
-    embedding: np.ndarray
-    success: bool | None = None
-    agent: str | None = None
-    service: str | None = None
-    namespace: str | None = None
-    severity: str | None = None
-    root_cause: str | None = None
-    signature: str | None = None
-    confidence: float | None = None
-    tags: tuple[str, ...] = ()
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_write(cls, w: FixWrite, embedding: Any) -> VectorRow:
-        return cls(
-            id=w.id,
-            event_id=w.event_id,
-            issue=w.issue,
-            solution=w.solution,
-            ts=w.ts,
-            embedding=np.asarray(embedding, dtype=np.float32),
-            success=w.success,
-            agent=w.agent,
-            service=w.service,
-            namespace=w.namespace,
-            severity=w.severity,
-            root_cause=w.root_cause,
-            signature=w.signature,
-            confidence=w.confidence,
-            tags=tuple(w.tags),
-            metadata=dict(w.metadata or {}),
-        )
 
 
 def _ts(ms: int | None) -> datetime | None:

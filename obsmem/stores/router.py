@@ -21,11 +21,10 @@ from obsmem.errors import OUTAGES, GraphUnavailable, VectorUnavailable
 from obsmem.errors import is_unavailable as is_unavailable  # re-exported: old import path
 from obsmem.model import AgentWrite, FixWrite, Outcome, StoreHealth, health_status, now_iso
 from obsmem.stores.breaker import Breaker, guarded, outage_kind
-from obsmem.stores.protocols import GraphStore, VectorStore
+from obsmem.stores.protocols import GraphStore, VectorRow, VectorStore
 
 if TYPE_CHECKING:
     from obsmem.stores.embedded import EmbeddedServers
-    from obsmem.stores.pgvector import VectorRow
 
 log = logging.getLogger("obsmem.stores.router")
 
@@ -318,7 +317,6 @@ class DatabaseManager:
         import numpy as np
 
         from obsmem.ranking import embedding_text
-        from obsmem.stores.pgvector import VectorRow
 
         embs: list[Any] = list(embeddings) if embeddings is not None else [None] * len(writes)
         missing = [i for i, e in enumerate(embs) if e is None]
