@@ -7,6 +7,7 @@ result file starts with `machine()`.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import subprocess
@@ -105,3 +106,11 @@ def rss_mb(pids: Iterable[int | None], children: bool = False) -> float:
                 with contextlib.suppress(psutil.Error):
                     total += p.memory_info().rss
     return round(total / 2**20, 1)
+
+
+def emit(info: dict[str, Any], out: Path | None) -> None:
+    """A benchmark's JSON result: printed, and written to `out` when given."""
+    text = json.dumps(info, indent=1)
+    print(text)
+    if out:
+        out.write_text(text)

@@ -16,7 +16,6 @@ embedder alone (batch 1), the vector store's `knn`, `keyword`, `candidates`,
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +26,7 @@ import numpy as np
 
 from bench import generate, repetitive
 from bench.corpus import DAY_MS, open_memory, write_for
-from bench.measure import load, machine, rss_mb, summary
+from bench.measure import emit, load, machine, rss_mb, summary
 from obsmem import model as m
 
 NOISE = 0.004  # per dimension: cosine ~0.997 to the template's real vector
@@ -261,10 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             info["load_after"] = load()
         finally:
             mem.close()
-    text = json.dumps(info, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    emit(info, args.out)
     return 0
 
 

@@ -17,7 +17,6 @@ Also each server's first recall after /health said healthy, and its PSS at the e
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ import requests
 from bench import repetitive
 from bench.api import Server, recall_concurrent, recall_single
 from bench.generate import Query
-from bench.measure import load, machine, summary
+from bench.measure import emit, load, machine, summary
 
 
 def _env(pairs: list[str]) -> dict[str, str]:
@@ -105,10 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     info["median_of_rounds"] = {
         name: {k: summary(v)["p50"] for k, v in acc.items()} for name, acc in raw.items()
     }
-    text = json.dumps(info, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    emit(info, args.out)
     return 0
 
 

@@ -14,7 +14,6 @@ attach to its embedded stores). Prints one JSON document.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -28,7 +27,7 @@ import requests
 
 from bench import repetitive
 from bench.api import Server, recall_concurrent, recall_single
-from bench.measure import load, machine, summary
+from bench.measure import emit, load, machine, summary
 
 
 @dataclass(frozen=True)
@@ -94,10 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             info["load_after"] = load()
         finally:
             srv.stop()
-    text = json.dumps(info, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    emit(info, args.out)
     return 0
 
 

@@ -147,7 +147,7 @@ def _stemmer() -> Any:
 def _stemmed(tf: dict[str, float]) -> dict[str, float]:
     out: dict[str, float] = {}
     for t, f in tf.items():
-        s = t if t.isdigit() and t.isascii() else _stem(t)  # = stem(t), one call less
+        s = stem(t)
         out[s] = out.get(s, 0.0) + f
     return out
 

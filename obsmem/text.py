@@ -52,14 +52,22 @@ def _parts(word: str) -> list[str]:
     return out
 
 
+def _words(text: str) -> list[str]:
+    """The raw words of a text: NFKC-normalised, placeholders and NULs out."""
+    text = unicodedata.normalize("NFKC", text[:MAX_TEXT_CHARS]).replace("\x00", " ")
+    return _WORD.findall(_PLACEHOLDER.sub(" ", text))
+
+
+def _kept(toks: list[str]) -> tuple[str, ...]:
+    return tuple(t for t in toks if 2 <= len(t) <= MAX_TOKEN_CHARS and t not in STOP_WORDS)
+
+
 def tokens(text: str) -> list[str]:
     """Lowercase word tokens in order (with repeats), placeholders and stop words removed."""
     if not text:
         return []
-    text = unicodedata.normalize("NFKC", text[:MAX_TEXT_CHARS]).replace("\x00", " ")
-    text = _PLACEHOLDER.sub(" ", text)
     out: list[str] = []
-    for word in _WORD.findall(text):
+    for word in _words(text):
         out.extend(_word_tokens(word))
     return out
 
@@ -69,9 +77,7 @@ def _word_tokens(word: str) -> tuple[str, ...]:
     """One word's tokens. Cached: the same words make up fix after fix, and splitting
     and filtering each occurrence again was most of recall's feature time on fixes
     the per-fix cache had not seen (varied text, 10k fixes)."""
-    return tuple(
-        tok for tok in _parts(word) if 2 <= len(tok) <= MAX_TOKEN_CHARS and tok not in STOP_WORDS
-    )
+    return _kept(_parts(word))
 
 
 def title_tokens(text: str) -> list[str]:
@@ -83,9 +89,8 @@ def title_tokens(text: str) -> list[str]:
     lines = text[:MAX_TEXT_CHARS].split("\n", 1) if text else []
     if len(lines) < 2:
         return []
-    first = _PLACEHOLDER.sub(" ", unicodedata.normalize("NFKC", lines[0]).replace("\x00", " "))
     out: list[str] = []
-    for word in _WORD.findall(first):
+    for word in _words(lines[0]):
         out.extend(_title_word_tokens(word))
     return list(dict.fromkeys(out))
 
@@ -95,13 +100,8 @@ def _title_word_tokens(word: str) -> tuple[str, ...]:
     if word.islower() and any(c.isdigit() for c in word):
         return ()  # `x2kqp`, `7d9f8b6c5`, `v2`: an instance's id, not part of a name
     parts = _parts(word)
-    return tuple(
-        tok
-        for tok in (parts[1:] if len(parts) > 1 else parts)
-        if 2 <= len(tok) <= MAX_TOKEN_CHARS
-        and tok not in STOP_WORDS
-        and not any(c.isdigit() for c in tok)
-    )
+    names = parts[1:] if len(parts) > 1 else parts
+    return _kept([t for t in names if not any(c.isdigit() for c in t)])
 
 
 def term_counts(text: str) -> Counter[str]:
