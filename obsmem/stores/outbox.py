@@ -83,14 +83,9 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
-class DeadLetter:
-    seq: int
-    store: str
-    kind: str
-    payload: dict[str, Any]
-    attempts: int
-    created_ms: int
-    last_error: str | None
+class DeadLetter(Entry):
+    """An entry that ran out of attempts, and when it did."""
+
     dead_ms: int
 
 
