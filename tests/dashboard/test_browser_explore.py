@@ -7,6 +7,7 @@ gitignored) at desktop and phone size, so a person can look at them after a run.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -46,10 +47,25 @@ def _shot(pg, name: str) -> None:
 
 def _click_node(pg, node_id: str) -> None:
     """A real mouse click on the node where cytoscape drew it."""
-    pg.locator("[data-testid=explorer-canvas]").scroll_into_view_if_needed()
-    pos = pg.evaluate("id => window.obsmemExplorer.getElementById(id).renderedPosition()", node_id)
-    box = pg.locator("[data-testid=explorer-canvas]").bounding_box()
-    pg.mouse.click(box["x"] + pos["x"], box["y"] + pos["y"])
+    canvas = pg.locator("[data-testid=explorer-canvas]")
+    canvas.scroll_into_view_if_needed()
+
+    def where() -> tuple[float, float]:
+        pos = pg.evaluate(
+            "id => window.obsmemExplorer.getElementById(id).renderedPosition()", node_id
+        )
+        box = canvas.bounding_box()
+        assert box is not None
+        return box["x"] + pos["x"], box["y"] + pos["y"]
+
+    # The side panel fills in after the graph is ready, which can move or resize the
+    # canvas: click only once the node has stayed put (else the click meets empty canvas).
+    here, before = where(), None
+    deadline = time.monotonic() + 5
+    while here != before and time.monotonic() < deadline:
+        pg.wait_for_timeout(150)
+        before, here = here, where()
+    pg.mouse.click(*here)
 
 
 def test_expanding_a_node_shows_new_neighbours(page, base_url, seeded):  # noqa: F811
