@@ -101,17 +101,20 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         _target("/api/state p99 <= 50 ms at 100k", _get(s100, "api_state_ms", "p99"), 50, "100k")
     )
     q = results.get("quality") or {}
+    # Issue 14: the hybrid at least as good as the better single method at rank 1 (at R@5
+    # all three reach 1.0 on the easy slice, where "above" could never be met).
     for slice_ in ("hard", "easy", "hard-paraphrase"):
-        h, v, k = (_get(q, slice_, m, "R@5") for m in ("hybrid", "vector", "keyword"))
+        h, v, k = (_get(q, slice_, m, "R@1") for m in ("hybrid", "vector", "keyword"))
         margin = round(h - max(v, k), 3) if None not in (h, v, k) else None
         out.append(
             _target(
-                f"hybrid R@5 above vector and keyword ({slice_})", margin, 0.0, slice_, less=False
+                f"hybrid R@1 >= the better of vector and keyword ({slice_})",
+                margin,
+                0.0,
+                slice_,
+                less=False,
             )
-            | {
-                "met": None if margin is None else margin > 0,
-                "detail": {"hybrid": h, "vector": v, "keyword": k},
-            }
+            | {"detail": {"hybrid": h, "vector": v, "keyword": k}}
         )
     rel = results.get("relevance") or {}
     cv = _get(rel, f"cv[shipped] train {TRAINED_ON}", "fold_means") or {}
