@@ -512,6 +512,10 @@ def run(
         "intercept": round(float(final.intercept_[0]), 3),
         "coefs": {k: round(float(c), 3) for k, c in zip(FEATURES, final.coef_[0], strict=True)},
     }
+    if sets:  # --explore: also round 4's bench-only features and model forms
+        from bench.relevance_explore import explore
+
+        results["round4"] = explore(json.loads(json.dumps(data)), fixes, queries)
     results["baselines"] = baselines(data, queries)
     if "recall_end_to_end" in data:
         results["recall_end_to_end"] = end_to_end(data, queries)
@@ -548,7 +552,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cached", action="store_true", help="reuse bench/out/relevance_features.json")
     ap.add_argument(
-        "--explore", action="store_true", help="also cross-validate the other feature sets"
+        "--explore",
+        action="store_true",
+        help="also cross-validate the other feature sets and model forms (bench.relevance_explore)",
     )
     args = ap.parse_args(argv)
     out = run(cached=args.cached, sets=CANDIDATE_SETS if args.explore else None)
@@ -562,6 +568,8 @@ def main(argv: list[str] | None = None) -> int:
                 f" best bar at <= 10% flagged {res['best_bar']};"
                 f" leave-one-out unanswerable {res['leave_one_out']}"
             )
+    for name, res in out.get("round4", {}).items():
+        print(f"round 4 [{name}]: {json.dumps(res)}")
     print("final:", out["final"])
     print("baselines:", out["baselines"])
     print("Memory.recall end to end:", out.get("recall_end_to_end"))
