@@ -120,6 +120,7 @@ def variants(rounds: int) -> dict[str, Any]:
     paths = build(OUT / "int8")
     tok = Tokenizer.from_file(str(default_model_dir() / "tokenizer.json"))
     tok.enable_truncation(MAX_TOKENS)
+    tok.no_padding()  # as obsmem.embed: each text its own length
     fixes, queries = load_bench()
     texts = {
         "queries": tok.encode_batch([q["query"] for q in queries]),
