@@ -328,6 +328,7 @@ def init(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
         f"vectors (postgres): applied {len(v['applied'])} migration(s)"
         + (f": {', '.join(v['applied'])}" if v["applied"] else ", schema up to date")
     )
+    click.echo(f"query embedder (int8): {report['embedder']['onnx_query']}")
     click.echo(f"embedder (onnx): {report['embedder']['onnx']}")
     if g["missing"]:
         raise Failure(f"graph schema incomplete: {', '.join(g['missing'])}")
