@@ -44,7 +44,7 @@ def run(root: Path, embedder: Any = None, path: Path = DATA) -> dict[str, Any]:
         mgr = mem.manager
         ranked: dict[str, dict[str, list[str]]] = {"vector": {}, "keyword": {}, "hybrid": {}}
         for q in queries:
-            emb = mgr.embedder.embed(q["query"])  # cached: recall below reuses it
+            emb = mgr.embedder.embed_query(q["query"])  # cached: recall below reuses it
             vec, kw = mgr.vectors.candidates(emb, q["query"], DEPTH, None)
             ranked["vector"][q["qid"]] = [to_bench[i] for i, _ in vec[:10]]
             ranked["keyword"][q["qid"]] = [to_bench[i] for i, _ in kw[:10]]

@@ -109,7 +109,7 @@ def _data_dir_line(settings: Settings) -> str:
     return where if _uses_data_dir(settings) else f"{where}; outbox only, stores are remote"
 
 
-def _preload_embedder() -> None:
+def _preload_embedder(*, documents: bool = False, queries: bool = False) -> None:
     """Load the ONNX model on a thread while the command imports drivers and opens the stores.
 
     The model is shared per process (obsmem.embed), so the Memory's embedder finds it
@@ -121,7 +121,7 @@ def _preload_embedder() -> None:
         try:
             from obsmem.embed import Embedder
 
-            Embedder().load()
+            Embedder().load(documents=documents, queries=queries)
         except Exception:  # noqa: S110 - the command's own embed call raises it properly
             pass
 
@@ -305,9 +305,10 @@ def init(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
     """Create the graph indexes/constraints and apply Postgres migrations (idempotent)."""
     report = init_stores(_settings(ctx), dry_run=dry_run)
     if not dry_run:  # the ONNX export (a few seconds, once per machine) so no later start pays it
-        from obsmem.embed import default_model_dir, ensure_exported
+        from obsmem.embed import default_model_dir, ensure_exported, ensure_quantized
 
-        report["embedder"] = {"onnx": str(ensure_exported(default_model_dir()))}
+        report["embedder"] = {"onnx": str(ensure_exported(default_model_dir())),
+                              "onnx_query": str(ensure_quantized(default_model_dir()))}  # fmt: skip
     if as_json:
         _out(report)
         return
@@ -327,6 +328,7 @@ def init(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
         f"vectors (postgres): applied {len(v['applied'])} migration(s)"
         + (f": {', '.join(v['applied'])}" if v["applied"] else ", schema up to date")
     )
+    click.echo(f"query embedder (int8): {report['embedder']['onnx_query']}")
     click.echo(f"embedder (onnx): {report['embedder']['onnx']}")
     if g["missing"]:
         raise Failure(f"graph schema incomplete: {', '.join(g['missing'])}")
@@ -403,7 +405,7 @@ def remember(ctx: click.Context, issue: str, solution: str, success: bool | None
     """Store that SOLUTION fixed ISSUE."""
     from obsmem.model import ValidationError
 
-    _preload_embedder()
+    _preload_embedder(documents=True)
     meta = None
     if metadata is not None:
         try:
@@ -443,7 +445,7 @@ def recall(ctx: click.Context, query: str, k: int, service: str | None, agent: s
 
     Says "no good match" (exit 0) when no fix reaches the bar; the closest are still listed.
     """
-    _preload_embedder()
+    _preload_embedder(queries=True)
     with _memory(ctx) as memory:
         result = memory.recall(query, k, service=service, agent=agent,
                                only_successful=only_successful, since_ms=_since(since),

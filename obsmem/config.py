@@ -107,6 +107,26 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+QUERY_EMBEDDERS = ("int8", "fp32")  # obsmem.embed.PRECISIONS, without importing the embedder
+
+
+def query_embedder(env: Mapping[str, str] | None = None) -> str:
+    """OBSMEM_QUERY_EMBEDDER: the model recall embeds queries with (documents are always fp32).
+
+    `int8` (default): about half the embedder's CPU per recall, cosine >= 0.984 to
+    the fp32 vector; `fp32`: the exact model for queries too (bench/RESULTS.md, round 4).
+    """
+    env = os.environ if env is None else env
+    raw = env.get("OBSMEM_QUERY_EMBEDDER", "").strip().lower()
+    if not raw:
+        return QUERY_EMBEDDERS[0]
+    if raw not in QUERY_EMBEDDERS:
+        raise ConfigError(
+            f"OBSMEM_QUERY_EMBEDDER={raw!r} is not one of {', '.join(QUERY_EMBEDDERS)}"
+        )
+    return raw
+
+
 DATA_DIR_NAME = ".obsmem"
 
 
@@ -172,6 +192,7 @@ class Settings:
     log_level: str = "INFO"
     # recall's bar for `no_match` (a relevance in 0..1); None: obsmem.recall.DEFAULT_MIN_RELEVANCE
     min_relevance: float | None = None
+    query_embedder: str = QUERY_EMBEDDERS[0]  # OBSMEM_QUERY_EMBEDDER: int8 or fp32 (queries only)
     data_dir_source: str = "given"  # how data_dir was chosen (see find_data_dir)
 
     @property
@@ -211,6 +232,7 @@ class Settings:
             demo=_flag(env, "OBSMEM_DEMO", True),
             log_level=env_log_level(env) or "INFO",
             min_relevance=_fraction(env, "OBSMEM_MIN_RELEVANCE"),
+            query_embedder=query_embedder(env),
         )
         settings.check_auth()
         return settings

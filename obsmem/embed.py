@@ -38,11 +38,15 @@ MAX_BATCH_TOKENS = 512  # padded tokens per inference: bounds peak memory (see _
 MAX_COALESCE = 16  # concurrent single texts per shared run (8 HTTP workers fit easily)
 CACHE_SIZE = 2048  # repeated recall queries (agents poll the same alert) skip the model
 EXPORT_RECIPE = "st-meanpool-v1"  # bump when onnx_export changes what it writes
+QUERY_RECIPE = "int8-dynamic-perchannel-v1"  # bump when onnx_quantize changes what it writes
+FP32, INT8 = "fp32", "int8"
+PRECISIONS = (FP32, INT8)
 # The files whose bytes decide the exported graph (and the tokenizer we pair with it).
 MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json")
 
 _load_lock = threading.Lock()
-_models: dict[Path, _Model] = {}  # one session per folder per process, shared by all Embedders
+# one session per (folder, precision) per process, shared by all Embedders
+_models: dict[tuple[Path, str], _Model] = {}
 
 
 def default_model_dir() -> Path:
@@ -137,38 +141,73 @@ def _verified(onnx_path: Path, manifest_path: Path, key: str) -> bool:
         return False
 
 
-def ensure_exported(model_dir: Path, root: Path | None = None) -> Path:
-    """The verified ONNX file for `model_dir`, exporting it first if missing or corrupt."""
+def _build(
+    out: Path, manifest_path: Path, key: str, cmd: list[str], what: str, **meta: str
+) -> Path:
+    """`out`, verified against its manifest; else built by `cmd` (argv + a temp path).
+
+    Runs under the folder's file lock, so concurrent processes build it once; the
+    file and then its manifest are renamed into place, so a crash leaves no
+    half-written file that verifies.
+    """
     from filelock import FileLock
 
-    root = root or cache_root()
-    key = _cached_checksum(model_dir, root)
-    folder = root / key[:16]
-    onnx_path, manifest_path = folder / "model.onnx", folder / "manifest.json"
-    if _verified(onnx_path, manifest_path, key):
-        return onnx_path
+    folder = out.parent
+    if _verified(out, manifest_path, key):
+        return out
     folder.mkdir(parents=True, exist_ok=True)
     with FileLock(str(folder / ".lock")):
-        if _verified(onnx_path, manifest_path, key):  # another process built it meanwhile
-            return onnx_path
-        tmp = folder / f"model.onnx.{os.getpid()}.tmp"
+        if _verified(out, manifest_path, key):  # another process built it meanwhile
+            return out
+        tmp = folder / f"{out.name}.{os.getpid()}.tmp"
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
         proc = subprocess.run(
-            [sys.executable, "-m", "obsmem.onnx_export", str(model_dir), str(tmp)],
+            [sys.executable, "-m", *cmd, str(tmp)],
             capture_output=True, text=True, env=env, check=False,
         )  # fmt: skip
         if proc.returncode != 0 or not tmp.exists():
             tmp.unlink(missing_ok=True)
-            raise RuntimeError(f"ONNX export of {model_dir} failed: {proc.stderr.strip()[-2000:]}")
-        manifest = {
-            "model_checksum": key, "model_dir": str(model_dir), "recipe": EXPORT_RECIPE,
-            "size": tmp.stat().st_size, "sha256": _sha256(tmp),
-        }  # fmt: skip
-        os.replace(tmp, onnx_path)
-        tmp_manifest = folder / f"manifest.json.{os.getpid()}.tmp"
+            raise RuntimeError(f"{what} failed: {proc.stderr.strip()[-2000:]}")
+        manifest = {"model_checksum": key, **meta, "size": tmp.stat().st_size,
+                    "sha256": _sha256(tmp)}  # fmt: skip
+        os.replace(tmp, out)
+        tmp_manifest = folder / f"{manifest_path.name}.{os.getpid()}.tmp"
         tmp_manifest.write_text(json.dumps(manifest, indent=1))
         os.replace(tmp_manifest, manifest_path)
-    return onnx_path
+    return out
+
+
+def ensure_exported(model_dir: Path, root: Path | None = None) -> Path:
+    """The verified ONNX file for `model_dir`, exporting it first if missing or corrupt."""
+    root = root or cache_root()
+    key = _cached_checksum(model_dir, root)
+    folder = root / key[:16]
+    return _build(
+        folder / "model.onnx", folder / "manifest.json", key,
+        ["obsmem.onnx_export", str(model_dir)], f"ONNX export of {model_dir}",
+        model_dir=str(model_dir), recipe=EXPORT_RECIPE,
+    )  # fmt: skip
+
+
+def ensure_quantized(model_dir: Path, root: Path | None = None) -> Path:
+    """The verified int8 query model, quantized from the fp32 export if missing or corrupt.
+
+    It sits beside the export in the same checksummed folder, keyed by the export's
+    key and QUERY_RECIPE, so a new export or a new recipe rebuilds it.
+    """
+    root = root or cache_root()
+    fp32_key = _cached_checksum(model_dir, root)
+    key = hashlib.sha256(f"{fp32_key}:{QUERY_RECIPE}".encode()).hexdigest()
+    out = root / fp32_key[:16] / "query-int8.onnx"
+    manifest_path = out.with_name("query-int8.manifest.json")
+    if _verified(out, manifest_path, key):  # the fp32 file is needed only to build it
+        return out
+    fp32 = ensure_exported(model_dir, root)
+    return _build(
+        out, manifest_path, key,
+        ["obsmem.onnx_quantize", str(fp32)], f"int8 quantization of {fp32}",
+        source=str(fp32), recipe=QUERY_RECIPE,
+    )  # fmt: skip
 
 
 class _Pending:
@@ -198,11 +237,14 @@ class _Model:
     over the same 2 intra-op threads (bench/embed_concurrency.py).
     """
 
-    def __init__(self, model_dir: Path) -> None:
+    def __init__(self, model_dir: Path, precision: str = FP32) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        onnx_path = ensure_exported(model_dir)
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision {precision!r} is not one of {PRECISIONS}")
+        self.precision = precision
+        onnx_path = ensure_quantized(model_dir) if precision == INT8 else ensure_exported(model_dir)
         tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         tok.enable_truncation(MAX_TOKENS)
         tok.no_padding()  # padded per batch below, to the longest text in it
@@ -270,7 +312,18 @@ class _Model:
             p.vector = v
 
     def run(self, encs: Sequence[Any]) -> np.ndarray:
-        """Vectors for tokenizer encodings, padded to the longest of them."""
+        """Vectors for tokenizer encodings: one padded run (fp32), or one run per text (int8).
+
+        The int8 model quantizes its activations with one scale per run, padding
+        included, so in a shared run a query's vector would depend on the texts
+        beside it (cosine 0.986 to its vector alone, measured); alone it is the
+        same every time. Coalesced int8 queries still share a turn on the session.
+        """
+        if self.precision == INT8 and len(encs) > 1:
+            return np.concatenate([self._run(encs[i : i + 1]) for i in range(len(encs))])
+        return self._run(encs)
+
+    def _run(self, encs: Sequence[Any]) -> np.ndarray:
         width = max(len(e.ids) for e in encs)
         ids = np.zeros((len(encs), width), dtype=np.int64)
         mask = np.zeros((len(encs), width), dtype=np.int64)
@@ -287,20 +340,41 @@ class _Model:
         return out_vectors
 
 
-def _load(model_dir: Path) -> _Model:
+def _load(model_dir: Path, precision: str = FP32) -> _Model:
     with _load_lock:
-        model = _models.get(model_dir)
+        model = _models.get((model_dir, precision))
         if model is None:
-            model = _models[model_dir] = _Model(model_dir)
+            model = _models[(model_dir, precision)] = _Model(model_dir, precision)
         return model
 
 
 class Embedder:
-    """Thread-safe; the model loads lazily, once per process and folder."""
+    """Thread-safe; each model loads lazily, once per process and folder.
 
-    def __init__(self, model_dir: Path | None = None, *, cache_size: int = CACHE_SIZE) -> None:
+    Documents (`embed`, `embed_many`: remember, import, reconcile's re-embed) go
+    through the fp32 model, whose vectors equal sentence-transformers', so stored
+    vectors stay exact under the model id. Queries (`embed_query`: recall, similar
+    issues) go through the int8 model quantized from it: about half the CPU per
+    text, cosine >= 0.984 to the fp32 vector (recall-bench and the tests' texts,
+    bench/int8_embed.py), scored against the same fp32 documents. `query_precision="fp32"` (OBSMEM_QUERY_EMBEDDER=fp32)
+    sends queries through the fp32 model too.
+    """
+
+    def __init__(
+        self,
+        model_dir: Path | None = None,
+        *,
+        cache_size: int = CACHE_SIZE,
+        query_precision: str | None = None,
+    ) -> None:
+        from obsmem.config import query_embedder
+
         self._dir = Path(model_dir) if model_dir is not None else None
+        self.query_precision = query_precision or query_embedder()
+        if self.query_precision not in PRECISIONS:
+            raise ValueError(f"query_precision {self.query_precision!r} is not one of {PRECISIONS}")
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
 
@@ -318,20 +392,30 @@ class Embedder:
             self._dir = default_model_dir()
         return self._dir
 
-    def load(self) -> Embedder:
-        """Load now (e.g. at server start) so the first recall does not pay for it."""
-        _load(self.model_dir)
+    def load(self, *, documents: bool = True, queries: bool = True) -> Embedder:
+        """Load now (e.g. at server start) so the first call does not pay for it."""
+        if queries:
+            _load(self.model_dir, self.query_precision)
+        if documents:
+            _load(self.model_dir, FP32)
         return self
 
-    def warm(self, rounds: int = 3) -> Embedder:
-        """Load and run a few inferences so the first real query meets warm kernels and caches."""
-        model = _load(self.model_dir)
-        for _ in range(rounds):
-            model.encode(["warm-up: pod crash looping after deploy, rollback fixed it"])
+    def warm(self, rounds: int = 3, *, documents: bool = False) -> Embedder:
+        """Load and run the query model (and with `documents`, the fp32 one) a few times,
+        so the first recall meets warm kernels and caches.
+
+        The document model is left to load on the first remember (a few hundred ms,
+        once): a server that only answers recalls then holds one session, not two.
+        """
+        precisions = {self.query_precision} | ({FP32} if documents else set())
+        for precision in sorted(precisions):
+            model = _load(self.model_dir, precision)
+            for _ in range(rounds):
+                model.encode(["warm-up: pod crash looping after deploy, rollback fixed it"])
         return self
 
     def _encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
-        model = _load(self.model_dir)
+        model = _load(self.model_dir, FP32)
         out = np.empty((len(texts), MODEL_DIM), dtype=np.float32)
         if len(texts) == 1:
             out[0] = model.embed_one(texts[0])
@@ -354,23 +438,38 @@ class Embedder:
         out[batch] = model.run([encs[j] for j in batch])
         return out
 
-    def embed(self, text: str) -> np.ndarray:
-        """One text; cached (LRU) because agents repeat the same queries. Read-only result."""
+    def _cached(self, cache: OrderedDict[str, np.ndarray], text: str, model: str) -> np.ndarray:
         with self._cache_lock:
-            hit = self._cache.get(text)
+            hit = cache.get(text)
             if hit is not None:
-                self._cache.move_to_end(text)
+                cache.move_to_end(text)
                 return hit
-        vec = self._encode([text], 1)[0]
+        if model == FP32:
+            vec = self._encode([text], 1)[0]
+        else:
+            vec = _load(self.model_dir, model).embed_one(text)
         vec.setflags(write=False)
         with self._cache_lock:
-            self._cache[text] = vec
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            cache[text] = vec
+            if len(cache) > self._cache_size:
+                cache.popitem(last=False)
         return np.asarray(vec)
 
+    def embed(self, text: str) -> np.ndarray:
+        """One document text (fp32, exact); cached (LRU). Read-only result."""
+        return self._cached(self._cache, text, FP32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One query text through the query model (see the class); cached (LRU), read-only.
+
+        Concurrent callers share session runs (`_Model.embed_one`), as with `embed`.
+        """
+        if self.query_precision == FP32:
+            return self.embed(text)
+        return self._cached(self._qcache, text, self.query_precision)
+
     def embed_many(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """A (len(texts), 384) array; not cached (documents are embedded once)."""
+        """A (len(texts), 384) array of document vectors (fp32); not cached (embedded once)."""
         if len(texts) == 0:
             return np.zeros((0, MODEL_DIM), dtype=np.float32)
         return self._encode(texts, batch_size)
@@ -379,6 +478,7 @@ class Embedder:
 def main(argv: list[str] | None = None) -> int:
     """`python -m obsmem.embed`: build (or verify) the export cache and print where it is."""
     print(ensure_exported(default_model_dir()))
+    print(ensure_quantized(default_model_dir()))
     return 0
 
 

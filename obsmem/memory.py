@@ -606,7 +606,7 @@ class Memory:
         """Issue groups from Postgres's keyword ranking, for while the graph is down."""
         from obsmem.ranking import embedding_text
 
-        emb = self.manager.embedder.embed(embedding_text(text, ""))
+        emb = self.manager.embedder.embed_query(embedding_text(text, ""))
         vec_hits, kw_hits = v.candidates(emb, text, CANDIDATES, None)
         order = [c.id for c in fuse(vec_hits, kw_hits, self.params)]
         rows = v.get_rows(order)

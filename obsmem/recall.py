@@ -313,7 +313,7 @@ class Pipeline:
 
         def embed() -> np.ndarray:
             # Called by the vector store while Postgres already runs the keyword leg.
-            vec: np.ndarray = self.mgr.embedder.embed(query)
+            vec: np.ndarray = self.mgr.embedder.embed_query(query)  # int8 unless configured
             self.timings["embed"] = (time.perf_counter() - t0) * 1000
             return vec
 

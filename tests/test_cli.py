@@ -208,6 +208,7 @@ def test_init_dry_run_and_apply(store: Settings) -> None:
     done = run(store, "init")
     assert done.exit_code == 0 and "schema up to date" in done.stdout
     assert "embedder (onnx): " in done.stdout and done.stdout.rstrip().endswith("model.onnx")
+    assert "query embedder (int8): " in done.stdout and "query-int8.onnx" in done.stdout
 
 
 def test_serve_refuses_an_open_bind_without_token(store: Settings) -> None:

@@ -15,3 +15,10 @@ def test_pg_pool_fits_two_connections_per_server_thread(tmp_path) -> None:
     assert Settings.from_env({**base, "OBSMEM_PG_POOL_MAX": "5"}).pg_pool_max == 5  # stated wins
     with pytest.raises(ConfigError):
         Settings.from_env({**base, "OBSMEM_THREADS": "0"})
+
+
+def test_query_embedder_defaults_to_int8_and_can_be_turned_off() -> None:
+    assert Settings.from_env({}).query_embedder == "int8"
+    assert Settings.from_env({"OBSMEM_QUERY_EMBEDDER": "FP32"}).query_embedder == "fp32"
+    with pytest.raises(ConfigError, match="OBSMEM_QUERY_EMBEDDER"):
+        Settings.from_env({"OBSMEM_QUERY_EMBEDDER": "int4"})

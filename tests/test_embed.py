@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from obsmem.embed import MODEL_DIM, MODEL_NAME
 
@@ -127,17 +128,19 @@ _MIXED = [
 ]
 
 
-def _fresh_model(embedder):
+def _fresh_model(embedder, precision="fp32"):
     """A model of its own (not the process-wide shared one), so tests can wrap its runs."""
     from obsmem.embed import _Model
 
-    return _Model(embedder.model_dir)
+    return _Model(embedder.model_dir, precision)
 
 
-def test_padded_batch_equals_batch_one(embedder):
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_padded_batch_equals_batch_one(embedder, precision):
     """Texts of very different lengths in one run (padded to the longest, masked) get the
-    vectors they get alone: coalescing never changes what a query finds."""
-    model = _fresh_model(embedder)
+    vectors they get alone: coalescing never changes what a query finds. (int8 runs
+    each text alone inside a shared turn: one activation scale per run.)"""
+    model = _fresh_model(embedder, precision)
     encs = [model.tokenizer.encode(t) for t in _MIXED]
     alone = np.stack([model.run([e])[0] for e in encs])
     together = model.run(encs)
@@ -146,11 +149,14 @@ def test_padded_batch_equals_batch_one(embedder):
     assert float(cos.min()) >= 0.99999, cos
 
 
-def test_concurrent_callers_share_a_run_and_each_get_their_own_vector(embedder, monkeypatch):
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_concurrent_callers_share_a_run_and_each_get_their_own_vector(
+    embedder, monkeypatch, precision
+):
     import threading
     import time
 
-    model = _fresh_model(embedder)
+    model = _fresh_model(embedder, precision)
     texts = [t for t in _MIXED if len(t) < 100]  # all fit one run (MAX_BATCH_TOKENS)
     alone = {t: model.run([model.tokenizer.encode(t)])[0] for t in texts}
     real_run, sizes = model.run, []
@@ -230,3 +236,90 @@ def test_embed_is_thread_safe_with_the_cache(embedder):
         out = list(pool.map(fresh.embed, work))
     for text, vec in zip(work, out, strict=True):
         assert float(vec @ ref[text]) >= 0.99999, text
+
+
+# ---------------------------------------------------------------- int8 query model
+
+# Measured on recall-bench (bench/int8_embed.py): min 0.987 over its 196 queries, 0.990
+# over its 196 fix texts; on _real_texts() min 0.984 (the text "x"). The bound leaves
+# margin for other CPUs' int8 kernels; a broken quantization (per-tensor scales: 0.92) falls below it.
+INT8_MIN_COSINE = 0.975
+
+
+def test_int8_query_vectors_stay_close_to_fp32(embedder):
+    """Queries go through the int8 model, documents through fp32: they must agree."""
+    texts = _real_texts()
+    query = np.stack([embedder.embed_query(t) for t in texts])
+    docs = embedder.embed_many(texts, batch_size=8)
+    cos = (query * docs).sum(axis=1)
+    assert float(cos.min()) >= INT8_MIN_COSINE, (float(cos.min()), texts[int(cos.argmin())][:80])
+    assert float(cos.mean()) >= 0.99
+    assert float(cos.max()) < 0.99999  # really the int8 model, not the fp32 one again
+    for v in query:
+        assert abs(float(np.linalg.norm(v)) - 1.0) < 1e-4
+
+
+def test_query_embedder_fp32_setting_uses_the_document_model(embedder):
+    from obsmem.embed import Embedder
+
+    exact = Embedder(embedder.model_dir, query_precision="fp32")
+    assert exact.embed_query("disk full on the database volume") is exact.embed(
+        "disk full on the database volume"
+    )
+    with pytest.raises(ValueError):
+        Embedder(embedder.model_dir, query_precision="fp16")
+
+
+def test_query_vectors_are_cached_apart_from_document_vectors(embedder):
+    from obsmem.embed import Embedder
+
+    fresh = Embedder(embedder.model_dir, query_precision="int8")
+    q = fresh.embed_query("cache me as a query")
+    d = fresh.embed("cache me as a query")
+    assert fresh.embed_query("cache me as a query") is q and not q.flags.writeable
+    assert fresh.embed("cache me as a query") is d
+    assert float(q @ d) < 0.99999
+
+
+def test_int8_cache_is_verified_and_rebuilt_when_missing_or_corrupt(embedder, tmp_path):
+    import shutil
+
+    from obsmem.embed import _sha256, ensure_quantized
+
+    good = ensure_quantized(embedder.model_dir)  # beside the fp32 export in the shared cache
+    root = tmp_path / "cache"
+    key_dir = root / good.parent.name
+    shutil.copytree(good.parent, key_dir, ignore=shutil.ignore_patterns(".lock", "*.tmp"))
+    mtime = (key_dir / good.name).stat().st_mtime_ns
+    assert ensure_quantized(embedder.model_dir, root) == key_dir / good.name
+    assert (key_dir / good.name).stat().st_mtime_ns == mtime  # verified copy used as is
+    with (key_dir / good.name).open("r+b") as f:  # flip bytes in the middle of the weights
+        f.seek(10_000_000)
+        f.write(b"\xff" * 64)
+    assert _sha256(ensure_quantized(embedder.model_dir, root)) == _sha256(good)
+    (key_dir / good.name).unlink()
+    assert _sha256(ensure_quantized(embedder.model_dir, root)) == _sha256(good)
+    (key_dir / "model.onnx").unlink()  # the fp32 export too: both come back
+    (key_dir / good.name).unlink()
+    assert _sha256(ensure_quantized(embedder.model_dir, root)) == _sha256(good)
+    assert (key_dir / "model.onnx").exists()
+
+
+def test_recall_embeds_its_query_with_the_int8_model(memory, embedder):
+    """Memory.recall asks the embedder for a query vector (int8), remember stores fp32."""
+    from obsmem.embed import FP32, INT8, _load
+
+    assert embedder.query_precision == INT8
+    issue, solution = "kafka consumer lag grows on orders topic", "scaled the consumer group to 6"
+    fix = memory.remember(issue, solution)
+    query = "orders topic consumer lag keeps growing"
+    res = memory.recall(query, k=3)
+    assert res and res[0].fix.id == fix.id
+    assert query in embedder._qcache and query not in embedder._cache
+    int8_vec = _load(embedder.model_dir, INT8).encode([query])[0]
+    fp32_vec = _load(embedder.model_dir, FP32).encode([query])[0]
+    assert np.array_equal(embedder._qcache[query], int8_vec)
+    assert not np.allclose(int8_vec, fp32_vec, atol=1e-4)
+    stored = memory.manager.vectors.get_embeddings([fix.id])[fix.id]
+    doc = embedder.embed_many([f"{issue}\n{solution}"])[0]
+    assert float(np.dot(stored, doc)) >= 0.99999  # documents stay on the fp32 model

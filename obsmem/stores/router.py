@@ -192,7 +192,7 @@ class DatabaseManager:
                 if self._embedder is None:
                     from obsmem.embed import Embedder
 
-                    self._embedder = Embedder()
+                    self._embedder = Embedder(query_precision=self.settings.query_embedder)
         return self._embedder
 
     @property
