@@ -151,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--py-spy", type=float, default=0.0, metavar="SECONDS")
     ap.add_argument("--keep-profile", type=Path, default=None)
+    ap.add_argument("--code", type=Path, default=None, help="run the server from this checkout")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     info: dict[str, Any] = {
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         "args": {k: str(v) for k, v in vars(args).items()},
     }
     with tempfile.TemporaryDirectory(prefix="obsmem-cpu-") as tmp:
-        srv = Server(args.data, Path(tmp) / "serve.log")
+        srv = Server(args.data, Path(tmp) / "serve.log", code_dir=args.code)
         try:
             srv.wait_ready(600)
             recall_concurrent(srv.url, _queries(args.clients * 4, 900_000), clients=args.clients)
