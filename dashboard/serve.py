@@ -9,7 +9,6 @@ Memory, which stops the embedded servers if this process was their last user.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import signal
@@ -124,21 +123,8 @@ def warm_up(memory: Any, ready: threading.Event) -> None:
     except Exception:
         log.warning("warm-up incomplete", exc_info=True)
     finally:
-        freeze_startup_objects()
         ready.set()
         print("obsmem warm: ready", flush=True)
-
-
-def freeze_startup_objects() -> None:
-    """Collect once, then move every object alive now out of the collector's sight (gc.freeze).
-
-    What is alive after the warm-up (modules, the model session, Flask, pools) lives
-    as long as the process. Left in the oldest generation, each full collection walks
-    all of it with the GIL held: 28 ms here, a stall for every request thread, a few
-    times a minute under load. Frozen, a full collection walks only what came later.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 def server_embed_threads(environ: MutableMapping[str, str]) -> None:
