@@ -4,10 +4,11 @@ The store guard (obsmem.stores.breaker) runs each read with a deadline on a work
 thread and stops waiting when the deadline passes. Starting a thread per read cost
 two thread starts per recall (the vector search and the graph enrichment), each a
 clone, a GIL hand-off and a thread exit. These workers wait for the next read
-instead, and leave after `idle_s` without one. They are daemon threads, unlike a
-ThreadPoolExecutor's (joined at interpreter exit), so a read stuck on a stopped
-server never holds up the exit; such a read keeps its worker, and the next read
-gets another one.
+instead, and leave after `idle_s` without one (a closed store's workers are gone
+soon after, holding nothing: a task's references are dropped when it ends). They
+are daemon threads, unlike a ThreadPoolExecutor's (joined at interpreter exit), so
+a read stuck on a stopped server never holds up the exit; such a read keeps its
+worker, and the next read gets another one.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-IDLE_S = 60.0
+IDLE_S = 10.0
 
 _Task = tuple["cf.Future[Any]", Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
