@@ -79,8 +79,9 @@ def start_in_thread(
     return RunningServer(server, thread)
 
 
-# Alert-like text of many lengths: ONNX Runtime sizes its buffers per input shape,
-# and each query reaches other HNSW pages and postings in Postgres' cache.
+# Alert-like text of 1-14 words, as agents send: ONNX Runtime sizes its buffers per
+# input shape, and each query reaches other HNSW pages and postings in Postgres' cache.
+# (No longer ones: the allocator would keep their peak, and the PSS target is near.)
 WARM_QUERIES = (
     "warm-up: pod crash looping after deploy",
     "disk full on the database volume",
@@ -91,11 +92,8 @@ WARM_QUERIES = (
     "node not ready: kubelet stopped posting status, container runtime unresponsive",
     "redis evicting keys maxmemory reached",
     "5xx spike",
-    "DNS resolution timeouts from pods in the payments namespace to the internal registry "
-    "service, started after the CoreDNS config map change and scaled with traffic",
-    "postgres replication lag on the read replica exceeds 30 seconds during nightly batch "
-    "jobs, queries on the replica return stale rows and the API reports inconsistent totals "
-    "to customers until the batch finishes and the replica catches up",
+    "DNS resolution timeouts from pods in the payments namespace after the CoreDNS change",
+    "postgres replication lag on the read replica exceeds 30 seconds during nightly batch jobs",
     "certificate expired",
     "elasticsearch cluster yellow: unassigned replica shards after a data node restart",
     "memory leak in the recommendation worker, RSS grows until the container is OOMKilled",
