@@ -2,7 +2,8 @@
 
 The server shares the benchmark's data dir, so it attaches to the embedded stores
 the benchmark already filled (obsmem.stores.embedded shares servers between processes).
-Clients use keep-alive sessions, as obsmem.client does.
+Recalls go through obsmem.client.Client (keep-alive), what agents use; before
+round 4 they went through a bare requests.Session.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import requests
 
 from bench.generate import Query
 from bench.measure import rss_mb, summary
+from obsmem.client import Client, ServiceError
 
 TIMEOUT = 300  # seconds; the server's first recall loads the model, slow on a busy box
 
@@ -98,19 +100,23 @@ class Server:
         self._log.close()
 
 
-def _recall(session: requests.Session, url: str, text: str, k: int) -> tuple[float, float]:
+def _client(url: str) -> Client:
+    """The client agents use (obsmem.client), so its cost is in every HTTP figure; no retries."""
+    return Client(url, timeout=TIMEOUT, retries=0)
+
+
+def _recall(client: Client, text: str, k: int) -> tuple[float, float]:
     t0 = time.perf_counter()
-    r = session.post(url + "/api/recall", json={"query": text, "k": k}, timeout=TIMEOUT)
+    answer = client.recall(text, k=k)
     ms = (time.perf_counter() - t0) * 1000
-    r.raise_for_status()
-    return ms, float(r.json().get("timings_ms", {}).get("total", 0.0))
+    return ms, float(answer.get("timings_ms", {}).get("total", 0.0))
 
 
 def recall_single(url: str, queries: Sequence[Query], k: int = 5) -> dict[str, Any]:
     """One client, one request at a time; overhead = client time - server-side recall time."""
-    with requests.Session() as s:
-        _recall(s, url, "warm up the connection", k)
-        pairs = [_recall(s, url, q.text, k) for q in queries]
+    with _client(url) as c:
+        _recall(c, "warm up the connection", k)
+        pairs = [_recall(c, q.text, k) for q in queries]
     lat = [a for a, _ in pairs]
     return {"ms": summary(lat), "overhead_ms": summary([a - b for a, b in pairs])}
 
@@ -126,12 +132,12 @@ def recall_concurrent(
 
     def worker(part: Sequence[Query]) -> None:
         try:
-            with requests.Session() as s:
+            with _client(url) as c:
                 for q in part:
                     try:
-                        ms, _ = _recall(s, url, q.text, k)
-                    except requests.HTTPError as exc:
-                        if exc.response is None or exc.response.status_code < 500:
+                        ms, _ = _recall(c, q.text, k)
+                    except ServiceError as exc:
+                        if exc.status < 500:
                             raise
                         with lock:
                             failed.append(q.text)

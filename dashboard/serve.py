@@ -79,21 +79,45 @@ def start_in_thread(
     return RunningServer(server, thread)
 
 
-WARM_QUERIES = ("warm-up: pod crash looping after deploy", "disk full on the database volume")
+# Alert-like text of 1-14 words, as agents send: ONNX Runtime sizes its buffers per
+# input shape, and each query reaches other HNSW pages and postings in Postgres' cache.
+# (No longer ones: the allocator would keep their peak, and the PSS target is near.)
+WARM_QUERIES = (
+    "warm-up: pod crash looping after deploy",
+    "disk full on the database volume",
+    "oom",
+    "checkout service p99 latency above 2s since the last release",
+    "kafka consumer lag growing on the orders topic, consumers rebalancing every few minutes",
+    "TLS handshake failures at the ingress gateway after certificate rotation",
+    "node not ready: kubelet stopped posting status, container runtime unresponsive",
+    "redis evicting keys maxmemory reached",
+    "5xx spike",
+    "DNS resolution timeouts from pods in the payments namespace after the CoreDNS change",
+    "postgres replication lag on the read replica exceeds 30 seconds during nightly batch jobs",
+    "certificate expired",
+    "elasticsearch cluster yellow: unassigned replica shards after a data node restart",
+    "memory leak in the recommendation worker, RSS grows until the container is OOMKilled",
+    "high error rate on login endpoint",
+    "cron job failed to start: image pull backoff on the new tag",
+)
+WARM_ROUNDS = 2  # every query twice: a cold Postgres needs more than one pass over its pages
 
 
 def warm_up(memory: Any, ready: threading.Event) -> None:
-    """Load and run the embedder, then a couple of real recalls, before `ready` is set.
+    """Load and run the embedder, then real recalls, before `ready` is set.
 
     /health says `starting` until then, so no load balancer (or `make run` user)
-    sends the first recall into a cold model, empty pools or unprepared statements.
-    Recall only reads, so warming with it leaves no trace. A store that is down
-    does not hold readiness back: health reports that on its own.
+    sends the first recall into a cold model, empty pools or a Postgres that
+    has just started with nothing of the index in its buffers (the first
+    kNN probes after a start took 10-50 ms instead of 1-3). Recall only reads,
+    so warming with it leaves no trace. A store that is down does not hold
+    readiness back: health reports that on its own.
     """
     try:
         memory.manager.embedder.warm()
-        for q in WARM_QUERIES:
-            memory.recall(q, k=5)
+        for _ in range(WARM_ROUNDS):
+            for q in WARM_QUERIES:
+                memory.recall(q, k=5)
     except Exception:
         log.warning("warm-up incomplete", exc_info=True)
     finally:

@@ -1,10 +1,11 @@
 """HTTP client for agents that talk to a running obsmem service.
 
-Depends on `requests` only: importing it pulls in neither torch nor database
-drivers. Reads and other idempotent calls are retried on connection errors and
-503s. Writes carry an `Idempotency-Key` (one per logical call) and are retried on
-lost responses (timeout, dropped connection, 502/503/504) with the same key: the
-server derives the write's event id from it, so a retry never counts twice.
+Depends on `requests` only (its urllib3 carries the calls, see obsmem.client_http):
+importing it pulls in neither torch nor database drivers. Reads and other
+idempotent calls are retried on connection errors and 503s. Writes carry an
+`Idempotency-Key` (one per logical call) and are retried on lost responses
+(timeout, dropped connection, 502/503/504) with the same key: the server derives
+the write's event id from it, so a retry never counts twice.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from obsmem.client_http import Reply, Transport
 from obsmem.errors import ObsmemError, ServiceError
 
 __all__ = ["Client", "ObsmemError", "ServiceError"]
@@ -37,9 +38,10 @@ class Client:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retries = retries
-        self.session = requests.Session()
+        headers = {"User-Agent": "obsmem-client", "Accept": "application/json"}
         if token:
-            self.session.headers["Authorization"] = f"Bearer {token}"
+            headers["Authorization"] = f"Bearer {token}"
+        # Connection errors are retried for every method; reads and 5xx only for idempotent ones.
         idempotent = Retry(
             total=retries,
             connect=retries,
@@ -50,15 +52,20 @@ class Client:
             allowed_methods=frozenset({"GET", "HEAD", "OPTIONS", "DELETE"}),
             raise_on_status=False,
         )
-        self.session.mount("http://", HTTPAdapter(max_retries=idempotent))
-        self.session.mount("https://", HTTPAdapter(max_retries=idempotent))
+        self._http = Transport(self.base_url, headers, idempotent, timeout)
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        resp = self.session.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
-        return self._answer(resp)
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        return self._answer(self._http.request(method, path, json_body=json, params=params))
 
     @staticmethod
-    def _answer(resp: requests.Response) -> Any:
+    def _answer(resp: Reply) -> Any:
         if resp.status_code >= 400:
             try:
                 err = resp.json().get("error", {})
@@ -81,9 +88,7 @@ class Client:
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:
-                resp = self.session.post(
-                    self.base_url + path, json=body, headers=headers, timeout=self.timeout
-                )
+                resp = self._http.request("POST", path, json_body=body, headers=headers)
             except (requests.ConnectionError, requests.Timeout):
                 if last:
                     raise
@@ -175,11 +180,10 @@ class Client:
         return self._call("GET", "/api/stats")
 
     def health(self) -> dict[str, Any]:
-        resp = self.session.get(self.base_url + "/health", timeout=self.timeout)
-        return resp.json()
+        return self._http.request("GET", "/health").json()
 
     def close(self) -> None:
-        self.session.close()
+        self._http.close()
 
     def __enter__(self) -> Client:
         return self

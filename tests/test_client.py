@@ -95,3 +95,47 @@ def test_unreachable_service_raises_connection_error() -> None:
         pytest.raises(requests.ConnectionError),
     ):
         c.get_all_agents()
+
+
+def _recording_app(seen: list[dict[str, Any]]) -> Any:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append({"port": environ.get("REMOTE_PORT"), "host": environ.get("HTTP_HOST")})
+        body = b'{"agents": [], "total": 0}'
+        start_response(
+            "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
+    return app
+
+
+def _waitress(app: Any) -> Iterator[str]:
+    """The server `obsmem serve` runs (waitress), which keeps connections alive."""
+    from dashboard.serve import start_in_thread
+
+    running = start_in_thread(app)
+    try:
+        yield running.url
+    finally:
+        running.stop()
+
+
+def test_calls_share_one_keep_alive_connection() -> None:
+    seen: list[dict[str, Any]] = []
+    for url in _waitress(_recording_app(seen)):
+        with Client(url, retries=0, timeout=10) as c:
+            for _ in range(5):
+                assert c.get_all_agents() == []
+    assert len(seen) == 5
+    assert len({s["port"] for s in seen}) == 1  # one TCP connection (client port) for all
+
+
+def test_a_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[dict[str, Any]] = []
+    for proxy in _serve(_recording_app(seen)):
+        for var in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(var, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        with Client("http://obsmem.invalid:8000", retries=0, timeout=10) as c:
+            assert c.get_all_agents() == []
+    assert seen and seen[0]["host"] == "obsmem.invalid:8000"

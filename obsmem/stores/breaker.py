@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable, Collection
 from typing import Any, TypeVar, cast
 
+from obsmem.stores.read_workers import ReadWorkers
+
 log = logging.getLogger("obsmem.stores.breaker")
 
 PROBE_INTERVAL_S = 0.5
@@ -185,26 +187,24 @@ class Guarded:
         self._reads = frozenset(reads)
         self._read_timeout = read_timeout
         self._slots = threading.BoundedSemaphore(READ_WORKERS)
+        self._workers = ReadWorkers(f"obsmem-read-{breaker.name}")
 
     def _bounded(self, name: str, attr: Callable[..., Any], args: Any, kwargs: Any) -> Any:
         timeout = self._read_timeout() if name in self._reads else None
         if not timeout:
             return attr(*args, **kwargs)
-        # Daemon threads, not a ThreadPoolExecutor: an executor's workers are joined at
-        # interpreter exit, so one read stuck on a SIGSTOPped server would hang the exit.
+        # Daemon worker threads, not a ThreadPoolExecutor: an executor's workers are joined
+        # at interpreter exit, so one read stuck on a SIGSTOPped server would hang the exit.
         if not self._slots.acquire(blocking=False):
             raise TimeoutError(f"{self._breaker.name}: {READ_WORKERS} reads already waiting on it")
-        future: cf.Future[Any] = cf.Future()
 
-        def run() -> None:
+        def run() -> Any:
             try:
-                future.set_result(attr(*args, **kwargs))
-            except BaseException as exc:  # handed to the caller, who decides
-                future.set_exception(exc)
+                return attr(*args, **kwargs)
             finally:
                 self._slots.release()
 
-        threading.Thread(target=run, name=f"obsmem-read-{self._breaker.name}", daemon=True).start()
+        future = self._workers.submit(run)
         try:
             return future.result(timeout=timeout)
         except cf.TimeoutError:

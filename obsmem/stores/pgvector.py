@@ -28,6 +28,7 @@ from obsmem.errors import ModelMismatch as ModelMismatch  # re-exported: old imp
 from obsmem.errors import VectorUnavailable as VectorUnavailable
 from obsmem.model import RECENT_EVENTS, Fix, FixFilter, Outcome
 from obsmem.stores import batching
+from obsmem.stores.pool_check import check_quiet_connection
 from obsmem.stores.protocols import CandidateSearch
 from obsmem.stores.protocols import VectorRow as VectorRow  # re-exported: old import path
 
@@ -305,7 +306,7 @@ class PgVectorStore:
                 "application_name": "obsmem",
             },
             configure=self._configure,
-            check=ConnectionPool.check_connection,
+            check=check_quiet_connection,  # no round trip per checkout (pool_check)
             name="obsmem-vectors",
             open=False,
         )

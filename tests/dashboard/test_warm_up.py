@@ -1,0 +1,35 @@
+"""`obsmem serve`'s warm-up: real recalls before /health says healthy."""
+
+from __future__ import annotations
+
+import threading
+
+from dashboard import serve
+
+
+def test_warm_up_recalls_every_warm_query_then_sets_ready(dash_memory) -> None:
+    asked: list[str] = []
+    recall = dash_memory.recall
+
+    def counting_recall(q: str, **kw):  # the real recall, counted
+        asked.append(q)
+        return recall(q, **kw)
+
+    ready = threading.Event()
+    dash_memory.recall = counting_recall
+    try:
+        serve.warm_up(dash_memory, ready)
+    finally:
+        del dash_memory.recall
+    assert ready.is_set()
+    assert asked == list(serve.WARM_QUERIES) * serve.WARM_ROUNDS
+    assert len({len(q.split()) for q in serve.WARM_QUERIES}) >= 8  # many input lengths
+
+
+def test_a_failing_warm_up_still_sets_ready() -> None:
+    class Broken:  # Memory without its stores: every call fails
+        manager = None
+
+    ready = threading.Event()
+    serve.warm_up(Broken(), ready)
+    assert ready.is_set()
