@@ -165,10 +165,10 @@ def timed(fn: Callable[[Any], Any], args: Sequence[Any], warm: int = 5) -> dict[
 def measure(mem: Any, queries: Sequence[str], depth: int = 40) -> dict[str, Any]:
     mgr = mem.manager
     emb = mgr.embedder
-    model = emb.load()
+    model = emb.load(documents=False)
     from obsmem.embed import _load
 
-    raw = _load(model.model_dir)
+    raw = _load(model.model_dir, emb.query_precision)  # the model recall embeds queries with
     vecs = {q: raw.encode([q])[0] for q in queries}
     vs = mgr.vectors
     out: dict[str, Any] = {

@@ -130,7 +130,7 @@ def collect(root: Path, path: Path = DATA, embedder: Any = None) -> dict[str, An
                 )
                 qt = query_terms(q["query"], docs, avgdl, df)
                 terms[run][q["qid"]] = {"qtf": qt.qtf, "idf": qt.idf, "avgdl": qt.avgdl}
-                qv = emb.embed(q["query"])
+                qv = emb.embed_query(q["query"])
                 extra = {
                     s.fix.id: {"cosine_issue": float(np.dot(issue_vecs[s.fix.id], qv))}
                     for s in scored

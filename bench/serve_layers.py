@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in range(args.rounds):
                 base = 1_000_000 + r * 10 * n
                 layers: dict[str, tuple[int, Callable[[int], None]]] = {
-                    "embed": (me, lambda i, b=base: mem.manager.embedder.embed(repetitive.query(b + i))),
+                    "embed": (me, lambda i, b=base: mem.manager.embedder.embed_query(repetitive.query(b + i))),
                     "recall": (me, lambda i, b=base + n: mem.recall(repetitive.query(b + i))),
                     "wsgi": (me, lambda i, b=base + 2 * n: _wsgi_call(app, _environ(repetitive.query(b + i)))),
                 }  # fmt: skip

@@ -643,7 +643,7 @@ class PgVectorStore:
 
         The two legs run at once on two pooled connections, and the keyword leg
         starts before the embedding exists: pass `embedding` as a zero-argument
-        callable (e.g. `lambda: embedder.embed(q)`) and it is computed in this
+        callable (e.g. `lambda: embedder.embed_query(q)`) and it is computed in this
         thread while Postgres already scores the keywords. Measured on the
         repetitive corpus, this beats one statement that runs both
         (`candidates_one_statement`): the keyword time hides behind the embedding.
