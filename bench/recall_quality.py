@@ -133,7 +133,7 @@ def run(pg_url: str | None, with_vector: bool = True) -> dict[str, Any]:
             store.migrate()
             rows = [
                 VectorRow(id=f["id"], event_id="load", issue=f["issue"], solution=f["solution"],
-                          ts=0, embedding=v)
+                          signature=None, ts=0, embedding=v)
                 for f, v in zip(fixes, fix_vecs, strict=True)
             ]  # fmt: skip
             t = time.perf_counter()

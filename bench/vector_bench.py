@@ -81,7 +81,7 @@ def bench_store(url: str, rows: int, seed: int = 0) -> dict[str, Any]:
             vecs = vectors(len(fx))
             store.upsert([
                 VectorRow(id=f"g{start + j}", event_id="load", issue=f["issue"],
-                          solution=f["solution"], ts=1_700_000_000_000 + start + j,
+                          solution=f["solution"], signature=None, ts=1_700_000_000_000 + start + j,
                           embedding=vecs[j], service=f.get("service") or f"svc{(start + j) % 50}")
                 for j, f in enumerate(fx)
             ])  # fmt: skip

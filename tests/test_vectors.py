@@ -33,7 +33,7 @@ def unit(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def row(i: int | str, emb: np.ndarray, **kw) -> VectorRow:
     base = dict(id=f"f{i}", event_id=f"e{i}", issue=f"issue {i}", solution=f"solution {i}",
-                ts=1_700_000_000_000, embedding=emb)  # fmt: skip
+                signature=None, ts=1_700_000_000_000, embedding=emb)  # fmt: skip
     return VectorRow(**{**base, **kw})
 
 
@@ -313,7 +313,7 @@ def runbooks(store):
     rng = np.random.default_rng(6)
     vecs = unit(rng, len(RUNBOOKS))
     store.upsert([
-        VectorRow(id=i, event_id="e", issue=iss, solution=sol, ts=0, embedding=v, service=i.split(":")[0])
+        VectorRow(id=i, event_id="e", issue=iss, solution=sol, signature=None, ts=0, embedding=v, service=i.split(":")[0])
         for (i, iss, sol), v in zip(RUNBOOKS, vecs, strict=True)
     ])  # fmt: skip
     return store

@@ -8,7 +8,7 @@ screen and a type checker holds the concrete stores (`CypherGraph` subclasses,
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -19,47 +19,17 @@ from obsmem.model import Agent, AgentWrite, Fix, FixFilter, FixWrite, IssueGroup
 Hits = list[tuple[str, float]]  # (fix id, score), best first
 
 
-@dataclass(frozen=True)
-class VectorRow:
-    """What the vector store keeps of one `remember` call: text, filters, evidence, embedding."""
+@dataclass(frozen=True, kw_only=True)
+class VectorRow(FixWrite):
+    """What the vector store keeps of one `remember` call: the write and its embedding."""
 
-    id: str
-    event_id: str
-    issue: str
-    solution: str
-    ts: int  # epoch ms of this occurrence
     embedding: np.ndarray
-    success: bool | None = None
-    agent: str | None = None
-    service: str | None = None
-    namespace: str | None = None
-    severity: str | None = None
-    root_cause: str | None = None
-    signature: str | None = None
-    confidence: float | None = None
-    tags: tuple[str, ...] = ()
-    metadata: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_write(cls, w: FixWrite, embedding: Any) -> VectorRow:
-        return cls(
-            id=w.id,
-            event_id=w.event_id,
-            issue=w.issue,
-            solution=w.solution,
-            ts=w.ts,
-            embedding=np.asarray(embedding, dtype=np.float32),
-            success=w.success,
-            agent=w.agent,
-            service=w.service,
-            namespace=w.namespace,
-            severity=w.severity,
-            root_cause=w.root_cause,
-            signature=w.signature,
-            confidence=w.confidence,
-            tags=tuple(w.tags),
-            metadata=dict(w.metadata or {}),
-        )
+        own = {f.name: getattr(w, f.name) for f in fields(FixWrite)}
+        own["tags"], own["metadata"] = tuple(w.tags), dict(w.metadata or {})
+        return cls(**own, embedding=np.asarray(embedding, dtype=np.float32))
 
 
 @dataclass(frozen=True)
