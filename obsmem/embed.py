@@ -444,10 +444,7 @@ class Embedder:
             if hit is not None:
                 cache.move_to_end(text)
                 return hit
-        if model == FP32:
-            vec = self._encode([text], 1)[0]
-        else:
-            vec = _load(self.model_dir, model).embed_one(text)
+        vec = _load(self.model_dir, model).embed_one(text)  # shares runs with concurrent callers
         vec.setflags(write=False)
         with self._cache_lock:
             cache[text] = vec
