@@ -17,6 +17,8 @@ ns resolution). Queries whose relevant fix moves between variants are listed.
 variant, alternating: the kNN leg (k=50) and the keyword leg with its statistics, each
 call's Postgres CPU measured around it, and how many of the kNN's 10 / 50 ids an
 ef_search of 1000 also returns (knn_overlap@10/@50: what a smaller ef_search loses).
+`--answers N` counts the varied corpus' queries (N of them) whose top 5 under each
+variant differ from the first variant's.
 
 The data dir is written to: `--data` must be a throwaway copy (`--copy-from SRC`
 makes it when it does not exist; SRC is only read). The 196 fixes are deleted again
@@ -45,6 +47,7 @@ from bench.corpus import open_memory
 from bench.measure import emit, load, machine, summary
 from bench.recall_quality import DATA, score, slices
 from bench.recall_quality import load as load_bench
+from bench.recall_speed import _queries
 from obsmem import recall as rc
 from obsmem.stores import pgvector as pv
 
@@ -191,6 +194,18 @@ def _stmt_cpu(
                         v.stmt.setdefault(f"knn_overlap@{depth}", []).append(same / depth)
 
 
+def _answers(mem: Any, knobs: Knobs, variants: list[Variant], texts: list[str]) -> dict[str, int]:
+    """How many of these queries get other top-5 ids than under the first variant (no ground
+    truth: the varied corpus' own queries, where the kNN leg's approximation shows)."""
+    top: dict[str, list[list[str]]] = {v.name: [] for v in variants}
+    for i, t in enumerate(texts):
+        for v in _order(variants, i):
+            knobs.apply(v)
+            top[v.name].append([h.fix.id for h in mem.recall(t + " " * (7 + variants.index(v)))])
+    first = top[variants[0].name]
+    return {name: sum(a != b for a, b in zip(first, got, strict=True)) for name, got in top.items()}
+
+
 def _moves(variants: list[Variant], queries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Queries whose relevant fix has a different rank (top 10, None = not there) across variants."""
     out = []
@@ -216,6 +231,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variant", action="append", default=[], help="name:knob=value,...")
     ap.add_argument("--rounds", type=int, default=1, help="passes over the queries (timing)")
     ap.add_argument("--stmt-cpu", type=int, default=0, help="calls per leg per variant")
+    ap.add_argument(
+        "--stmt-queries",
+        choices=("bench", "varied"),
+        default="bench",
+        help="--stmt-cpu's queries: recall-bench's, or the varied corpus' (the distractors' own)",
+    )
+    ap.add_argument(
+        "--answers", type=int, default=0, help="varied queries whose top 5 are compared"
+    )
     ap.add_argument("--drop", action="store_true", help="remove --data at the end")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
@@ -247,7 +271,16 @@ def main(argv: list[str] | None = None) -> int:
         for r in range(args.rounds):
             _quality_pass(mem, data, knobs, variants, queries, to_bench, r)
         if args.stmt_cpu:
-            _stmt_cpu(mem, data, knobs, variants, [q["query"] for q in queries], args.stmt_cpu)
+            texts = (
+                [q["query"] for q in queries]
+                if args.stmt_queries == "bench"
+                else _queries("varied", args.stmt_cpu, 100_000, 0)
+            )
+            _stmt_cpu(mem, data, knobs, variants, texts, args.stmt_cpu)
+        if args.answers:
+            info["top5_differs_from_first"] = _answers(
+                mem, knobs, variants, _queries("varied", args.answers, 100_000, 1)
+            ) | {"of": args.answers}
         info["load_after"] = load()
         knobs.apply(Variant("reset", {}))
     finally:
