@@ -118,3 +118,19 @@ def test_cached_word_tokens_give_the_tokens_as_before(s):
     s += " KubePodCrashLooping the db_primary_1 <pod> naïve HTTP2 x"
     assert text.tokens(s) == _tokens_reference(s)
     assert text.tokens(s) == _tokens_reference(s)  # the second time from the cache
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(st.sampled_from([chr(i) for i in range(128)] + ["__", "_a_", "<pod>", "Ab"])).map(
+        "".join
+    )
+)
+def test_ascii_fast_split_finds_the_words_the_regex_finds(s):
+    """ASCII text is split with str.translate + str.split, not the regex: same words, same order
+    (underscores at a run's edges dropped, doubled ones splitting, placeholders and NULs out)."""
+    s += " snake__case _edge_ db_primary_1 <pod>x"
+    assert s.isascii()
+    ref = text._WORD.findall(text._PLACEHOLDER.sub(" ", s.replace("\x00", " ")))
+    assert text._words(s) == ref
+    assert text.tokens(s) == _tokens_reference(s)
