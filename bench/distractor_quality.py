@@ -21,7 +21,7 @@ ef_search of 1000 also returns (knn_overlap@10/@50: what a smaller ef_search los
 variant differ from the first variant's.
 
 The data dir is written to: `--data` must be a throwaway copy (`--copy-from SRC`
-makes it when it does not exist; SRC is only read). The 196 fixes are deleted again
+makes it when it does not exist; SRC is only read; `--prewarm` adds pg_prewarm to it). The 196 fixes are deleted again
 at the end, so the copy is back to its distractors; `--drop` removes the copy.
 
 Knobs: ef_search (pgvector.EF_SEARCH and `hnsw.ef_search` on every pooled
@@ -124,6 +124,19 @@ class Knobs:
             conns = [stack.enter_context(self.pool.connection()) for _ in range(n)]
             for c in conns:
                 c.execute("SELECT set_config('hnsw.ef_search', %s, false)", (str(ef),))
+
+
+HOT = ("fixes_embedding_hnsw", "fix_terms_term_impact", "fixes", "term_df")  # what recall reads
+
+
+def _prewarm(mem: Any) -> dict[str, int]:
+    """Read recall's relations into shared_buffers (pg_prewarm): the steady state of a server
+    that has answered many recalls, without waiting for it (what does not fit is evicted)."""
+    with mem.manager.vectors._pool.connection() as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        return {
+            rel: int(conn.execute("SELECT pg_prewarm(%s)", (rel,)).fetchone()[0]) for rel in HOT
+        }
 
 
 def _order(variants: list[Variant], i: int) -> list[Variant]:
@@ -244,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--answers", type=int, default=0, help="varied queries whose top 5 are compared"
     )
+    ap.add_argument(
+        "--prewarm", action="store_true", help="pg_prewarm recall's relations first (writes)"
+    )
     ap.add_argument("--drop", action="store_true", help="remove --data at the end")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
@@ -266,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         info["distractors"] = mem.count_fixes()
         to_bench = _store_fixes(mem, fixes)
         mem.manager.embedder.warm()
+        if args.prewarm:
+            info["prewarmed_blocks"] = _prewarm(mem)
         knobs = Knobs(mem)
         for q in queries[:20]:  # warm the caches and buffers every variant reads
             for v in variants:
