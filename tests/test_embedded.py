@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from falkordb import FalkorDB
 
-from obsmem.stores.embedded import EmbeddedServers
+from obsmem.stores.embedded import EmbeddedServers, shared_buffers_mb
 
 
 def _wait_gone(pid: int, timeout: float = 10.0) -> None:
@@ -217,3 +217,32 @@ def test_a_busy_falkordb_is_not_killed_for_one_missed_ping(
         assert servers.falkor.running()
         graph = FalkorDB.from_url(servers.falkordb_url()).select_graph("lifecycle")
         assert [r[0] for r in graph.query("MATCH (m:Marker) RETURN m.v").result_set] == ["kept"]
+
+
+def _shared_buffers_mb(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT setting::bigint * 8192 / 1048576 FROM pg_settings WHERE name = 'shared_buffers'"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_shared_buffers_are_a_quarter_of_ram_within_bounds() -> None:
+    gib = 2**30
+    assert shared_buffers_mb(24 * gib) == 1024
+    assert shared_buffers_mb(2 * gib) == 512
+    assert shared_buffers_mb(256 * 2**20) == 128
+
+
+def test_embedded_postgres_gets_sized_buffers_unless_an_operator_set_them(
+    data_dir: Path,
+) -> None:
+    servers = EmbeddedServers(data_dir, want_graph=False).start(supervise=False)
+    assert _shared_buffers_mb(servers.postgres_url()) == shared_buffers_mb()
+    with psycopg.connect(servers.postgres_url(), autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET shared_buffers = '136MB'")
+    servers.stop()
+    servers = EmbeddedServers(data_dir, want_graph=False).start(supervise=False)
+    assert _shared_buffers_mb(servers.postgres_url()) == 136
+    servers.stop()

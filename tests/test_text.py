@@ -118,3 +118,44 @@ def test_cached_word_tokens_give_the_tokens_as_before(s):
     s += " KubePodCrashLooping the db_primary_1 <pod> naïve HTTP2 x"
     assert text.tokens(s) == _tokens_reference(s)
     assert text.tokens(s) == _tokens_reference(s)  # the second time from the cache
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(st.sampled_from([chr(i) for i in range(128)] + ["__", "_a_", "<pod>", "Ab"])).map(
+        "".join
+    )
+)
+def test_ascii_fast_split_finds_the_words_the_regex_finds(s):
+    """ASCII text is split with str.translate + str.split, not the regex: same words, same order
+    (underscores at a run's edges dropped, doubled ones splitting, placeholders and NULs out)."""
+    s += " snake__case _edge_ db_primary_1 <pod>x"
+    assert s.isascii()
+    ref = text._WORD.findall(text._PLACEHOLDER.sub(" ", s.replace("\x00", " ")))
+    assert text._words(s) == ref
+    assert text.tokens(s) == _tokens_reference(s)
+
+
+def _regex_words(s: str) -> list[str]:
+    """text._words before the ASCII fast path."""
+    import unicodedata
+
+    s = unicodedata.normalize("NFKC", s[: text.MAX_TEXT_CHARS]).replace("\x00", " ")
+    return text._WORD.findall(text._PLACEHOLDER.sub(" ", s))
+
+
+def test_fast_split_gives_the_same_words_on_runbooks_and_varied_fixes():
+    """Recall's features are a function of these words: same words, same features."""
+    from bench.generate import fixes
+    from tests.conftest import SHARED_DATA
+
+    texts = [t for f in fixes(2000, seed=3) for t in (f["issue"], f["solution"])]
+    bench_data = SHARED_DATA / "recall-bench.jsonl"
+    if bench_data.exists():
+        from bench.recall_quality import load
+
+        texts += [t for f in load(bench_data)[0] for t in (f["issue"], f["solution"])]
+    assert len(texts) >= 4000
+    assert sum(t.isascii() for t in texts) > len(texts) // 2  # the fast path is what ran
+    for t in texts:
+        assert text._words(t) == _regex_words(t)

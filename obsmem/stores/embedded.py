@@ -59,6 +59,19 @@ START_TIMEOUT_S = 180.0  # a large AOF replays before the server answers PING
 # (0.97 s fork preparation at 600k fixes, measured). Ending it after one missed ping
 # cost a 62 s reload at that size; only a server silent this long counts as hung.
 HUNG_AFTER_S = 30.0
+# Postgres' buffer cache, for the embedded server only (initdb's default is 128 MB). A
+# recall reads the HNSW index, the BM25 postings and the fixes' rows: ~550 MB at 100k
+# fixes. With 128 MB, a query's index pages mostly come from the OS page cache (a copy
+# and a buffer eviction each): kNN backend CPU 2.5 ms per new query at varied 100k, 1.3 ms
+# with 1 GB (bench/RESULTS.md, round 5). A quarter of RAM, at most 1 GB, at least 128 MB;
+# untouched buffers cost no memory. `ALTER SYSTEM SET shared_buffers` still wins.
+SHARED_BUFFERS_MAX_MB = 1024
+
+
+def shared_buffers_mb(ram_bytes: int | None = None) -> int:
+    """The embedded Postgres' shared_buffers: a quarter of RAM within 128 MB..1 GB."""
+    ram = psutil.virtual_memory().total if ram_bytes is None else ram_bytes
+    return max(128, min(SHARED_BUFFERS_MAX_MB, ram // 4 // 2**20))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -571,6 +584,8 @@ class PostgresEmbedded(_RunsAsStoreAccount):
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb(socket_dir)
         opts = f"-c listen_addresses='' -c unix_socket_permissions=0700 -k {socket_dir}"
+        if not self._set_by_operator("shared_buffers"):
+            opts += f" -c shared_buffers={shared_buffers_mb()}MB"
         self._pg(
             "pg_ctl",
             ["-w", "-t", str(int(START_TIMEOUT_S)), "-l", "log", "-o", opts, "start"],
@@ -579,6 +594,11 @@ class PostgresEmbedded(_RunsAsStoreAccount):
         self._harden_auth(socket_dir)
         log.info("postgres started (pid %s)", self.pid())
         return True
+
+    def _set_by_operator(self, name: str) -> bool:
+        """True when ALTER SYSTEM set this parameter (a `-c` on the command line would override it)."""
+        auto = _read(self.pgdata / "postgresql.auto.conf") or ""
+        return any(ln.split("=", 1)[0].strip() == name for ln in auto.splitlines() if "=" in ln)
 
     def _initdb(self, socket_dir: Path) -> None:
         """A new cluster whose only role has a generated password; SCRAM on every line of pg_hba."""
