@@ -157,6 +157,22 @@ def test_a_slow_statement_ends_at_the_deadline_and_its_connection_is_replaced(
         store.close()
 
 
+def test_waiting_for_a_pooled_connection_ends_at_the_deadline(pg_db_url: str) -> None:
+    """Every connection taken (e.g. by reads stuck on a hung server): the next read waits for
+    one no longer than its deadline, not the pool's (write) timeout."""
+    store = PgVectorStore(pg_db_url, pool_min=1, pool_max=1, timeout_s=10.0)
+    store.migrate()
+    try:
+        with store._conn():  # the pool's only connection
+            t0 = time.monotonic()
+            with pytest.raises(deadline.ReadDeadlineExceeded), deadline.read_deadline(0.3):
+                store.count()
+            assert time.monotonic() - t0 < 0.3 + SLACK
+        assert store.count() == 0
+    finally:
+        store.close()
+
+
 # ---------------------------------------------------------------- real hangs
 
 
