@@ -10,13 +10,15 @@ embedded stores, and each round measures A then B (B then A on odd rounds) with
 the same queries: one client one request at a time (latency, and the overhead
 above the server's own recall time), then `--clients` concurrent clients
 (throughput), and the server process's CPU per recall (user+sys, from /proc: the
-figure a busy box distorts least; the stores' own CPU is shared and not in it).
+figure a busy box distorts least; the stores' own CPU is shared and not in it), its
+context switches per recall (threads alive at both ends of the run) and its threads.
 Also each server's first recall after /health said healthy, and its PSS at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 import time
 from pathlib import Path
@@ -38,6 +40,17 @@ def _env(pairs: list[str]) -> dict[str, str]:
 def _cpu_s(pid: int) -> float:
     t = psutil.Process(pid).cpu_times()
     return float(t.user + t.system)
+
+
+def _switches(pid: int) -> int:
+    """Context switches (voluntary + not) of the process's live threads: hand-offs show here."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        with contextlib.suppress(OSError):
+            for line in status.read_text().splitlines():
+                if "ctxt_switches:" in line:
+                    total += int(line.split()[1])
+    return total
 
 
 def _queries(n: int, start: int) -> list[Query]:
@@ -84,11 +97,15 @@ def main(argv: list[str] | None = None) -> int:
                     one = recall_single(srv.url, single)
                     acc.setdefault("single_p50_ms", []).append(one["ms"]["p50"])
                     acc.setdefault("overhead_p50_ms", []).append(one["overhead_ms"]["p50"])
-                    c0 = _cpu_s(srv.proc.pid)
+                    c0, s0 = _cpu_s(srv.proc.pid), _switches(srv.proc.pid)
                     conc = recall_concurrent(srv.url, many, clients=args.clients)
                     acc.setdefault("cpu_ms_per_recall", []).append(
                         (_cpu_s(srv.proc.pid) - c0) * 1000 / len(many)
                     )
+                    acc.setdefault("switches_per_recall", []).append(
+                        (_switches(srv.proc.pid) - s0) / len(many)
+                    )
+                    acc.setdefault("threads", []).append(psutil.Process(srv.proc.pid).num_threads())
                     acc.setdefault("conc_per_s", []).append(conc["throughput_per_s"])
                     acc.setdefault("conc_p50_ms", []).append(conc["ms"]["p50"])
                     acc.setdefault("conc_p99_ms", []).append(conc["ms"]["p99"])

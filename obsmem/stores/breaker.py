@@ -5,10 +5,14 @@ call fails at once with the store's own "unavailable" error (writes queue, reads
 degrade), and a background probe pings the store until it answers, then closes
 the breaker and tells the owner (which kicks the outbox replayer).
 
-Reads get their own, short deadline (`read_timeout`), enforced above the driver:
-a hanging server (SIGSTOP, a dropped network) never answers, and a driver-level
-timeout is either long (the write timeout) or, for a Postgres statement timeout,
-enforced by the very server that hangs. A read that misses its deadline opens
+Reads get their own, short deadline (`read_timeout`): a hanging server (SIGSTOP,
+a dropped network) never answers, and a driver-level timeout is either long (the
+write timeout) or, for a Postgres statement timeout, enforced by the very server
+that hangs. A store whose driver can stop waiting by itself says so with
+`enforces_read_deadline` (Postgres, FalkorDB): its reads run inline in the
+caller's thread under `deadline.read_deadline`, with no thread hand-off. For the
+others (Neo4j) the deadline is enforced above the driver: the read runs on a
+worker thread and the caller stops waiting. A read that misses its deadline opens
 the breaker like any outage, so a hang costs one short timeout, not one per page.
 """
 
@@ -21,12 +25,13 @@ import time
 from collections.abc import Callable, Collection
 from typing import Any, TypeVar, cast
 
+from obsmem.stores import deadline
 from obsmem.stores.read_workers import ReadWorkers
 
 log = logging.getLogger("obsmem.stores.breaker")
 
 PROBE_INTERVAL_S = 0.5
-READ_WORKERS = 64  # reads in flight per store; stuck ones free up when the store answers
+READ_WORKERS = 64  # worker-thread reads in flight per store; stuck ones free up when it answers
 
 
 def outage_kind(exc: BaseException) -> str:
@@ -169,9 +174,11 @@ def _describe(exc: BaseException) -> str:
 class Guarded:
     """A store seen through its breaker: same methods, but fast failure while open.
 
-    Methods named in `reads` run under `read_timeout()` seconds (a worker thread
-    waits for the driver; the caller stops waiting at the deadline); the rest
-    (writes, schema, bulk walks) run inline under the driver's own timeout.
+    Methods named in `reads` run under `read_timeout()` seconds: inline, with the
+    deadline kept by the driver, when the store `enforces_read_deadline`; else a
+    worker thread waits for the driver and the caller stops waiting at the
+    deadline. The rest (writes, schema, bulk walks) run inline under the driver's
+    own timeout.
     """
 
     def __init__(
@@ -189,10 +196,18 @@ class Guarded:
         self._slots = threading.BoundedSemaphore(READ_WORKERS)
         self._workers = ReadWorkers(f"obsmem-read-{breaker.name}")
 
-    def _bounded(self, name: str, attr: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    def _bounded(
+        self, name: str, attr: Callable[..., Any], inline: bool, args: Any, kwargs: Any
+    ) -> Any:
         timeout = self._read_timeout() if name in self._reads else None
         if not timeout:
             return attr(*args, **kwargs)
+        if inline:  # the store's driver keeps the deadline: no thread hand-off
+            try:
+                with deadline.read_deadline(timeout):
+                    return attr(*args, **kwargs)
+            except deadline.ReadDeadlineExceeded as exc:
+                raise self._missed(name, timeout) from exc
         # Daemon worker threads, not a ThreadPoolExecutor: an executor's workers are joined
         # at interpreter exit, so one read stuck on a SIGSTOPped server would hang the exit.
         if not self._slots.acquire(blocking=False):
@@ -208,20 +223,25 @@ class Guarded:
         try:
             return future.result(timeout=timeout)
         except cf.TimeoutError:
-            raise TimeoutError(
-                f"{self._breaker.name}: no answer to {name} within {timeout:g} s (read timeout)"
-            ) from None
+            raise self._missed(name, timeout) from None
+
+    def _missed(self, name: str, timeout: float) -> TimeoutError:
+        return TimeoutError(
+            f"{self._breaker.name}: no answer to {name} within {timeout:g} s (read timeout)"
+        )
 
     def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._target(), name)
+        target = self._target()
+        attr = getattr(target, name)
         if not callable(attr):
             return attr
         breaker = self._breaker
+        inline = bool(getattr(target, "enforces_read_deadline", False))
 
         def call(*args: Any, **kwargs: Any) -> Any:
             breaker.check()
             try:
-                return self._bounded(name, attr, args, kwargs)
+                return self._bounded(name, attr, inline, args, kwargs)
             except Exception as exc:
                 if breaker.is_outage(exc):
                     breaker.trip(exc)

@@ -13,13 +13,15 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import psycopg
+import psycopg_pool
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
@@ -27,12 +29,15 @@ from obsmem import text
 from obsmem.errors import ModelMismatch as ModelMismatch  # re-exported: old import path
 from obsmem.errors import VectorUnavailable as VectorUnavailable
 from obsmem.model import RECENT_EVENTS, Fix, FixFilter, Outcome
-from obsmem.stores import batching
+from obsmem.stores import batching, deadline
+from obsmem.stores.pg_deadline import DeadlineConnection
 from obsmem.stores.pool_check import check_quiet_connection
 from obsmem.stores.protocols import CandidateSearch
 from obsmem.stores.protocols import VectorRow as VectorRow  # re-exported: old import path
 
 log = logging.getLogger("obsmem.stores.pgvector")
+
+T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATE_LOCK = 0x6F62736D656D  # "obsmem": advisory lock key for migrate()
@@ -282,6 +287,17 @@ def migration_files(directory: Path | None = None) -> list[tuple[int, str, Path]
     return sorted(found)
 
 
+def _leg_result(leg: Future[T]) -> T:
+    """The keyword leg's answer; within a read it waits no longer than the read's deadline
+    (the leg's own driver waits end there too, so it never outlives the read by much)."""
+    try:
+        return leg.result(timeout=deadline.remaining())
+    except FutureTimeout:
+        raise deadline.ReadDeadlineExceeded(
+            "postgres: the keyword leg did not answer within the read deadline"
+        ) from None
+
+
 def _rounds(rows: Sequence[VectorRow]) -> list[list[VectorRow]]:
     """Split so that no id occurs twice in one INSERT ... ON CONFLICT (Postgres refuses that)."""
     return batching.rounds(rows, lambda r: r.id, lambda r: r.event_id)
@@ -290,6 +306,9 @@ def _rounds(rows: Sequence[VectorRow]) -> list[list[VectorRow]]:
 class PgVectorStore:
     """The vector and keyword side of obsmem, over a psycopg connection pool."""
 
+    # Reads keep their deadline in the driver (pg_deadline): the guard runs them inline.
+    enforces_read_deadline = True
+
     def __init__(
         self, url: str, *, pool_min: int = 1, pool_max: int = 10, timeout_s: float = 5.0
     ) -> None:
@@ -297,6 +316,7 @@ class PgVectorStore:
         self.timeout_s = timeout_s
         self._pool = ConnectionPool(
             url,
+            connection_class=DeadlineConnection,
             min_size=pool_min,
             max_size=max(pool_max, pool_min, 1),
             timeout=timeout_s,
@@ -339,8 +359,9 @@ class PgVectorStore:
 
     @contextlib.contextmanager
     def _conn(self) -> Iterator[psycopg.Connection]:
+        left = deadline.remaining()  # a read with a deadline waits for a connection no longer
         try:
-            with self._pool.connection() as conn:
+            with self._pool.connection(None if left is None else min(left, self.timeout_s)) as conn:
                 if conn.adapters.types.get("vector") is None and not self._register(conn):
                     raise psycopg.errors.UndefinedObject(
                         "the vector extension is missing: run migrate() first"
@@ -348,7 +369,13 @@ class PgVectorStore:
                 yield conn
         except psycopg.errors.TransactionRollback:
             raise  # deadlock / serialization failure: _retry() runs it again
-        except psycopg.OperationalError as exc:  # includes PoolTimeout, QueryCanceled
+        except psycopg_pool.PoolTimeout as exc:
+            if deadline.active():
+                raise deadline.ReadDeadlineExceeded(
+                    "postgres: no pooled connection within the read deadline"
+                ) from exc
+            raise VectorUnavailable(f"postgres: {exc}".strip()) from exc
+        except psycopg.OperationalError as exc:  # includes QueryCanceled
             raise VectorUnavailable(f"postgres: {exc}".strip()) from exc
 
     # ------------------------------------------------------------ schema
@@ -650,13 +677,13 @@ class PgVectorStore:
         """
         if self._keyword_params(query, k) is None:
             return self.knn(embedding() if callable(embedding) else embedding, k, flt), []
-        kw = self._legs().submit(self.keyword, query, k, flt)
+        kw = self._legs().submit(deadline.carried(self.keyword), query, k, flt)
         try:
             vec = self.knn(embedding() if callable(embedding) else embedding, k, flt)
         except BaseException:
             kw.cancel()
             raise
-        return vec, kw.result()
+        return vec, _leg_result(kw)
 
     def _keyword_with_stats(
         self, kp: dict[str, Any], flt: FixFilter | None
@@ -686,7 +713,11 @@ class PgVectorStore:
         products of unit vectors (what `get_embeddings` + numpy gave before).
         """
         kp = self._keyword_params(query, k)
-        kw = self._legs().submit(self._keyword_with_stats, kp, flt) if kp and k > 0 else None
+        kw = (
+            self._legs().submit(deadline.carried(self._keyword_with_stats), kp, flt)
+            if kp and k > 0
+            else None
+        )
         try:
             emb = _vec(embedding() if callable(embedding) else embedding)
             vec = self.knn(emb, k, flt)
@@ -696,7 +727,7 @@ class PgVectorStore:
             raise
         if kw is None:
             return CandidateSearch(vec, [], 0, 1.0, {}, {}, emb)
-        kw_hits, embs, docs, avgdl, df = kw.result()
+        kw_hits, embs, docs, avgdl, df = _leg_result(kw)
         in_vec = {fid for fid, _ in vec}
         cosines = {
             fid: float(np.dot(np.asarray(v, dtype=np.float32), emb))

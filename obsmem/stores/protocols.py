@@ -81,6 +81,9 @@ class GraphStore(Protocol):
     agent name), so the outbox may replay any of them; outages raise GraphUnavailable."""
 
     backend: str
+    # The driver ends reads at obsmem.stores.deadline's read deadline by itself, so the guard
+    # runs reads inline instead of on a worker thread that stops waiting at the deadline.
+    enforces_read_deadline: bool
 
     # --- lifecycle and schema
     def ping(self) -> float:
@@ -163,6 +166,8 @@ class VectorStore(Protocol):
 
     Writes are idempotent on (fix id, event id); outages raise VectorUnavailable.
     """
+
+    enforces_read_deadline: bool  # as GraphStore's
 
     # --- lifecycle and schema
     def ping(self) -> float:

@@ -1,7 +1,9 @@
 """Daemon threads kept between store reads, so a read with a deadline does not start a thread.
 
-The store guard (obsmem.stores.breaker) runs each read with a deadline on a worker
-thread and stops waiting when the deadline passes. Starting a thread per read cost
+The store guard (obsmem.stores.breaker) runs each read with a deadline of a store
+whose driver cannot keep the deadline itself (Neo4j; Postgres and FalkorDB reads run
+inline, see obsmem.stores.deadline) on a worker thread and stops waiting when the
+deadline passes. Starting a thread per read cost
 two thread starts per recall (the vector search and the graph enrichment), each a
 clone, a GIL hand-off and a thread exit. These workers wait for the next read
 instead, and leave after `idle_s` without one (a closed store's workers are gone

@@ -36,6 +36,7 @@ class CypherGraph(ABC):
 
     backend: str = "?"
     ft_call: str = ""
+    enforces_read_deadline: bool = False  # see GraphStore; True in backends whose driver can
 
     def __init__(self) -> None:
         self._text = C.text_statements(self.ft_call)

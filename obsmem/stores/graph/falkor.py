@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from obsmem.model import Fix
+from obsmem.stores import deadline
 from obsmem.stores.graph import cypher as C
+from obsmem.stores.graph import redis_deadline
 from obsmem.stores.graph.base import CypherGraph, GraphAuthError, GraphUnavailable, SchemaItem
 from obsmem.stores.graph.cypher import search_terms
 
@@ -80,6 +82,9 @@ def _has_nul(value: Any) -> bool:
 class FalkorGraph(CypherGraph):
     backend = "falkordb"
     ft_call = "CALL db.idx.fulltext.queryNodes('Fix', $q)"
+    # Replies are awaited no longer than the read deadline (redis_deadline): the guard runs
+    # reads inline.
+    enforces_read_deadline = True
 
     def __init__(self, url: str, graph: str = "obsmem", timeout_s: float = 5.0,
                  max_connections: int = 50) -> None:  # fmt: skip
@@ -112,6 +117,7 @@ class FalkorGraph(CypherGraph):
                             socket_connect_timeout=timeout_s,
                             max_connections=max_connections,
                             health_check_interval=30,
+                            connection_class=redis_deadline.connection_class(url),
                         )
                     except ValueError as exc:
                         raise GraphUnavailable(f"bad FalkorDB URL: {exc}") from None
@@ -132,7 +138,11 @@ class FalkorGraph(CypherGraph):
             if "timed out" in msg.lower():
                 raise GraphUnavailable(f"FalkorDB query timed out: {msg}") from None
             raise
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        except redis.TimeoutError as exc:
+            if deadline.active():  # the read deadline, sooner than the socket timeout
+                raise deadline.ReadDeadlineExceeded(f"FalkorDB: {exc}") from None
+            raise GraphUnavailable(f"FalkorDB unreachable: {exc}") from None
+        except (redis.ConnectionError, OSError) as exc:
             raise GraphUnavailable(f"FalkorDB unreachable: {exc}") from None
 
     def _query(self, query: str, params: dict[str, Any] | None, read_only: bool
