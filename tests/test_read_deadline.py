@@ -229,7 +229,7 @@ def test_a_stopped_postgres_costs_one_read_timeout_then_reads_recover(
         with stopped(own.postgres.pid()):
             took = _timed(count.count, VectorUnavailable)
             assert took < READ_TIMEOUT + SLACK
-            # The search: the kNN in this thread, the keyword leg on its own connection.
+            # The search: keyword and kNN statements pipelined on one connection.
             took = _timed(lambda: search.search(lambda: emb, "disk full", 5), VectorUnavailable)
             assert took < READ_TIMEOUT + SLACK
             assert counted.is_open and counted.kind == "hanging"
