@@ -157,6 +157,42 @@ def test_a_slow_statement_ends_at_the_deadline_and_its_connection_is_replaced(
         store.close()
 
 
+def test_a_slow_pipelined_search_ends_at_the_deadline_and_its_connection_is_replaced(
+    pg_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The search's pipeline (keyword + kNN statements, one sync) waits in
+    `DeadlineConnection.wait` too: a keyword statement that outlasts the deadline ends
+    the search there, the connection is closed, and the next search gets a fresh one."""
+    from obsmem.stores import pgvector as pv
+
+    store = PgVectorStore(pg_db_url, pool_min=1, pool_max=1, timeout_s=10.0)
+    store.migrate()
+    emb = np.zeros(384, dtype=np.float32)
+    emb[0] = 1.0
+    store.upsert([VectorRow(id="d1", event_id="e1", issue="disk full on db-1",
+                            solution="rotate the logs", signature="disk full", ts=1,
+                            embedding=emb)])  # fmt: skip
+    original = pv._KEYWORD_WITH_STATS
+    try:
+        monkeypatch.setattr(
+            pv, "_KEYWORD_WITH_STATS",
+            original + " UNION ALL SELECT 'z', NULL, NULL, NULL, NULL FROM pg_sleep(3)",
+        )  # fmt: skip
+        t0 = time.monotonic()
+        with (
+            pytest.raises(deadline.ReadDeadlineExceeded, match="connection closed"),
+            deadline.read_deadline(0.3),
+        ):
+            store.search(lambda: emb, "disk full", 5)
+        assert time.monotonic() - t0 < 0.3 + SLACK
+        assert store._pool.get_stats().get("returns_bad", 0) >= 1  # closed, not reused
+        monkeypatch.setattr(pv, "_KEYWORD_WITH_STATS", original)
+        got = store.search(lambda: emb, "disk full", 5)
+        assert got.vector[0][0] == got.keyword[0][0] == "d1"
+    finally:
+        store.close()
+
+
 def test_waiting_for_a_pooled_connection_ends_at_the_deadline(pg_db_url: str) -> None:
     """Every connection taken (e.g. by reads stuck on a hung server): the next read waits for
     one no longer than its deadline, not the pool's (write) timeout."""
@@ -229,7 +265,7 @@ def test_a_stopped_postgres_costs_one_read_timeout_then_reads_recover(
         with stopped(own.postgres.pid()):
             took = _timed(count.count, VectorUnavailable)
             assert took < READ_TIMEOUT + SLACK
-            # The search: the kNN in this thread, the keyword leg on its own connection.
+            # The search: keyword and kNN statements pipelined on one connection.
             took = _timed(lambda: search.search(lambda: emb, "disk full", 5), VectorUnavailable)
             assert took < READ_TIMEOUT + SLACK
             assert counted.is_open and counted.kind == "hanging"

@@ -393,11 +393,11 @@ def _search_expected(store, e, query, k):
 
 
 @pytest.mark.parametrize("keyword_first", [True, False])
-def test_search_is_candidates_plus_term_stats_plus_keyword_cosines(
+def test_two_leg_search_is_candidates_plus_term_stats_plus_keyword_cosines(
     runbooks, monkeypatch, keyword_first
 ):
-    """One search answers what candidates, term_stats and get_embeddings + numpy answered,
-    whether the keyword leg finishes before the kNN statement or after it."""
+    """The two-leg search answers what candidates, term_stats and get_embeddings + numpy
+    answered, whether the keyword leg finishes before the kNN statement or after it."""
     e = runbooks.get_embeddings(["cnpg:HighConnections"])["cnpg:HighConnections"]
     query = "max_connections: scale out ingesters and compactors"
     vec, kw, (docs, avgdl, df), cos = _search_expected(runbooks, e, query, 2)
@@ -423,11 +423,144 @@ def test_search_is_candidates_plus_term_stats_plus_keyword_cosines(
 
     monkeypatch.setattr(runbooks, "_keyword_with_stats", keyword_leg)
     monkeypatch.setattr(runbooks, "knn", knn_statement)
-    got = runbooks.search(lambda: e, query, 2)
+    got = runbooks.search_two_legs(lambda: e, query, 2)
     assert (got.vector, got.keyword) == (vec, kw)
     assert (got.docs, got.avgdl, got.df) == (docs, avgdl, df)
     assert got.cosines == cos
     assert np.array_equal(got.embedding, e)
+
+
+def _same_search(a, b) -> None:
+    assert (a.vector, a.keyword) == (b.vector, b.keyword)
+    assert (a.docs, a.avgdl, a.df) == (b.docs, b.avgdl, b.df)
+    assert a.cosines == b.cosines
+    assert np.array_equal(a.embedding, b.embedding)
+
+
+@pytest.mark.parametrize(
+    ("query", "k", "flt"),
+    [
+        ("max_connections: scale out ingesters and compactors", 2, None),
+        ("max_connections: scale out ingesters and compactors", 5, None),
+        ("ingester memory replica", 5, FixFilter(service="cnpg")),
+        ("ingester memory replica", 5, FixFilter(service="nothing-here")),
+        ("''); DROP TABLE fixes; -- check check blocklist", 3, None),
+        ("max_connections pooler", 0, None),
+    ],
+)
+def test_pipelined_search_answers_as_the_two_leg_search(runbooks, query, k, flt):
+    """Same hits, scores, df, docs/avgdl and keyword-only cosines, on the same data."""
+    e = runbooks.get_embeddings(["cnpg:HighConnections"])["cnpg:HighConnections"]
+    got = runbooks.search(lambda: e, query, k, flt)
+    _same_search(got, runbooks.search_two_legs(lambda: e, query, k, flt))
+    if k and flt is None:
+        vec, kw, (docs, avgdl, df), cos = _search_expected(runbooks, e, query, k)
+        assert (got.vector, got.keyword, got.docs, got.avgdl, got.df) == (vec, kw, docs, avgdl, df)
+        assert got.cosines == cos
+
+
+def test_pipelined_search_with_k_above_ef_search(pg_db_url):
+    """k > EF_SEARCH raises hnsw.ef_search for this search only: the answers match knn()'s
+    (which raises it in a transaction) and the pooled connection is back at the default."""
+    from obsmem.stores import pgvector as pv
+
+    s = PgVectorStore(pg_db_url, pool_max=1)  # one connection: the next read reuses it
+    try:
+        s.migrate()
+        rng = np.random.default_rng(11)
+        vecs = unit(rng, 400)
+        words = ["kafka", "redis", "disk", "memory", "latency", "dns", "tls", "oom"]
+        s.upsert([
+            row(i, vecs[i], issue=f"{words[i % 8]} {words[(i * 3) % 8]} alert {i}",
+                solution=f"fix {words[(i * 5) % 8]} step {i % 7}")
+            for i in range(400)
+        ])  # fmt: skip
+        k = pv.EF_SEARCH + 50
+        q = unit(rng, 1)[0]
+        got = s.search(lambda: q, "kafka disk latency alert", k)
+        assert len(got.vector) == k and len(got.keyword) == k
+        assert got.vector == s.knn(q, k)
+        _same_search(got, s.search_two_legs(lambda: q, "kafka disk latency alert", k))
+        with s._conn() as conn:
+            ef = conn.execute("SELECT current_setting('hnsw.ef_search')").fetchone()
+        assert ef == (str(pv.EF_SEARCH),)
+    finally:
+        s.close()
+
+
+def test_pipelined_search_runs_the_keyword_statement_while_embedding(runbooks, monkeypatch):
+    """The keyword statement is already executing in Postgres when the embedder is called."""
+    from obsmem.stores import pgvector as pv
+
+    e = runbooks.get_embeddings(["cnpg:HighConnections"])["cnpg:HighConnections"]
+    query = "max_connections pooler"
+    want = runbooks.search(lambda: e, query, 3)
+    # A real statement that stays busy a while (the extra row kind is ignored).
+    monkeypatch.setattr(
+        pv, "_KEYWORD_WITH_STATS",
+        pv._KEYWORD_WITH_STATS + " UNION ALL SELECT 'z', NULL, NULL, NULL, NULL FROM pg_sleep(2)",
+    )  # fmt: skip
+    seen: list[str] = []
+
+    def embed():
+        with psycopg.connect(runbooks.url, autocommit=True) as watcher:
+            for _ in range(100):
+                got = watcher.execute(
+                    "SELECT state, query FROM pg_stat_activity"
+                    " WHERE application_name = 'obsmem' AND wait_event = 'PgSleep'"
+                ).fetchall()
+                if got:
+                    seen.extend(state for state, _ in got)
+                    assert "keyword_stats" in got[0][1]
+                    break
+                threading.Event().wait(0.02)
+        return e
+
+    _same_search(runbooks.search(embed, query, 3), want)
+    assert seen == ["active"]
+
+
+def test_a_failing_search_statement_leaves_the_connection_clean(pg_db_url, monkeypatch):
+    """A statement that fails aborts the pipeline's other one; the error is the real one and
+    the same pooled connection serves the next search, idle and out of pipeline mode."""
+    from obsmem.stores import pgvector as pv
+
+    s = PgVectorStore(pg_db_url, pool_max=1, timeout_s=0.3)  # statement_timeout 300 ms
+    try:
+        s.migrate()
+        rng = np.random.default_rng(5)
+        vecs = unit(rng, 20)
+        s.upsert([row(i, vecs[i], issue=f"disk full {i}") for i in range(20)])
+        q = vecs[3]
+        want = s.search(lambda: q, "disk full", 5)
+        with s._conn() as conn:
+            pid = conn.info.backend_pid
+        original = pv._KEYWORD_WITH_STATS
+        for extra, error in [
+            (" UNION ALL SELECT 'z', NULL, 1 / 0, NULL, NULL", psycopg.errors.DivisionByZero),
+            (" UNION ALL SELECT 'z', NULL, NULL, NULL, NULL FROM pg_sleep(5)", VectorUnavailable),
+        ]:
+            monkeypatch.setattr(pv, "_KEYWORD_WITH_STATS", original + extra)
+            with pytest.raises(error) as got:
+                s.search(lambda: q, "disk full", 5)
+            if error is VectorUnavailable:
+                assert "statement timeout" in str(got.value)
+            monkeypatch.setattr(pv, "_KEYWORD_WITH_STATS", original)
+            _same_search(s.search(lambda: q, "disk full", 5), want)
+
+        def broken_embedder():
+            raise RuntimeError("embedder failed")
+
+        with pytest.raises(RuntimeError, match="embedder failed"):
+            s.search(broken_embedder, "disk full", 5)
+        _same_search(s.search(lambda: q, "disk full", 5), want)
+        with s._conn() as conn:
+            assert conn.info.backend_pid == pid  # never replaced
+            assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            assert conn.pgconn.pipeline_status == psycopg.pq.PipelineStatus.OFF
+        assert s._pool.get_stats().get("returns_bad", 0) == 0
+    finally:
+        s.close()
 
 
 def test_search_without_words_is_knn(runbooks):

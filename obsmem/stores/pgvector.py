@@ -149,6 +149,10 @@ UNION ALL SELECT 't', term, df::float8, NULL, NULL FROM qt
 UNION ALL SELECT 's', NULL, docs, total_len, NULL FROM st"""
 
 
+def _knn_sql(where: str) -> str:
+    return "WITH " + _KNN.format(where=where) + " SELECT id, 1 - dist FROM v ORDER BY dist, id"
+
+
 def _avgdl(docs: int, total_len: float) -> float:
     return max(float(total_len) / max(docs, 1), 1.0)
 
@@ -296,6 +300,35 @@ def _leg_result(leg: Future[T]) -> T:
         raise deadline.ReadDeadlineExceeded(
             "postgres: the keyword leg did not answer within the read deadline"
         ) from None
+
+
+KeywordAnswer = tuple[list[tuple[str, float]], dict[str, np.ndarray], int, float, dict[str, int]]
+
+
+def _keyword_answer(rows: Sequence[Sequence[Any]]) -> KeywordAnswer:
+    """(hits best first, their embeddings, docs, avgdl, df) from `_KEYWORD_WITH_STATS` rows."""
+    hits = sorted((r[3], r[1], float(r[2])) for r in rows if r[0] == "k")
+    embs = {r[1]: r[4].to_numpy() for r in rows if r[0] == "k"}
+    df = {r[1]: int(r[2]) for r in rows if r[0] == "t"}
+    st = next((r for r in rows if r[0] == "s"), None)
+    docs = int(st[2]) if st else 0
+    avgdl = _avgdl(docs, st[3] if st else 0)
+    return [(fid, score) for _, fid, score in hits], embs, docs, avgdl, df
+
+
+def _search_answer(
+    emb: np.ndarray, vec: list[tuple[str, float]], keyword: KeywordAnswer
+) -> CandidateSearch:
+    """The search's answer; cosines of keyword-only hits as float32 dot products of unit
+    vectors (what `get_embeddings` + numpy gave before)."""
+    kw_hits, embs, docs, avgdl, df = keyword
+    in_vec = {fid for fid, _ in vec}
+    cosines = {
+        fid: float(np.dot(np.asarray(v, dtype=np.float32), emb))
+        for fid, v in embs.items()
+        if fid not in in_vec
+    }
+    return CandidateSearch(vec, kw_hits, docs, avgdl, df, cosines, emb)
 
 
 def _rounds(rows: Sequence[VectorRow]) -> list[list[VectorRow]]:
@@ -632,7 +665,7 @@ class PgVectorStore:
         if k <= 0:
             return []
         where, params = _where(flt)
-        sql = "WITH " + _KNN.format(where=where) + " SELECT id, 1 - dist FROM v ORDER BY dist, id"
+        sql = _knn_sql(where)
         args = {**self._knn_params(embedding, k), **params}
         with self._conn() as conn:
             if k > EF_SEARCH:  # a transaction (two more round trips) only to raise ef_search
@@ -685,32 +718,55 @@ class PgVectorStore:
             raise
         return vec, _leg_result(kw)
 
-    def _keyword_with_stats(
-        self, kp: dict[str, Any], flt: FixFilter | None
-    ) -> tuple[list[tuple[str, float]], dict[str, np.ndarray], int, float, dict[str, int]]:
+    def _keyword_with_stats(self, kp: dict[str, Any], flt: FixFilter | None) -> KeywordAnswer:
         sql, params = self._keyword_sql(flt)
         with self._conn() as conn:
             rows = conn.execute(
                 "WITH " + sql + _KEYWORD_WITH_STATS, {**kp, **params}, binary=True
             ).fetchall()
-        hits = sorted((r[3], r[1], float(r[2])) for r in rows if r[0] == "k")
-        embs = {r[1]: r[4].to_numpy() for r in rows if r[0] == "k"}
-        df = {r[1]: int(r[2]) for r in rows if r[0] == "t"}
-        st = next((r for r in rows if r[0] == "s"), None)
-        docs = int(st[2]) if st else 0
-        avgdl = _avgdl(docs, st[3] if st else 0)
-        return [(fid, score) for _, fid, score in hits], embs, docs, avgdl, df
+        return _keyword_answer(rows)
 
     def search(
         self, embedding: Any, query: str, k: int, flt: FixFilter | None = None
     ) -> CandidateSearch:
-        """Both legs, the term statistics and the keyword-only cosines, in two statements.
+        """Both legs, the term statistics and the keyword-only cosines: two statements
+        pipelined on one connection.
 
-        The keyword leg (which also returns the statistics and its hits' embeddings) is
-        submitted first, on its own pooled connection, and runs while `embedding` (a
-        zero-argument callable, or a vector) is computed in this thread; then the kNN
-        statement. Cosines of keyword-only hits are computed here, as float32 dot
-        products of unit vectors (what `get_embeddings` + numpy gave before).
+        The keyword statement (which also returns the statistics and its hits'
+        embeddings) is sent first, in pipeline mode, so Postgres runs it while
+        `embedding` (a zero-argument callable, or a vector) is computed in this thread;
+        then the kNN statement follows on the same connection and one sync reads both
+        answers. Same answers as `search_two_legs`, without its thread hand-off, second
+        pool checkout and second connection. Both statements share the pipeline's
+        implicit transaction, so a raised `hnsw.ef_search` (k > EF_SEARCH) ends with it,
+        and a failing statement aborts the other and ends the pipeline: the connection
+        goes back to the pool idle.
+        """
+        kp = self._keyword_params(query, k)
+        if not kp or k <= 0:
+            emb = _vec(embedding() if callable(embedding) else embedding)
+            return CandidateSearch(self.knn(emb, k, flt), [], 0, 1.0, {}, {}, emb)
+        kw_sql, kw_params = self._keyword_sql(flt)
+        where, params = _where(flt)
+        with self._conn() as conn:
+            with conn.pipeline():  # on leaving: sync, read both answers, raise the first error
+                kw = conn.execute(
+                    "WITH " + kw_sql + _KEYWORD_WITH_STATS, {**kp, **kw_params}, binary=True
+                )  # sent now: Postgres scores the keywords while this thread embeds
+                emb = _vec(embedding() if callable(embedding) else embedding)
+                self._ef(conn, k)  # local to the pipeline's transaction
+                knn = conn.execute(_knn_sql(where), {**self._knn_params(emb, k), **params})
+            vec = [(r[0], float(r[1])) for r in knn.fetchall()]
+            keyword = _keyword_answer(kw.fetchall())
+        return _search_answer(emb, vec, keyword)
+
+    def search_two_legs(
+        self, embedding: Any, query: str, k: int, flt: FixFilter | None = None
+    ) -> CandidateSearch:
+        """`search` as before the pipeline (kept for bench comparisons and its equality test).
+
+        The keyword leg is submitted first, on its own pooled connection, and runs while
+        `embedding` is computed in this thread; then the kNN statement, on a second one.
         """
         kp = self._keyword_params(query, k)
         kw = (
@@ -727,14 +783,7 @@ class PgVectorStore:
             raise
         if kw is None:
             return CandidateSearch(vec, [], 0, 1.0, {}, {}, emb)
-        kw_hits, embs, docs, avgdl, df = _leg_result(kw)
-        in_vec = {fid for fid, _ in vec}
-        cosines = {
-            fid: float(np.dot(np.asarray(v, dtype=np.float32), emb))
-            for fid, v in embs.items()
-            if fid not in in_vec
-        }
-        return CandidateSearch(vec, kw_hits, docs, avgdl, df, cosines, emb)
+        return _search_answer(emb, vec, _leg_result(kw))
 
     def candidates_one_statement(
         self, embedding: Any, query: str, k: int, flt: FixFilter | None = None
