@@ -32,10 +32,12 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
 def pool_max_for(threads: int) -> int:
     """The default Postgres pool size for `threads` server threads.
 
-    A recall holds two connections at once (keyword leg and kNN run in parallel),
-    so 8 concurrent recalls want 16; with the old fixed 10 they queued on the pool
-    (bench.serve_ab, 8 clients: 47.7 -> 51.8 recalls/s, p99 398 -> 313 ms with 18).
-    Connections open on demand, so an idle server holds no more than before.
+    Sized when a recall held two connections at once (keyword leg and kNN in
+    parallel; with the old fixed 10, 8 concurrent recalls queued on the pool:
+    bench.serve_ab 47.7 -> 51.8 recalls/s, p99 398 -> 313 ms with 18). A recall now
+    pipelines both statements on one connection; the headroom is kept for what runs
+    beside recalls (dashboard reads, the outbox replayer, reconcile). Connections
+    open on demand, so an idle server holds no more than it uses.
     """
     return max(10, 2 * threads + 2)
 
