@@ -52,6 +52,18 @@ def wait_for(cond: Callable[[], bool], timeout: float = 20.0) -> bool:
 # ---------------------------------------------------------------- the deadline itself
 
 
+def _store_with_one_fix(url: str, *, pool_min: int, pool_max: int) -> tuple[PgVectorStore, Any]:
+    """A migrated store holding one fix, and that fix's (unit) embedding."""
+    store = PgVectorStore(url, pool_min=pool_min, pool_max=pool_max, timeout_s=10.0)
+    store.migrate()
+    emb = np.zeros(384, dtype=np.float32)
+    emb[0] = 1.0
+    store.upsert([VectorRow(id="d1", event_id="e1", issue="disk full on db-1",
+                            solution="rotate the logs", signature="disk full", ts=1,
+                            embedding=emb)])  # fmt: skip
+    return store, emb
+
+
 def test_no_deadline_outside_a_read() -> None:
     assert deadline.remaining() is None and not deadline.active()
 
@@ -165,13 +177,7 @@ def test_a_slow_pipelined_search_ends_at_the_deadline_and_its_connection_is_repl
     the search there, the connection is closed, and the next search gets a fresh one."""
     from obsmem.stores import pgvector as pv
 
-    store = PgVectorStore(pg_db_url, pool_min=1, pool_max=1, timeout_s=10.0)
-    store.migrate()
-    emb = np.zeros(384, dtype=np.float32)
-    emb[0] = 1.0
-    store.upsert([VectorRow(id="d1", event_id="e1", issue="disk full on db-1",
-                            solution="rotate the logs", signature="disk full", ts=1,
-                            embedding=emb)])  # fmt: skip
+    store, emb = _store_with_one_fix(pg_db_url, pool_min=1, pool_max=1)
     original = pv._KEYWORD_WITH_STATS
     try:
         monkeypatch.setattr(
@@ -251,13 +257,7 @@ def _timed(fn: Callable[[], Any], error: type) -> float:
 def test_a_stopped_postgres_costs_one_read_timeout_then_reads_recover(
     own: EmbeddedServers,
 ) -> None:
-    store = PgVectorStore(own.postgres_url(), pool_min=2, pool_max=4, timeout_s=10.0)
-    store.migrate()
-    emb = np.zeros(384, dtype=np.float32)
-    emb[0] = 1.0
-    store.upsert([VectorRow(id="d1", event_id="e1", issue="disk full on db-1",
-                            solution="rotate the logs", signature="disk full", ts=1,
-                            embedding=emb)])  # fmt: skip
+    store, emb = _store_with_one_fix(own.postgres_url(), pool_min=2, pool_max=4)
     counted, count = _guard("vectors", store, VECTOR_READS, VectorUnavailable)
     searched, search = _guard("vectors", store, VECTOR_READS, VectorUnavailable)
     try:
