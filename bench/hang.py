@@ -55,22 +55,29 @@ def timed(call: Any, n: int) -> list[float]:
 
 
 @contextlib.contextmanager
-def stopped(memory: Any, store: str) -> Iterator[None]:
+def process_tree_stopped(pid: int | None) -> Iterator[None]:
+    """A server (and, for Postgres, every backend) SIGSTOPped, SIGCONT afterwards."""
     import psutil
 
-    emb = memory.manager.embedded
-    pid = emb.falkor.pid() if store == "graph" else emb.postgres.pid()
+    assert pid is not None
     main = psutil.Process(pid)
     procs = [main, *main.children(recursive=True)]
-    with emb.supervision_paused():
+    for p in procs:
+        os.kill(p.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
         for p in procs:
-            os.kill(p.pid, signal.SIGSTOP)
-        try:
-            yield
-        finally:
-            for p in procs:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(p.pid, signal.SIGCONT)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p.pid, signal.SIGCONT)
+
+
+@contextlib.contextmanager
+def stopped(memory: Any, store: str) -> Iterator[None]:
+    emb = memory.manager.embedded
+    pid = emb.falkor.pid() if store == "graph" else emb.postgres.pid()
+    with emb.supervision_paused(), process_tree_stopped(pid):
+        yield
     deadline = time.monotonic() + 60
     while memory.manager.is_down(store) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -9,9 +9,6 @@ reads work again on connections that are not the ones left broken.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
-import os
-import signal
 import threading
 import time
 import uuid
@@ -19,9 +16,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
-import psutil
 import pytest
 
+from bench.hang import process_tree_stopped
 from obsmem.errors import GraphUnavailable, VectorUnavailable, is_unavailable
 from obsmem.model import AgentWrite, FixWrite, fix_id_for, issue_signature
 from obsmem.stores import breaker as B
@@ -226,22 +223,6 @@ def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServers]:
     servers.stop(force=True)
 
 
-@contextlib.contextmanager
-def stopped(pid: int | None) -> Iterator[None]:
-    """The server (and, for Postgres, every backend) SIGSTOPped, SIGCONT afterwards."""
-    assert pid is not None
-    main = psutil.Process(pid)
-    procs = [main, *main.children(recursive=True)]
-    for p in procs:
-        os.kill(p.pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        for p in procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(p.pid, signal.SIGCONT)
-
-
 def _guard(name: str, store: Any, reads: frozenset[str], error: type) -> tuple[B.Breaker, Any]:
     br = B.Breaker(name, lambda: store, is_outage=is_unavailable, make_error=error)
     return br, B.guarded(br, lambda: store, reads=reads, read_timeout=lambda: READ_TIMEOUT)
@@ -262,7 +243,7 @@ def test_a_stopped_postgres_costs_one_read_timeout_then_reads_recover(
     searched, search = _guard("vectors", store, VECTOR_READS, VectorUnavailable)
     try:
         assert search.search(lambda: emb, "disk full", 5).vector[0][0] == "d1"
-        with stopped(own.postgres.pid()):
+        with process_tree_stopped(own.postgres.pid()):
             took = _timed(count.count, VectorUnavailable)
             assert took < READ_TIMEOUT + SLACK
             # The search: keyword and kNN statements pipelined on one connection.
@@ -301,7 +282,7 @@ def test_a_stopped_falkordb_costs_one_read_timeout_then_reads_recover(
     br, reads = _guard("graph", graph, GRAPH_READS, GraphUnavailable)
     try:
         assert set(reads.get_fixes([fid])) == {fid}
-        with stopped(own.falkor.pid()):
+        with process_tree_stopped(own.falkor.pid()):
             took = _timed(lambda: reads.get_fixes([fid]), GraphUnavailable)  # a pipeline
             assert took < READ_TIMEOUT + SLACK
             assert br.is_open and br.kind == "hanging"
@@ -326,7 +307,7 @@ def test_writes_keep_the_longer_timeout_on_a_stopped_falkordb(own: EmbeddedServe
     graph.ensure_schema()
     br, store = _guard("graph", graph, GRAPH_READS, GraphUnavailable)
     try:
-        with stopped(own.falkor.pid()):
+        with process_tree_stopped(own.falkor.pid()):
             t0 = time.monotonic()
             with pytest.raises(GraphUnavailable):
                 store.upsert_agents([AgentWrite(name="w1", ts=1)])
