@@ -1,13 +1,15 @@
 """The embedder under concurrent single-text callers: coalesced runs vs one run per caller.
 
-    python -m bench.embed_concurrency --threads 8 --rounds 10
+    python -m bench.embed_concurrency --threads 8 --rounds 10 [--precision int8 --intra 1,2]
 
 Eight threads (the server's waitress workers) each embed distinct repetitive-corpus
 queries, with no LRU cache in front. Modes, interleaved round by round in one
 process so a busy box's load hits them alike: `coalesced` (`_Model.embed_one`,
 what `Embedder.embed` uses) and `per_call` (`_Model.encode([text])`, one session
 run per caller), for each intra-op thread count in --intra. Also batch-1 serial
-latency per mode (a lone caller must not pay for coalescing). Prints JSON.
+latency per mode (a lone caller must not pay for coalescing). With `--precision
+int8` (the query model) `embed_one` does not queue: each caller runs its own text at
+once, so the modes differ only by the call path. Prints JSON.
 """
 
 from __future__ import annotations
@@ -25,16 +27,17 @@ from bench.measure import load, machine, summary
 from obsmem import embed
 
 
-def _model(intra: int) -> Any:
-    old = os.environ.get("OBSMEM_EMBED_THREADS")
-    os.environ["OBSMEM_EMBED_THREADS"] = str(intra)
+def _model(intra: int, precision: str) -> Any:
+    var = "OBSMEM_QUERY_THREADS" if precision == embed.INT8 else "OBSMEM_EMBED_THREADS"
+    old = os.environ.get(var)
+    os.environ[var] = str(intra)
     try:
-        return embed._Model(embed.default_model_dir())
+        return embed._Model(embed.default_model_dir(), precision)
     finally:
         if old is None:
-            os.environ.pop("OBSMEM_EMBED_THREADS", None)
+            os.environ.pop(var, None)
         else:
-            os.environ["OBSMEM_EMBED_THREADS"] = old
+            os.environ[var] = old
 
 
 def _concurrent(fn: Callable[[str], Any], texts: list[str], threads: int) -> tuple[float, float]:
@@ -71,8 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--per-round", type=int, default=48)
     ap.add_argument("--intra", default="2", help="comma-separated intra-op thread counts")
+    ap.add_argument("--precision", choices=embed.PRECISIONS, default=embed.FP32)
     args = ap.parse_args(argv)
-    models = {n: _model(n) for n in (int(x) for x in args.intra.split(","))}
+    models = {n: _model(n, args.precision) for n in (int(x) for x in args.intra.split(","))}
     modes: dict[str, Callable[[Any, str], Any]] = {
         "coalesced": lambda mdl, t: mdl.embed_one(t),
         "per_call": lambda mdl, t: mdl.encode([t]),

@@ -64,17 +64,34 @@ def cache_root() -> Path:
     return Path(base) / "obsmem" / "onnx"
 
 
-def embed_threads() -> int:
-    """Intra-op threads: all cores up to 4; more only adds contention for one short text.
-
-    `OBSMEM_EMBED_THREADS` (or the older `OBSMEM_TORCH_THREADS`) overrides, e.g. 1
-    when several workers share a box.
-    """
-    for var in ("OBSMEM_EMBED_THREADS", "OBSMEM_TORCH_THREADS"):
+def _threads_from_env(*names: str) -> int | None:
+    for var in names:
         raw = os.environ.get(var, "").strip()
         if raw.isdigit() and int(raw) > 0:
             return int(raw)
-    return max(1, min(4, os.cpu_count() or 1))
+    return None
+
+
+def embed_threads() -> int:
+    """Intra-op threads of the fp32 (document) model: all cores up to 4.
+
+    Documents are long and come in batches, where the cores pay off.
+    `OBSMEM_EMBED_THREADS` (or the older `OBSMEM_TORCH_THREADS`) overrides, e.g. 1
+    when several workers share a box.
+    """
+    found = _threads_from_env("OBSMEM_EMBED_THREADS", "OBSMEM_TORCH_THREADS")
+    return found or max(1, min(4, os.cpu_count() or 1))
+
+
+def query_threads() -> int:
+    """Intra-op threads of the int8 query model: 1, unless `OBSMEM_QUERY_THREADS` says.
+
+    A query is one short text. On 2 cores one thread embeds a 20-token query in
+    2.2 ms of wall and CPU; two threads take 2.3-2.9 ms of wall and 3.0-3.8 ms of
+    CPU (bench/embed_threads.py). Concurrent queries then run side by side, one
+    thread each, instead of taking turns on a pool that costs more than it gives.
+    """
+    return _threads_from_env("OBSMEM_QUERY_THREADS") or 1
 
 
 torch_threads = embed_threads  # old name, kept for callers
@@ -228,7 +245,7 @@ class _Pending:
 class _Model:
     """An ONNX Runtime session and its tokenizer, shared by all threads.
 
-    Single texts from concurrent callers (8 HTTP recalls at once) coalesce into
+    For the fp32 model, single texts from concurrent callers coalesce into
     one session run (`embed_one`): a caller that finds no run in flight runs at
     once with whatever is queued, its own text included, so a lone request waits
     for nothing; texts that arrive while a run is in flight go together into the
@@ -250,7 +267,7 @@ class _Model:
         tok.no_padding()  # padded per batch below, to the longest text in it
         self.tokenizer = tok
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = embed_threads()
+        opts.intra_op_num_threads = query_threads() if precision == INT8 else embed_threads()
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         # Spinning threads burn the cores Postgres and FalkorDB need on a shared box.
@@ -267,7 +284,14 @@ class _Model:
         return self.run(self.tokenizer.encode_batch(list(texts)))
 
     def embed_one(self, text: str) -> np.ndarray:
-        """One text's vector, sharing a session run with concurrent callers (see the class)."""
+        """One text's vector, sharing a session run with concurrent callers (see the class).
+
+        The int8 model runs each text alone anyway (see `run`), so its callers
+        skip the queue and run the session concurrently, which ONNX Runtime allows.
+        """
+        if self.precision == INT8:
+            vector: np.ndarray = self._run([self.tokenizer.encode(text)])[0]
+            return vector
         me = _Pending(self.tokenizer.encode(text))
         with self._turn:
             self._queue.append(me)

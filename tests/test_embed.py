@@ -149,14 +149,11 @@ def test_padded_batch_equals_batch_one(embedder, precision):
     assert float(cos.min()) >= 0.99999, cos
 
 
-@pytest.mark.parametrize("precision", ["fp32", "int8"])
-def test_concurrent_callers_share_a_run_and_each_get_their_own_vector(
-    embedder, monkeypatch, precision
-):
+def test_concurrent_callers_share_a_run_and_each_get_their_own_vector(embedder, monkeypatch):
     import threading
     import time
 
-    model = _fresh_model(embedder, precision)
+    model = _fresh_model(embedder, "fp32")
     texts = [t for t in _MIXED if len(t) < 100]  # all fit one run (MAX_BATCH_TOKENS)
     alone = {t: model.run([model.tokenizer.encode(t)])[0] for t in texts}
     real_run, sizes = model.run, []
@@ -191,6 +188,48 @@ def test_concurrent_callers_share_a_run_and_each_get_their_own_vector(
     for text, vec in got.items():
         assert float(vec @ alone[text]) >= 0.99999, text
     assert len(got) == len(texts)
+
+
+def test_int8_callers_run_side_by_side_each_on_one_thread(embedder, monkeypatch):
+    """int8 queries skip the queue: a second caller's run starts while the first's is
+    still in flight (each on one intra-op thread), and each gets its text's vector."""
+    import threading
+
+    from obsmem.embed import query_threads
+
+    assert query_threads() == 1
+    model = _fresh_model(embedder, "int8")
+    texts = [t for t in _MIXED if len(t) < 100][:2]
+    alone = {t: model.run([model.tokenizer.encode(t)])[0] for t in texts}
+    real_run = model._run
+    first_in, second_in = threading.Event(), threading.Event()
+
+    def run(encs):
+        if not first_in.is_set():
+            first_in.set()
+            assert second_in.wait(30), "the second caller waited for the first run"
+        else:
+            second_in.set()
+        return real_run(encs)
+
+    monkeypatch.setattr(model, "_run", run)
+    got: dict[str, np.ndarray] = {}
+    first = threading.Thread(target=lambda: got.__setitem__(texts[0], model.embed_one(texts[0])))
+    first.start()
+    assert first_in.wait(30)
+    got[texts[1]] = model.embed_one(texts[1])
+    first.join(30)
+    for text in texts:
+        assert float(got[text] @ alone[text]) >= 0.99999, text
+
+
+def test_query_threads_can_be_set(monkeypatch):
+    from obsmem.embed import query_threads
+
+    monkeypatch.setenv("OBSMEM_QUERY_THREADS", "2")
+    assert query_threads() == 2
+    monkeypatch.setenv("OBSMEM_QUERY_THREADS", "zero")
+    assert query_threads() == 1
 
 
 def test_coalesced_runs_stay_under_the_token_budget(embedder):
