@@ -128,8 +128,8 @@ def warm_up(memory: Any, ready: threading.Event) -> None:
 def server_embed_threads(environ: MutableMapping[str, str]) -> None:
     """One ONNX Runtime intra-op thread per inference in the server, unless configured.
 
-    With 8 request threads the inferences already run side by side (and coalesce,
-    obsmem.embed), and each recall's keyword leg runs on the other core meanwhile:
+    With 8 request threads the inferences already run side by side (documents
+    coalesce, obsmem.embed), and each recall's keyword leg runs on the other core meanwhile:
     a second intra-op thread per inference only adds hand-offs. Interleaved A/B under
     8 HTTP clients (bench.serve_ab, three runs at 10k and 100k): server CPU per recall
     -0.9 ms (16.9 -> 16.0, 16.6 -> 15.8, 17.7 -> 16.8), 8-client rate +3-7 %, p99 lower;

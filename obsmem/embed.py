@@ -341,7 +341,7 @@ class _Model:
         The int8 model quantizes its activations with one scale per run, padding
         included, so in a shared run a query's vector would depend on the texts
         beside it (cosine 0.986 to its vector alone, measured); alone it is the
-        same every time. Coalesced int8 queries still share a turn on the session.
+        same every time (which is also why `embed_one` does not queue int8 texts).
         """
         if self.precision == INT8 and len(encs) > 1:
             return np.concatenate([self._run(encs[i : i + 1]) for i in range(len(encs))])
