@@ -96,11 +96,13 @@ def remaining() -> float | None:
     bound = _bound.get()
     if bound is None:
         return None
-    left = bound.each
-    if bound.at is not None:
-        until = bound.at - time.monotonic()
-        left = until if left is None else min(left, until)
-    return max(left if left is not None else MIN_WAIT_S, MIN_WAIT_S)
+    if bound.at is None:
+        left = bound.each
+    else:
+        left = bound.at - time.monotonic()
+        if bound.each is not None:
+            left = min(left, bound.each)
+    return None if left is None else max(left, MIN_WAIT_S)
 
 
 def active() -> bool:
