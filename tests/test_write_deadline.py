@@ -93,6 +93,11 @@ class Store:
         time.sleep(0.05)
         return deadline.remaining()
 
+    def walk(self) -> Iterator[float | None]:
+        for _ in range(2):
+            time.sleep(0.05)
+            yield deadline.remaining()
+
     def hang(self) -> None:
         raise deadline.exceeded("postgres: no answer", "connection closed")
 
@@ -109,6 +114,9 @@ def test_the_guard_runs_writes_under_the_write_timeout_only_where_the_driver_kee
     try:
         assert 2.99 < keeps.write() <= 3.0
         assert other.write() is None
+        walked = list(keeps.walk())  # a generator: each step runs under the deadline
+        assert len(walked) == 2 and all(2.99 < w <= 3.0 for w in walked)
+        assert list(other.walk()) == [None, None]
         assert 0.4 < keeps.read() <= 0.5 and 0.4 < other.read() <= 0.5
         with pytest.raises(VectorUnavailable, match=r"within the write timeout \(3 s per round"):
             keeps.hang()
@@ -334,10 +342,10 @@ def own_db(own: EmbeddedServers) -> str:
 def test_every_postgres_write_and_schema_step_ends_at_the_write_timeout(
     own: EmbeddedServers, own_db: str
 ) -> None:
-    """upsert (one row, and the COPY path), record_outcomes, delete, set_figures, and the
-    schema steps run again after every outage (migrate, check_model): each, met by a stopped
-    server, fails as an outage within about the write timeout. (A fresh guard per call: an
-    open breaker would fail the next one at once.)"""
+    """upsert (one row, and the COPY path), record_outcomes, delete, set_figures, the schema
+    steps run again after every outage (migrate, check_model) and reconcile's walk of the ids:
+    each, met by a stopped server, fails as an outage within about the write timeout. (A
+    fresh guard per call: an open breaker would fail the next one at once.)"""
     from obsmem.model import Fix, Outcome
 
     timeout = 0.5
@@ -361,6 +369,7 @@ def test_every_postgres_write_and_schema_step_ends_at_the_write_timeout(
         "set_figures": lambda s: s.set_figures([Fix(id="d1", issue="x", solution="y", ts=1)]),
         "migrate": lambda s: s.migrate(),
         "check_model": lambda s: s.check_model("x", 384),
+        "iter_ids": lambda s: list(s.iter_ids()),  # a bulk walk (reconcile): page by page
     }
     breakers = []
     try:
@@ -378,7 +387,7 @@ def test_every_postgres_write_and_schema_step_ends_at_the_write_timeout(
                     _timed(lambda s=guarded, f=step: f(s), bound + SLACK, what=name)
                 assert br.is_open and br.kind == "hanging", name
         assert wait_for(lambda: not any(b.is_open for b in breakers))
-        assert store._pool.get_stats().get("returns_bad", 0) >= 6  # each cut connection dropped
+        assert store._pool.get_stats().get("returns_bad", 0) >= 7  # each cut connection dropped
         assert store.migrate() == []
         assert [store.count() for _ in range(6)] == [store.count()] * 6
     finally:

@@ -26,10 +26,12 @@ Neo4j's).
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import inspect
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Generator, Iterator
 from typing import Any, TypeVar, cast
 
 from obsmem.stores import deadline
@@ -226,7 +228,9 @@ class Guarded:
             if not per_trip:
                 return attr(*args, **kwargs)
             with deadline.write_deadline(per_trip):  # its error already says which round trip
-                return attr(*args, **kwargs)
+                got = attr(*args, **kwargs)
+            # A generator method (a bulk walk: iter_ids) runs later, on each next().
+            return self._walk(got, per_trip) if inspect.isgenerator(got) else got
         timeout = self._read_timeout()
         if not timeout:
             return attr(*args, **kwargs)
@@ -253,6 +257,32 @@ class Guarded:
         except cf.TimeoutError:
             raise self._missed(name, timeout) from None
 
+    def _walk(self, steps: Generator[Any, Any, Any], per_trip: float) -> Iterator[Any]:
+        """A bulk walk under the write deadline step by step: each page's round trips are
+        bounded, however long the walk; an outage opens the breaker as a call's does."""
+        with contextlib.closing(steps):
+            while True:
+                try:
+                    with deadline.write_deadline(per_trip):
+                        item = next(steps)
+                except StopIteration:
+                    return
+                except Exception as exc:
+                    seen = self._seen(exc)
+                    if seen is exc:
+                        raise
+                    raise seen from exc
+                yield item
+
+    def _seen(self, exc: Exception) -> BaseException:
+        """`exc` as the caller gets it: an outage opens the breaker, and a timeout becomes the
+        store's own "unavailable" error (so callers catch one family)."""
+        if self._breaker.is_outage(exc):
+            self._breaker.trip(exc)
+            if isinstance(exc, TimeoutError):
+                return self._breaker._make_error(str(exc))
+        return exc
+
     def _missed(self, name: str, timeout: float) -> TimeoutError:
         return TimeoutError(
             f"{self._breaker.name}: no answer to {name} within {timeout:g} s (read timeout)"
@@ -272,11 +302,10 @@ class Guarded:
             try:
                 return self._bounded(name, attr, inline, inline_writes, args, kwargs)
             except Exception as exc:
-                if breaker.is_outage(exc):
-                    breaker.trip(exc)
-                    if isinstance(exc, TimeoutError):
-                        raise breaker._make_error(str(exc)) from exc
-                raise
+                seen = self._seen(exc)
+                if seen is exc:
+                    raise
+                raise seen from exc
 
         call.__name__ = name
         return call
