@@ -11,10 +11,14 @@ as an outage (the breaker opens, a write is queued in the outbox).
 
 A write cut this way may still be applied: its statement was already in the
 server's socket buffer, and a stopped server runs it when it is resumed (for
-an autocommit statement or a sent COMMIT, it commits). The queued copy then
-applies a second time on replay, which the writes' event ids make harmless
-(see `PgVectorStore.upsert`, `record_outcomes`, `delete`). Outside any deadline
-(benches, the CLI's direct store calls) it waits as psycopg does.
+an autocommit statement or a sent COMMIT, it commits; a transaction whose COMMIT
+was not sent is rolled back). The queued copy then applies a second time on
+replay, which the writes' event ids make harmless (see `PgVectorStore.upsert`,
+`record_outcomes`, `delete`). The late apply comes first in practice: a resumed
+server runs the buffered statement at once, a live but slow one ends it by its
+`statement_timeout` (the same number), while the replay waits for the breaker's
+probe (every 0.5 s) to answer. Outside any deadline (benches, the CLI's direct
+store calls) it waits as psycopg does.
 """
 
 from __future__ import annotations
