@@ -270,7 +270,7 @@ def test_a_remember_on_a_stopped_postgres_is_queued_at_the_write_timeout_and_cou
         assert mgr.is_down("vectors") and mgr.breaker_state()["vectors"]["kind"] == "hanging"
         # Open: the next writes queue at once, behind the first.
         again, took = _timed(lambda: mem.remember(**{**a, "success": False}))  # 2nd occurrence
-        assert took < 0.5 and again.id == first.id and again.pending == ("vectors",)
+        assert took < WRITE_TIMEOUT and again.id == first.id and again.pending == ("vectors",)
         more = mem.remember_many([
             {"issue": f"cert expiry on edge-{i}", "solution": f"renew the cert on edge-{i}"}
             for i in range(2)
