@@ -14,15 +14,24 @@ caller's thread under `deadline.read_deadline`, with no thread hand-off. For the
 others (Neo4j) the deadline is enforced above the driver: the read runs on a
 worker thread and the caller stops waiting. A read that misses its deadline opens
 the breaker like any outage, so a hang costs one short timeout, not one per page.
+
+Writes (every method not named a read: writes, schema, bulk walks) of a store that
+says `enforces_write_deadline` (Postgres) run inline under
+`deadline.write_deadline(write_timeout)`: each round trip the server does not
+answer within the write timeout ends there, and the write is queued like any
+outage. The others keep their driver's own timeout (FalkorDB's socket timeout,
+Neo4j's).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import inspect
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Generator, Iterator
 from typing import Any, TypeVar, cast
 
 from obsmem.stores import deadline
@@ -160,10 +169,16 @@ def guarded(
     *,
     reads: Collection[str] = (),
     read_timeout: Callable[[], float | None] = lambda: None,
+    write_timeout: Callable[[], float | None] = lambda: None,
 ) -> T:
     """`target()` seen through `breaker`, typed as the store itself: readers and the type
     checker see a GraphStore / VectorStore, not a proxy of `Any`."""
-    return cast(T, Guarded(breaker, target, reads=reads, read_timeout=read_timeout))
+    return cast(
+        T,
+        Guarded(
+            breaker, target, reads=reads, read_timeout=read_timeout, write_timeout=write_timeout
+        ),
+    )
 
 
 def _describe(exc: BaseException) -> str:
@@ -177,8 +192,9 @@ class Guarded:
     Methods named in `reads` run under `read_timeout()` seconds: inline, with the
     deadline kept by the driver, when the store `enforces_read_deadline`; else a
     worker thread waits for the driver and the caller stops waiting at the
-    deadline. The rest (writes, schema, bulk walks) run inline under the driver's
-    own timeout.
+    deadline. The rest (writes, schema, bulk walks) run inline: under
+    `write_timeout()` seconds per round trip when the store
+    `enforces_write_deadline`, else under the driver's own timeout.
     """
 
     def __init__(
@@ -188,18 +204,34 @@ class Guarded:
         *,
         reads: Collection[str] = (),
         read_timeout: Callable[[], float | None] = lambda: None,
+        write_timeout: Callable[[], float | None] = lambda: None,
     ) -> None:
         self._breaker = breaker
         self._target = target
         self._reads = frozenset(reads)
         self._read_timeout = read_timeout
+        self._write_timeout = write_timeout
         self._slots = threading.BoundedSemaphore(READ_WORKERS)
         self._workers = ReadWorkers(f"obsmem-read-{breaker.name}")
 
     def _bounded(
-        self, name: str, attr: Callable[..., Any], inline: bool, args: Any, kwargs: Any
+        self,
+        name: str,
+        attr: Callable[..., Any],
+        inline: bool,
+        inline_writes: bool,
+        args: Any,
+        kwargs: Any,
     ) -> Any:
-        timeout = self._read_timeout() if name in self._reads else None
+        if name not in self._reads:
+            per_trip = self._write_timeout() if inline_writes else None
+            if not per_trip:
+                return attr(*args, **kwargs)
+            with deadline.write_deadline(per_trip):  # its error already says which round trip
+                got = attr(*args, **kwargs)
+            # A generator method (a bulk walk: iter_ids) runs later, on each next().
+            return self._walk(got, per_trip) if inspect.isgenerator(got) else got
+        timeout = self._read_timeout()
         if not timeout:
             return attr(*args, **kwargs)
         if inline:  # the store's driver keeps the deadline: no thread hand-off
@@ -225,6 +257,32 @@ class Guarded:
         except cf.TimeoutError:
             raise self._missed(name, timeout) from None
 
+    def _walk(self, steps: Generator[Any, Any, Any], per_trip: float) -> Iterator[Any]:
+        """A bulk walk under the write deadline step by step: each page's round trips are
+        bounded, however long the walk; an outage opens the breaker as a call's does."""
+        with contextlib.closing(steps):
+            while True:
+                try:
+                    with deadline.write_deadline(per_trip):
+                        item = next(steps)
+                except StopIteration:
+                    return
+                except Exception as exc:
+                    seen = self._seen(exc)
+                    if seen is exc:
+                        raise
+                    raise seen from exc
+                yield item
+
+    def _seen(self, exc: Exception) -> BaseException:
+        """`exc` as the caller gets it: an outage opens the breaker, and a timeout becomes the
+        store's own "unavailable" error (so callers catch one family)."""
+        if self._breaker.is_outage(exc):
+            self._breaker.trip(exc)
+            if isinstance(exc, TimeoutError):
+                return self._breaker._make_error(str(exc))
+        return exc
+
     def _missed(self, name: str, timeout: float) -> TimeoutError:
         return TimeoutError(
             f"{self._breaker.name}: no answer to {name} within {timeout:g} s (read timeout)"
@@ -237,17 +295,17 @@ class Guarded:
             return attr
         breaker = self._breaker
         inline = bool(getattr(target, "enforces_read_deadline", False))
+        inline_writes = bool(getattr(target, "enforces_write_deadline", False))
 
         def call(*args: Any, **kwargs: Any) -> Any:
             breaker.check()
             try:
-                return self._bounded(name, attr, inline, args, kwargs)
+                return self._bounded(name, attr, inline, inline_writes, args, kwargs)
             except Exception as exc:
-                if breaker.is_outage(exc):
-                    breaker.trip(exc)
-                    if isinstance(exc, TimeoutError):
-                        raise breaker._make_error(str(exc)) from exc
-                raise
+                seen = self._seen(exc)
+                if seen is exc:
+                    raise
+                raise seen from exc
 
         call.__name__ = name
         return call

@@ -341,6 +341,9 @@ class PgVectorStore:
 
     # Reads keep their deadline in the driver (pg_deadline): the guard runs them inline.
     enforces_read_deadline = True
+    # So do writes, per round trip (a write cut at its deadline may still be applied by a
+    # resumed server; its queued copy then replays as a no-op: event ids, ON CONFLICT).
+    enforces_write_deadline = True
 
     def __init__(
         self, url: str, *, pool_min: int = 1, pool_max: int = 10, timeout_s: float = 5.0
@@ -404,9 +407,7 @@ class PgVectorStore:
             raise  # deadlock / serialization failure: _retry() runs it again
         except psycopg_pool.PoolTimeout as exc:
             if deadline.active():
-                raise deadline.ReadDeadlineExceeded(
-                    "postgres: no pooled connection within the read deadline"
-                ) from exc
+                raise deadline.exceeded("postgres: no pooled connection") from exc
             raise VectorUnavailable(f"postgres: {exc}".strip()) from exc
         except psycopg.OperationalError as exc:  # includes QueryCanceled
             raise VectorUnavailable(f"postgres: {exc}".strip()) from exc
@@ -434,7 +435,9 @@ class PgVectorStore:
         ]
         applied: list[str] = []
         try:
-            with psycopg.connect(
+            # Its bookkeeping round trips keep the write deadline, if any (DeadlineConnection);
+            # a migration's own SQL may build an index for minutes and runs without one.
+            with DeadlineConnection.connect(
                 self.url, autocommit=True, connect_timeout=max(1, round(self.timeout_s))
             ) as conn:
                 # Two processes starting at once: the second waits here, then finds nothing to do.
@@ -449,7 +452,7 @@ class PgVectorStore:
                     for version, name, sql in files:
                         if version in done:
                             continue
-                        with conn.transaction():
+                        with deadline.lifted(), conn.transaction():
                             conn.execute(sql.encode("utf-8"))  # no params: several statements
                             conn.execute(
                                 "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",

@@ -168,6 +168,9 @@ class VectorStore(Protocol):
     """
 
     enforces_read_deadline: bool  # as GraphStore's
+    # Writes, schema steps and walks end at obsmem.stores.deadline's write deadline (per round
+    # trip) by the driver itself; the guard sets it (store guards without it: driver timeout).
+    enforces_write_deadline: bool
 
     # --- lifecycle and schema
     def ping(self) -> float:

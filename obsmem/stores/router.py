@@ -33,7 +33,8 @@ VECTORS = "vectors"
 STORES = (GRAPH, VECTORS)
 
 # Interactive reads: bounded by Settings.read_timeout_s (see obsmem.stores.breaker). Writes,
-# schema and bulk walks (export, reconcile) keep the longer store_timeout_s.
+# schema and bulk walks (export, reconcile) keep the longer store_timeout_s (for Postgres: per
+# round trip, kept by the driver).
 GRAPH_READS = frozenset({
     "ping", "get_fix", "get_fixes", "recent_fixes", "count_fixes", "text_search", "similar_issues",
     "agents", "get_agent", "fixes_by_agent", "outcomes_for_fix", "neighbourhood",
@@ -83,12 +84,16 @@ class DatabaseManager:
         }  # fmt: skip
         # The stores as callers use them: typed, failing fast while their breaker is open, and
         # interactive reads bounded by the short read timeout.
+        # Writes of a store whose driver keeps a deadline (Postgres) end at the write timeout,
+        # per round trip; the others' drivers have theirs (see obsmem.stores.breaker).
         read_timeout = lambda: self.settings.read_timeout_s  # noqa: E731
+        write_timeout = lambda: self.settings.store_timeout_s  # noqa: E731
         self.graph: GraphStore = guarded(
             self._breakers[GRAPH], lambda: self._graph, reads=GRAPH_READS, read_timeout=read_timeout
         )
         self.vectors: VectorStore = guarded(self._breakers[VECTORS], lambda: self._vectors,
-                                            reads=VECTOR_READS, read_timeout=read_timeout)  # fmt: skip
+                                            reads=VECTOR_READS, read_timeout=read_timeout,
+                                            write_timeout=write_timeout)  # fmt: skip
         for store in STORES:
             self._learn(store)
             self.ensure_schema(store)
