@@ -9,19 +9,16 @@ reads run inline in the caller's thread under `read_deadline(seconds)`: every
 driver wait inside asks `remaining()`, and on expiry the store closes the
 connection (its state is unknown) and raises `ReadDeadlineExceeded`.
 
-A context variable, not a thread-local: work a read hands to another thread (the
-keyword leg of a vector search) takes the deadline along with `carried`.
+A context variable: work a read hands to another thread runs without the deadline
+unless it runs in a copy of the read's context (`contextvars.copy_context().run`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextvars import ContextVar
-from typing import Any, TypeVar
-
-T = TypeVar("T")
 
 # Driver waits never get less than this: a zero timeout means "don't wait at all" to
 # some drivers and "no timeout" to others.
@@ -57,19 +54,3 @@ def remaining() -> float | None:
 def active() -> bool:
     """True inside a read with a deadline."""
     return _deadline.get() is not None
-
-
-def carried(fn: Callable[..., T]) -> Callable[..., T]:
-    """`fn`, running under the caller's deadline in whatever thread calls it."""
-    at = _deadline.get()
-    if at is None:
-        return fn
-
-    def run(*args: Any, **kwargs: Any) -> T:
-        token = _deadline.set(at)
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            _deadline.reset(token)
-
-    return run
