@@ -48,6 +48,7 @@ from bench.measure import emit, load, machine, summary
 from bench.recall_quality import DATA, score, slices
 from bench.recall_quality import load as load_bench
 from bench.recall_speed import _queries
+from bench.search_variants import keyword_with_stats
 from obsmem import recall as rc
 from obsmem.stores import pgvector as pv
 
@@ -188,9 +189,7 @@ def _stmt_cpu(
     vecs = [emb.embed_query(t) for t in texts]
     legs: dict[str, Callable[[int], Any]] = {
         "knn": lambda i: store.knn(vecs[i], rc.CANDIDATES),
-        "keyword": lambda i: store._keyword_with_stats(
-            store._keyword_params(texts[i], rc.CANDIDATES), None
-        ),
+        "keyword": lambda i: keyword_with_stats(store, texts[i], rc.CANDIDATES),
     }
     exact: dict[int, list[str]] = {}
     knobs.apply(Variant("exact", {"ef_search": EXACT_EF}))

@@ -2,7 +2,8 @@
 
 All three run through the real stores of one fresh Memory: the fixes go in with
 `remember_many`; pure vector and pure keyword are the two candidate lists that
-`vectors.candidates` returns (what recall fuses), hybrid is `Memory.recall` itself.
+`bench.search_variants.candidates_two_legs` returns (the lists `vectors.search` gives
+recall to fuse), hybrid is `Memory.recall` itself.
 The data is read from ../shared/data next to the repo and never copied into it.
 Scoring and slices (hard / easy / hard-paraphrase) come from bench.recall_quality,
 which follows the data set's README.
@@ -17,6 +18,7 @@ from typing import Any
 from bench.corpus import open_memory
 from bench.recall_quality import DATA as QUALITY_DATA
 from bench.recall_quality import load, score, slices
+from bench.search_variants import candidates_two_legs
 
 # OBSMEM_RECALL_BENCH or /work/shared/data; else ../shared/data beside the checkout
 DATA = (
@@ -45,7 +47,7 @@ def run(root: Path, embedder: Any = None, path: Path = DATA) -> dict[str, Any]:
         ranked: dict[str, dict[str, list[str]]] = {"vector": {}, "keyword": {}, "hybrid": {}}
         for q in queries:
             emb = mgr.embedder.embed_query(q["query"])  # cached: recall below reuses it
-            vec, kw = mgr.vectors.candidates(emb, q["query"], DEPTH, None)
+            vec, kw = candidates_two_legs(mgr.vectors, emb, q["query"], DEPTH)
             ranked["vector"][q["qid"]] = [to_bench[i] for i, _ in vec[:10]]
             ranked["keyword"][q["qid"]] = [to_bench[i] for i, _ in kw[:10]]
             hits = mem.recall(q["query"], k=10)

@@ -107,6 +107,7 @@ def database(pg_url: str | None) -> Iterator[str]:
 def run(pg_url: str | None, with_vector: bool = True) -> dict[str, Any]:
     import numpy as np
 
+    from bench.search_variants import candidates_two_legs
     from obsmem.stores.pgvector import PgVectorStore, VectorRow
 
     fixes, queries = load()
@@ -144,7 +145,7 @@ def run(pg_url: str | None, with_vector: bool = True) -> dict[str, Any]:
             t = time.perf_counter()
             for i, q in enumerate(queries):
                 if query_vecs is not None:
-                    v_hits, k_hits = store.candidates(query_vecs[i], q["query"], 50)
+                    v_hits, k_hits = candidates_two_legs(store, query_vecs[i], q["query"], 50)
                     vec[q["qid"]] = [fid for fid, _ in v_hits]
                 else:
                     k_hits = store.keyword(q["query"], 50)

@@ -166,6 +166,7 @@ def measure(mem: Any, queries: Sequence[str], depth: int = 40) -> dict[str, Any]
     mgr = mem.manager
     emb = mgr.embedder
     model = emb.load(documents=False)
+    from bench import search_variants as sv
     from obsmem.embed import _load
 
     raw = _load(model.model_dir, emb.query_precision)  # the model recall embeds queries with
@@ -176,14 +177,16 @@ def measure(mem: Any, queries: Sequence[str], depth: int = 40) -> dict[str, Any]
         "knn": timed(lambda q: vs.knn(vecs[q], depth), queries),
         "keyword": timed(lambda q: vs.keyword(q, depth), queries),
         "candidates_one_statement": timed(
-            lambda q: vs.candidates_one_statement(vecs[q], q, depth), queries
+            lambda q: sv.candidates_one_statement(vs, vecs[q], q, depth), queries
         ),
-        "candidates_two_legs": timed(lambda q: vs.candidates(vecs[q], q, depth), queries),
+        "candidates_two_legs": timed(
+            lambda q: sv.candidates_two_legs(vs, vecs[q], q, depth), queries
+        ),
         "embed_plus_candidates_one_statement": timed(
-            lambda q: vs.candidates_one_statement(raw.encode([q])[0], q, depth), queries
+            lambda q: sv.candidates_one_statement(vs, raw.encode([q])[0], q, depth), queries
         ),
         "embed_plus_candidates_overlapped": timed(
-            lambda q: vs.candidates(lambda: raw.encode([q])[0], q, depth), queries
+            lambda q: sv.candidates_two_legs(vs, lambda: raw.encode([q])[0], q, depth), queries
         ),
         # what recall runs: both legs + term statistics + keyword-only cosines
         "embed_plus_search": timed(

@@ -4,8 +4,8 @@
     python -m bench.search_ab --keep /tmp/copy-of-var100k --corpus varied --size 100000
 
 One process, one filled data dir (`--keep`, as `bench.recall_speed` leaves it; use a
-copy). A is `PgVectorStore.search_two_legs` (the keyword leg on its own thread and
-pooled connection while this thread embeds, then the kNN statement), B the shipped
+copy). A is `bench.search_variants.search_two_legs` (the keyword leg on its own thread
+and pooled connection while this thread embeds, then the kNN statement), B the shipped
 `PgVectorStore.search` (both statements in one pipeline on one connection). Every
 query runs in both modes, ABBA order (which goes first flips query by query), each
 with its own trailing spaces so the embedder's cache never answers; the answers
@@ -25,10 +25,11 @@ from bench.corpus import open_memory
 from bench.measure import emit, load, machine, summary
 from bench.recall_ab import _same
 from bench.recall_speed import _queries
+from bench.search_variants import search_two_legs
 from obsmem.stores.pgvector import PgVectorStore
 
 WARM = 20
-MODES = {"A": PgVectorStore.search_two_legs, "B": PgVectorStore.search}
+MODES = {"A": search_two_legs, "B": PgVectorStore.search}
 
 
 def _mode(name: str) -> None:

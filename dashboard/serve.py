@@ -3,8 +3,9 @@
 Waitress rather than gunicorn: one process with a thread pool shares one loaded
 embedding model and one connection pool per store, which is what a 2-core box
 can afford; scale out by running more of these behind a load balancer.
-SIGTERM and Ctrl-C stop accepting, let in-flight requests finish, then close
-Memory, which stops the embedded servers if this process was their last user.
+SIGTERM and Ctrl-C stop accepting, let in-flight requests finish and answer
+(dashboard.graceful), then close Memory, which stops the embedded servers if this
+process was their last user.
 """
 
 from __future__ import annotations
@@ -34,9 +35,14 @@ class RunningServer:
     def url(self) -> str:
         return f"http://{self.server.effective_host}:{self.server.effective_port}"
 
-    def stop(self, timeout: float = 10.0) -> None:
-        _shutdown(self.server)
-        self.thread.join(timeout)
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop accepting, let running requests finish and answer, end the loop thread.
+
+        Returns whether the loop thread ended (dashboard.graceful says how).
+        """
+        from dashboard import graceful
+
+        return graceful.stop(self.server, self.thread, timeout=timeout)
 
 
 def _make_server(app: Any, host: str, port: int, threads: int) -> Any:
@@ -57,17 +63,6 @@ def _make_server(app: Any, host: str, port: int, threads: int) -> Any:
         connection_limit=slow_clients.CONNECTION_LIMIT,
     )
     return slow_clients.bound(server)
-
-
-def _shutdown(server: Any) -> None:
-    """Stop listening, close open connections, let worker threads finish their tasks."""
-    server.close()
-    for channel in list(server._map.values()):
-        try:
-            channel.close()
-        except Exception:  # a half-closed socket is no reason to stay up
-            log.debug("closing a channel failed", exc_info=True)
-    server.task_dispatcher.shutdown(cancel_pending=False, timeout=5)
 
 
 def start_in_thread(

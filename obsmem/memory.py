@@ -607,8 +607,8 @@ class Memory:
         from obsmem.ranking import embedding_text
 
         emb = self.manager.embedder.embed_query(embedding_text(text, ""))
-        vec_hits, kw_hits = v.candidates(emb, text, CANDIDATES, None)
-        order = [c.id for c in fuse(vec_hits, kw_hits, self.params)]
+        found = v.search(emb, text, CANDIDATES, None)
+        order = [c.id for c in fuse(found.vector, found.keyword, self.params)]
         rows = v.get_rows(order)
         groups: dict[str, dict[str, Any]] = {}
         for rank, fid in enumerate(order):

@@ -74,12 +74,11 @@ def test_a_nested_deadline_never_extends_the_outer_one() -> None:
     assert not deadline.active()
 
 
-def test_the_deadline_travels_to_another_thread_only_when_carried() -> None:
+def test_the_deadline_stays_in_the_thread_that_set_it() -> None:
     with cf.ThreadPoolExecutor(1) as pool, deadline.read_deadline(5):
         assert pool.submit(deadline.remaining).result() is None
-        left = pool.submit(deadline.carried(deadline.remaining)).result()
+        left = deadline.remaining()
         assert left is not None and 4 < left <= 5
-        assert pool.submit(deadline.remaining).result() is None  # not left behind
 
 
 # ---------------------------------------------------------------- the guard

@@ -357,77 +357,34 @@ def test_keyword_survives_hostile_text(runbooks, query):
     assert runbooks.count() == len(RUNBOOKS)
 
 
-def test_candidates_is_knn_plus_keyword(runbooks):
-    e = runbooks.get_embeddings(["cnpg:HighConnections"])["cnpg:HighConnections"]
-    vec, kw = runbooks.candidates(e, "max_connections pooler", 3)
-    assert vec == runbooks.knn(e, 3)
-    assert kw == runbooks.keyword("max_connections pooler", 3)
-    assert vec[0][0] == kw[0][0] == "cnpg:HighConnections"
-    assert runbooks.candidates(e, "!!!", 2) == (runbooks.knn(e, 2), [])
-
-
-def test_candidates_runs_the_keyword_leg_while_the_embedding_is_computed(runbooks):
-    """With a callable embedding, the keyword leg is already submitted when the embedder runs."""
-    import threading
-
-    e = runbooks.get_embeddings(["cnpg:HighConnections"])["cnpg:HighConnections"]
-    seen: list[list[str]] = []
-
-    def embed():
-        seen.append([t.name for t in threading.enumerate()])
-        return e
-
-    vec, kw = runbooks.candidates(embed, "max_connections pooler", 3)
-    assert (vec, kw) == (runbooks.knn(e, 3), runbooks.keyword("max_connections pooler", 3))
-    assert len(seen) == 1 and any(n.startswith("obsmem-keyword") for n in seen[0])
-    assert runbooks.candidates_one_statement(e, "max_connections pooler", 3) == (vec, kw)
-    assert runbooks.candidates(lambda: e, "!!!", 2) == (runbooks.knn(e, 2), [])
-
-
-def _search_expected(store, e, query, k):
-    vec, kw = store.candidates(e, query, k)
+def _search_expected(store, e, query, k, flt=None):
+    """What `search` answers, from the store's separate reads: knn, keyword, term_stats,
+    and the keyword-only hits' embeddings times the query vector."""
+    vec, kw = store.knn(e, k, flt), store.keyword(query, k, flt)
     in_vec = {fid for fid, _ in vec}
     embs = store.get_embeddings([fid for fid, _ in kw if fid not in in_vec])
     cos = {fid: float(np.dot(v, e)) for fid, v in embs.items()}
     return vec, kw, store.term_stats(text.query_terms(query)), cos
 
 
-@pytest.mark.parametrize("keyword_first", [True, False])
-def test_two_leg_search_is_candidates_plus_term_stats_plus_keyword_cosines(
-    runbooks, monkeypatch, keyword_first
-):
-    """The two-leg search answers what candidates, term_stats and get_embeddings + numpy
-    answered, whether the keyword leg finishes before the kNN statement or after it."""
-    e = runbooks.get_embeddings(["cnpg:HighConnections"])["cnpg:HighConnections"]
-    query = "max_connections: scale out ingesters and compactors"
-    vec, kw, (docs, avgdl, df), cos = _search_expected(runbooks, e, query, 2)
-    assert cos, "the query should have keyword-only hits"
-    kw_done, knn_done = threading.Event(), threading.Event()
-    leg, knn = runbooks._keyword_with_stats, runbooks.knn
+def _two_statements(store, e, query, k, flt=None):
+    """`search`'s two statements run one after the other on one connection, no pipeline."""
+    from obsmem.stores import pgvector as pv
 
-    def keyword_leg(*args):
-        if not keyword_first:
-            assert knn_done.wait(5)
-        try:
-            return leg(*args)
-        finally:
-            kw_done.set()
-
-    def knn_statement(*args):
-        if keyword_first:
-            assert kw_done.wait(5)
-        try:
-            return knn(*args)
-        finally:
-            knn_done.set()
-
-    monkeypatch.setattr(runbooks, "_keyword_with_stats", keyword_leg)
-    monkeypatch.setattr(runbooks, "knn", knn_statement)
-    got = runbooks.search_two_legs(lambda: e, query, 2)
-    assert (got.vector, got.keyword) == (vec, kw)
-    assert (got.docs, got.avgdl, got.df) == (docs, avgdl, df)
-    assert got.cosines == cos
-    assert np.array_equal(got.embedding, e)
+    kp = store._keyword_params(query, k)
+    assert kp and k > 0, "only for a search that runs both statements"
+    kw_sql, kw_params = store._keyword_sql(flt)
+    where, params = pv._where(flt)
+    with store._conn() as conn, conn.transaction():
+        kw_rows = conn.execute(
+            "WITH " + kw_sql + pv._KEYWORD_WITH_STATS, {**kp, **kw_params}, binary=True
+        ).fetchall()
+        store._ef(conn, k)
+        knn_rows = conn.execute(
+            pv._knn_sql(where), {**store._knn_params(e, k), **params}
+        ).fetchall()
+    vec = [(r[0], float(r[1])) for r in knn_rows]
+    return pv._search_answer(e, vec, pv._keyword_answer(kw_rows))
 
 
 def _same_search(a, b) -> None:
@@ -437,26 +394,35 @@ def _same_search(a, b) -> None:
     assert np.array_equal(a.embedding, b.embedding)
 
 
+SCALE_OUT = "max_connections: scale out ingesters and compactors"
+
+
 @pytest.mark.parametrize(
     ("query", "k", "flt"),
     [
-        ("max_connections: scale out ingesters and compactors", 2, None),
-        ("max_connections: scale out ingesters and compactors", 5, None),
+        (SCALE_OUT, 2, None),
+        (SCALE_OUT, 5, None),
         ("ingester memory replica", 5, FixFilter(service="cnpg")),
         ("ingester memory replica", 5, FixFilter(service="nothing-here")),
         ("''); DROP TABLE fixes; -- check check blocklist", 3, None),
         ("max_connections pooler", 0, None),
     ],
 )
-def test_pipelined_search_answers_as_the_two_leg_search(runbooks, query, k, flt):
-    """Same hits, scores, df, docs/avgdl and keyword-only cosines, on the same data."""
+def test_pipelined_search_answers_as_the_separate_reads(runbooks, query, k, flt):
+    """Same hits, scores, df, docs/avgdl and keyword-only cosines as the store's separate
+    reads, and as its own two statements run one after the other, on the same data."""
     e = runbooks.get_embeddings(["cnpg:HighConnections"])["cnpg:HighConnections"]
     got = runbooks.search(lambda: e, query, k, flt)
-    _same_search(got, runbooks.search_two_legs(lambda: e, query, k, flt))
-    if k and flt is None:
-        vec, kw, (docs, avgdl, df), cos = _search_expected(runbooks, e, query, k)
-        assert (got.vector, got.keyword, got.docs, got.avgdl, got.df) == (vec, kw, docs, avgdl, df)
-        assert got.cosines == cos
+    assert np.array_equal(got.embedding, e)
+    if not k:  # nothing to rank: no keyword statement, no statistics
+        assert (got.vector, got.keyword, got.docs, got.df, got.cosines) == ([], [], 0, {}, {})
+        return
+    vec, kw, (docs, avgdl, df), cos = _search_expected(runbooks, e, query, k, flt)
+    assert (got.vector, got.keyword, got.docs, got.avgdl, got.df) == (vec, kw, docs, avgdl, df)
+    assert got.cosines == cos
+    _same_search(got, _two_statements(runbooks, e, query, k, flt))
+    if (query, k, flt) == (SCALE_OUT, 2, None):
+        assert cos, "this query should have keyword-only hits"
 
 
 def test_pipelined_search_with_k_above_ef_search(pg_db_url):
@@ -480,12 +446,32 @@ def test_pipelined_search_with_k_above_ef_search(pg_db_url):
         got = s.search(lambda: q, "kafka disk latency alert", k)
         assert len(got.vector) == k and len(got.keyword) == k
         assert got.vector == s.knn(q, k)
-        _same_search(got, s.search_two_legs(lambda: q, "kafka disk latency alert", k))
+        vec, kw, (docs, avgdl, df), cos = _search_expected(s, q, "kafka disk latency alert", k)
+        assert (got.vector, got.keyword, got.docs, got.avgdl, got.df) == (vec, kw, docs, avgdl, df)
+        assert got.cosines == cos
+        _same_search(got, _two_statements(s, q, "kafka disk latency alert", k))
         with s._conn() as conn:
             ef = conn.execute("SELECT current_setting('hnsw.ef_search')").fetchone()
         assert ef == (str(pv.EF_SEARCH),)
     finally:
         s.close()
+
+
+@pytest.mark.parametrize(("k", "flt"), [(2, None), (5, FixFilter(service="cnpg"))])
+def test_the_bench_search_variants_answer_as_search(runbooks, k, flt):
+    """bench.search_variants (the shapes `search` replaced, timed by the benches) still
+    answer what `search` answers, so their timings compare like with like."""
+    from bench import search_variants as sv
+
+    e = runbooks.get_embeddings(["cnpg:HighConnections"])["cnpg:HighConnections"]
+    got = runbooks.search(lambda: e, SCALE_OUT, k, flt)
+    _same_search(sv.search_two_legs(runbooks, lambda: e, SCALE_OUT, k, flt), got)
+    pair = (got.vector, got.keyword)
+    assert sv.candidates_two_legs(runbooks, lambda: e, SCALE_OUT, k, flt) == pair
+    assert sv.candidates_one_statement(runbooks, e, SCALE_OUT, k, flt) == pair
+    kw_hits, _, docs, avgdl, df = sv.keyword_with_stats(runbooks, SCALE_OUT, k, flt)
+    assert (kw_hits, docs, avgdl, df) == (got.keyword, got.docs, got.avgdl, got.df)
+    assert sv.candidates_two_legs(runbooks, e, "!!!", k) == (runbooks.knn(e, k), [])
 
 
 def test_pipelined_search_runs_the_keyword_statement_while_embedding(runbooks, monkeypatch):

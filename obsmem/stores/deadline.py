@@ -17,20 +17,17 @@ a round trip the server does not answer within the write timeout is a hang. (The
 server's own `statement_timeout` is the same number, but a stopped server never
 enforces it.)
 
-A context variable, not a thread-local: work a read hands to another thread (the
-keyword leg of a vector search) takes the deadline along with `carried`.
+A context variable: work a read hands to another thread runs without the deadline
+unless it runs in a copy of the read's context (`contextvars.copy_context().run`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, TypeVar
-
-T = TypeVar("T")
 
 # Driver waits never get less than this: a zero timeout means "don't wait at all" to
 # some drivers and "no timeout" to others.
@@ -119,19 +116,3 @@ def exceeded(what: str, then: str = "") -> DeadlineExceeded:
         per = f" ({bound.each:g} s per round trip)" if bound.each is not None else ""
         return WriteDeadlineExceeded(f"{what} within the write timeout{per}{tail}")
     return ReadDeadlineExceeded(f"{what} within the read deadline{tail}")
-
-
-def carried(fn: Callable[..., T]) -> Callable[..., T]:
-    """`fn`, running under the caller's deadline in whatever thread calls it."""
-    bound = _bound.get()
-    if bound is None:
-        return fn
-
-    def run(*args: Any, **kwargs: Any) -> T:
-        token = _bound.set(bound)
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            _bound.reset(token)
-
-    return run

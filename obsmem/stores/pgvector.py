@@ -10,14 +10,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -36,8 +33,6 @@ from obsmem.stores.protocols import CandidateSearch
 from obsmem.stores.protocols import VectorRow as VectorRow  # re-exported: old import path
 
 log = logging.getLogger("obsmem.stores.pgvector")
-
-T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATE_LOCK = 0x6F62736D656D  # "obsmem": advisory lock key for migrate()
@@ -291,17 +286,6 @@ def migration_files(directory: Path | None = None) -> list[tuple[int, str, Path]
     return sorted(found)
 
 
-def _leg_result(leg: Future[T]) -> T:
-    """The keyword leg's answer; within a read it waits no longer than the read's deadline
-    (the leg's own driver waits end there too, so it never outlives the read by much)."""
-    try:
-        return leg.result(timeout=deadline.remaining())
-    except FutureTimeout:
-        raise deadline.ReadDeadlineExceeded(
-            "postgres: the keyword leg did not answer within the read deadline"
-        ) from None
-
-
 KeywordAnswer = tuple[list[tuple[str, float]], dict[str, np.ndarray], int, float, dict[str, int]]
 
 
@@ -367,8 +351,6 @@ class PgVectorStore:
             open=False,
         )
         self._pool.open(wait=False)
-        self._legs_pool: ThreadPoolExecutor | None = None
-        self._legs_lock = threading.Lock()
 
     # ------------------------------------------------------------ connections
     def _configure(self, conn: psycopg.Connection) -> None:
@@ -690,45 +672,6 @@ class PgVectorStore:
             rows = conn.execute(sql, {**kp, **params}).fetchall()
         return [(r[0], float(r[1])) for r in rows]
 
-    def _legs(self) -> ThreadPoolExecutor:
-        """Threads for the keyword leg of candidates(); made on first use."""
-        with self._legs_lock:
-            if self._legs_pool is None:
-                self._legs_pool = ThreadPoolExecutor(
-                    max_workers=8, thread_name_prefix="obsmem-keyword"
-                )
-            return self._legs_pool
-
-    def candidates(
-        self, embedding: Any, query: str, k: int, flt: FixFilter | None = None
-    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
-        """(vector hits, keyword hits), each best first.
-
-        The two legs run at once on two pooled connections, and the keyword leg
-        starts before the embedding exists: pass `embedding` as a zero-argument
-        callable (e.g. `lambda: embedder.embed_query(q)`) and it is computed in this
-        thread while Postgres already scores the keywords. Measured on the
-        repetitive corpus, this beats one statement that runs both
-        (`candidates_one_statement`): the keyword time hides behind the embedding.
-        """
-        if self._keyword_params(query, k) is None:
-            return self.knn(embedding() if callable(embedding) else embedding, k, flt), []
-        kw = self._legs().submit(deadline.carried(self.keyword), query, k, flt)
-        try:
-            vec = self.knn(embedding() if callable(embedding) else embedding, k, flt)
-        except BaseException:
-            kw.cancel()
-            raise
-        return vec, _leg_result(kw)
-
-    def _keyword_with_stats(self, kp: dict[str, Any], flt: FixFilter | None) -> KeywordAnswer:
-        sql, params = self._keyword_sql(flt)
-        with self._conn() as conn:
-            rows = conn.execute(
-                "WITH " + sql + _KEYWORD_WITH_STATS, {**kp, **params}, binary=True
-            ).fetchall()
-        return _keyword_answer(rows)
-
     def search(
         self, embedding: Any, query: str, k: int, flt: FixFilter | None = None
     ) -> CandidateSearch:
@@ -739,7 +682,8 @@ class PgVectorStore:
         embeddings) is sent first, in pipeline mode, so Postgres runs it while
         `embedding` (a zero-argument callable, or a vector) is computed in this thread;
         then the kNN statement follows on the same connection and one sync reads both
-        answers. Same answers as `search_two_legs`, without its thread hand-off, second
+        answers. Same answers as the two legs on two connections it replaced (now
+        `bench.search_variants.search_two_legs`), without their thread hand-off, second
         pool checkout and second connection. Both statements share the pipeline's
         implicit transaction, so a raised `hnsw.ef_search` (k > EF_SEARCH) ends with it,
         and a failing statement aborts the other and ends the pipeline: the connection
@@ -762,63 +706,6 @@ class PgVectorStore:
             vec = [(r[0], float(r[1])) for r in knn.fetchall()]
             keyword = _keyword_answer(kw.fetchall())
         return _search_answer(emb, vec, keyword)
-
-    def search_two_legs(
-        self, embedding: Any, query: str, k: int, flt: FixFilter | None = None
-    ) -> CandidateSearch:
-        """`search` as before the pipeline (kept for bench comparisons and its equality test).
-
-        The keyword leg is submitted first, on its own pooled connection, and runs while
-        `embedding` is computed in this thread; then the kNN statement, on a second one.
-        """
-        kp = self._keyword_params(query, k)
-        kw = (
-            self._legs().submit(deadline.carried(self._keyword_with_stats), kp, flt)
-            if kp and k > 0
-            else None
-        )
-        try:
-            emb = _vec(embedding() if callable(embedding) else embedding)
-            vec = self.knn(emb, k, flt)
-        except BaseException:
-            if kw is not None:
-                kw.cancel()
-            raise
-        if kw is None:
-            return CandidateSearch(vec, [], 0, 1.0, {}, {}, emb)
-        return _search_answer(emb, vec, _leg_result(kw))
-
-    def candidates_one_statement(
-        self, embedding: Any, query: str, k: int, flt: FixFilter | None = None
-    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
-        """Vector and keyword candidates in one statement (one round trip); kept for bench comparisons."""
-        kp = self._keyword_params(query, k)
-        if kp is None:
-            return self.knn(embedding, k, flt), []
-        where, params = _where(flt)
-        kw_sql, kw_params = self._keyword_sql(flt)
-        sql = (
-            "WITH " + _KNN.format(where=where) + ", " + kw_sql
-            + " SELECT 'v', id, 1 - dist FROM v"
-            + " UNION ALL SELECT 'k', id, score FROM kw"
-        )  # fmt: skip
-        with self._conn() as conn:
-            if k > EF_SEARCH:
-                with conn.transaction():
-                    self._ef(conn, k)
-                    rows = conn.execute(
-                        sql, {**self._knn_params(embedding, k), **kp, **params, **kw_params}
-                    ).fetchall()
-            else:
-                rows = conn.execute(
-                    sql, {**self._knn_params(embedding, k), **kp, **params, **kw_params}
-                ).fetchall()
-
-        def best_first(kind: str) -> list[tuple[str, float]]:
-            hits = [(r[1], float(r[2])) for r in rows if r[0] == kind]
-            return sorted(hits, key=lambda t: (-t[1], t[0]))
-
-        return best_first("v"), best_first("k")
 
     # ------------------------------------------------------------ reads
     def get_rows(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -959,8 +846,6 @@ class PgVectorStore:
         return (time.perf_counter() - t0) * 1000
 
     def close(self) -> None:
-        if self._legs_pool is not None:
-            self._legs_pool.shutdown(wait=False, cancel_futures=True)
         self._pool.close()
 
     def __enter__(self) -> PgVectorStore:

@@ -1,8 +1,8 @@
 """The Postgres pool's check on checkout, without a round trip while the connection is quiet.
 
 `ConnectionPool.check_connection` runs an empty statement on every checkout: a
-round trip, a wake-up of the backend and a GIL hand-off, twice per recall (the
-keyword leg and the kNN each take a connection). A connection idle in the pool
+round trip, a wake-up of the backend and a GIL hand-off, on every recall (twice
+when the keyword leg and the kNN each took a connection). A connection idle in the pool
 has nothing to read on its socket, while one the server dropped (a restart,
 `pg_terminate_backend`, a killed backend) has its FATAL message or EOF waiting.
 So the socket is polled first, without blocking, and only a connection with

@@ -215,17 +215,12 @@ class VectorStore(Protocol):
     def knn(self, embedding: Any, k: int, flt: FixFilter | None = None) -> Hits: ...
     def keyword(self, query: str, k: int, flt: FixFilter | None = None) -> Hits: ...
 
-    def candidates(
-        self, embedding: Any, query: str, k: int, flt: FixFilter | None = None
-    ) -> tuple[Hits, Hits]:
-        """Vector and keyword candidates in one round trip."""
-        ...
-
     def search(
         self, embedding: Any, query: str, k: int, flt: FixFilter | None = None
     ) -> CandidateSearch:
-        """`candidates` plus the term statistics and keyword-only cosines recall needs;
-        `embedding` may be a zero-argument callable, computed while keywords are scored."""
+        """Vector and keyword candidates plus the term statistics and keyword-only cosines
+        recall needs; `embedding` may be a zero-argument callable, computed while keywords
+        are scored."""
         ...
 
     def get_rows(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]: ...

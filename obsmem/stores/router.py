@@ -41,7 +41,7 @@ GRAPH_READS = frozenset({
     "success_by_root_cause", "success_by_signature", "fixes_over_time", "stats",
 })  # fmt: skip
 VECTOR_READS = frozenset({
-    "ping", "get_rows", "get_embeddings", "count", "candidates", "search", "knn", "keyword",
+    "ping", "get_rows", "get_embeddings", "count", "search", "knn", "keyword",
     "recent_rows",
     "success_by_root_cause", "success_by_signature", "fixes_over_time",
 })  # fmt: skip
