@@ -1,7 +1,8 @@
 """Prometheus metrics: request latency per endpoint plus a live view of the stores.
 
 Each app gets its own CollectorRegistry, so several apps in one process (tests,
-a server embedding two memories) never clash over metric names. Store health,
+a server embedding two memories) never clash over metric names. Under
+dashboard.workers the request metrics are summed over the worker processes. Store health,
 outbox depth and counts are read from Memory at scrape time by a collector
 rather than kept as gauges that could go stale.
 """
@@ -9,6 +10,7 @@ rather than kept as gauges that could go stale.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -99,6 +101,14 @@ def method_label(method: str) -> str:
 
 def init_metrics(app: Flask, memory: Any) -> None:
     registry = CollectorRegistry()
+    exposed = registry
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # A worker of dashboard.workers: the request metrics go to per-process files
+        # there, and /metrics shows their sums over all workers, not this one's share.
+        from prometheus_client import multiprocess
+
+        exposed = CollectorRegistry()
+        multiprocess.MultiProcessCollector(exposed)
     latency = Histogram(
         "obsmem_http_request_duration_seconds",
         "request latency",
@@ -112,8 +122,8 @@ def init_metrics(app: Flask, memory: Any) -> None:
         ["endpoint", "method", "status"],
         registry=registry,
     )
-    registry.register(MemoryCollector(memory))
-    app.extensions["obsmem.metrics"] = registry
+    exposed.register(MemoryCollector(memory))
+    app.extensions["obsmem.metrics"] = exposed
 
     @app.before_request
     def _start() -> None:

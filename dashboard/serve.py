@@ -2,7 +2,9 @@
 
 Waitress rather than gunicorn: one process with a thread pool shares one loaded
 embedding model and one connection pool per store, which is what a 2-core box
-can afford; scale out by running more of these behind a load balancer.
+can afford. One process has one GIL, though: with OBSMEM_WORKERS > 1 several
+such processes, forked from one that loaded the model, share the socket
+(dashboard.workers). Past one machine, run more behind a load balancer.
 SIGTERM and Ctrl-C stop accepting, let in-flight requests finish and answer
 (dashboard.graceful), then close Memory, which stops the embedded servers if this
 process was their last user.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 from collections.abc import MutableMapping
 from dataclasses import dataclass
@@ -45,17 +48,22 @@ class RunningServer:
         return graceful.stop(self.server, self.thread, timeout=timeout)
 
 
-def _make_server(app: Any, host: str, port: int, threads: int) -> Any:
+def _make_server(
+    app: Any, host: str, port: int, threads: int, sock: socket.socket | None = None
+) -> Any:
     from waitress import create_server
 
     from dashboard import slow_clients
 
+    # Where to listen: host and port, or a socket already listening (dashboard.workers).
+    where: dict[str, Any] = (
+        {"sockets": [sock]} if sock is not None else {"host": host, "port": port}
+    )
     # ident=None: no "Server: waitress" banner; clear_untrusted_proxy_headers by default.
     # A connection limit, and read deadlines (slow_clients) so dripping clients cannot hold it.
     server = create_server(
         app,
-        host=host,
-        port=port,
+        **where,
         threads=threads,
         ident=None,
         channel_timeout=30,
@@ -66,9 +74,13 @@ def _make_server(app: Any, host: str, port: int, threads: int) -> Any:
 
 
 def start_in_thread(
-    app: Any, host: str = "127.0.0.1", port: int = 0, threads: int = 4
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    threads: int = 4,
+    sock: socket.socket | None = None,
 ) -> RunningServer:
-    server = _make_server(app, host, port, threads)
+    server = _make_server(app, host, port, threads, sock)
     thread = threading.Thread(target=server.run, name="obsmem-waitress", daemon=True)
     thread.start()
     return RunningServer(server, thread)
@@ -98,7 +110,7 @@ WARM_QUERIES = (
 WARM_ROUNDS = 2  # every query twice: a cold Postgres needs more than one pass over its pages
 
 
-def warm_up(memory: Any, ready: threading.Event) -> None:
+def warm_up(memory: Any, ready: threading.Event, stop: threading.Event | None = None) -> None:
     """Load and run the embedder, then real recalls, before `ready` is set.
 
     /health says `starting` until then, so no load balancer (or `make run` user)
@@ -106,12 +118,15 @@ def warm_up(memory: Any, ready: threading.Event) -> None:
     has just started with nothing of the index in its buffers (the first
     kNN probes after a start took 10-50 ms instead of 1-3). Recall only reads,
     so warming with it leaves no trace. A store that is down does not hold
-    readiness back: health reports that on its own.
+    readiness back: health reports that on its own. A server stopped while it
+    warms (`stop`) ends the warm-up before it closes its stores.
     """
     try:
         memory.manager.embedder.warm()
         for _ in range(WARM_ROUNDS):
             for q in WARM_QUERIES:
+                if stop is not None and stop.is_set():
+                    return
                 memory.recall(q, k=5)
     except Exception:
         log.warning("warm-up incomplete", exc_info=True)
@@ -143,41 +158,62 @@ def serve(settings: Settings | None = None) -> int:
     # The server log is one line per request: no model-loading progress bars in it.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     server_embed_threads(os.environ)
+    if settings.workers > 1:
+        from dashboard.workers import serve_workers
+
+        return serve_workers(settings)
+    return serve_process(settings)
+
+
+def serve_process(settings: Settings, sock: socket.socket | None = None) -> int:
+    """One server process until SIGTERM/SIGINT: its own Memory, waitress on its threads.
+
+    `sock`: a socket already listening (a worker of dashboard.workers), else it binds
+    settings.host and settings.port.
+    """
     from dashboard.access_log import AccessLog
     from dashboard.app import create_app
     from obsmem.memory import Memory
 
-    print("==> starting the stores and loading the model", flush=True)
+    if sock is None:
+        print("==> starting the stores and loading the model", flush=True)
     memory = Memory.open(settings)
     try:
         flask_app = create_app(memory, settings)
         ready = flask_app.extensions["obsmem.ready"] = threading.Event()
-        threading.Thread(
-            target=warm_up, args=(memory, ready), name="obsmem-warm-up", daemon=True
-        ).start()
-        app = AccessLog(flask_app)
         # The signal handler only sets an event: an exception raised into waitress's
         # loop can land inside a channel handler, which swallows it and serves on.
         stop = threading.Event()
+        warming = threading.Thread(
+            target=warm_up, args=(memory, ready, stop), name="obsmem-warm-up", daemon=True
+        )
+        warming.start()
+        app = AccessLog(flask_app)
 
         def _on_signal(signum: int, _frame: FrameType | None) -> None:
             log.info("stopping on %s", signal.Signals(signum).name)
             stop.set()
 
         previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-        running = start_in_thread(app, settings.host, settings.port, settings.threads)
+        running = start_in_thread(app, settings.host, settings.port, settings.threads, sock)
         log.info("obsmem serving on %s (%d threads)", running.url, settings.threads)
-        print(f"obsmem serving on {running.url}  (open it in a browser; Ctrl-C stops)", flush=True)
+        if sock is None:
+            print(
+                f"obsmem serving on {running.url}  (open it in a browser; Ctrl-C stops)", flush=True
+            )
         try:
             while not stop.wait(1.0) and running.thread.is_alive():
                 pass
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            stop.set()  # a warm-up still running ends after its current recall
             running.stop()
+            warming.join(10)
     finally:
         memory.close()
-    print("obsmem stopped", flush=True)
+    if sock is None:
+        print("obsmem stopped", flush=True)
     return 0
 
 

@@ -229,14 +229,20 @@ def _data_dir_is_empty(path: Path) -> bool:
 @click.option("--demo/--no-demo", default=None,
               help="Seed the demo set on first start of an empty data dir (default: on unless "
                    "OBSMEM_DEMO=0).")  # fmt: skip
+@click.option("--workers", type=click.IntRange(1, 16),
+              help="Server processes sharing the port (overrides OBSMEM_WORKERS; default 1).")  # fmt: skip
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None, demo: bool | None) -> None:
+def serve(
+    ctx: click.Context, host: str | None, port: int | None, demo: bool | None, workers: int | None
+) -> None:
     """Run the API and dashboard (waitress) until Ctrl-C or SIGTERM."""
     settings = _settings(ctx)
     if host is not None:
         settings = settings.with_(host=host)
     if port is not None:
         settings = settings.with_(port=port)
+    if workers is not None:
+        settings = settings.with_(workers=workers)
     settings.check_serve()  # refuse an open, unauthenticated bind before starting anything
     click.echo(f"==> data dir: {_data_dir_line(settings)}", err=True)
     seed = settings.demo if demo is None else demo

@@ -190,6 +190,8 @@ class Settings:
     store_timeout_s: float = 5.0  # writes, schema and bulk walks (the driver's own timeout)
     read_timeout_s: float = 2.0  # interactive reads: past it the store counts as hanging
     threads: int = 8
+    # `obsmem serve` processes sharing one socket (dashboard.workers); 1: this process serves
+    workers: int = 1
     demo: bool = True
     log_level: str = "INFO"
     # recall's bar for `no_match` (a relevance in 0..1); None: obsmem.recall.DEFAULT_MIN_RELEVANCE
@@ -231,6 +233,7 @@ class Settings:
             store_timeout_s=_float(env, "OBSMEM_STORE_TIMEOUT", 5.0),
             read_timeout_s=_float(env, "OBSMEM_READ_TIMEOUT", 2.0),
             threads=threads,
+            workers=_int(env, "OBSMEM_WORKERS", 1, 1, 16),
             demo=_flag(env, "OBSMEM_DEMO", True),
             log_level=env_log_level(env) or "INFO",
             min_relevance=_fraction(env, "OBSMEM_MIN_RELEVANCE"),

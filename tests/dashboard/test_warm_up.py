@@ -33,3 +33,23 @@ def test_a_failing_warm_up_still_sets_ready() -> None:
     ready = threading.Event()
     serve.warm_up(Broken(), ready)
     assert ready.is_set()
+
+
+def test_a_server_stopped_while_warming_ends_the_warm_up(dash_memory) -> None:
+    """Stopping stops the warm-up after its current recall, before the stores close."""
+    asked: list[str] = []
+    recall = dash_memory.recall
+    ready, stop = threading.Event(), threading.Event()
+
+    def stopping_recall(q: str, **kw):  # the real recall; the server stops during the third
+        asked.append(q)
+        if len(asked) == 3:
+            stop.set()
+        return recall(q, **kw)
+
+    dash_memory.recall = stopping_recall
+    try:
+        serve.warm_up(dash_memory, ready, stop)
+    finally:
+        del dash_memory.recall
+    assert asked == list(serve.WARM_QUERIES[:3]) and ready.is_set()

@@ -1,24 +1,22 @@
-"""8 clients on one `obsmem serve` vs on a forked multi-worker prototype (bench.prefork).
+"""8 clients on `obsmem serve` with one worker process vs with OBSMEM_WORKERS=2.
 
-    python -m bench.serve_prefork --data /tmp/obsmem-rep100k/data --rounds 6 [--workers 2]
+    python -m bench.serve_workers --data /tmp/obsmem-rep100k/data --rounds 6 [--workers 2]
 
 Both attach to the same embedded stores (the single server starts them, so its
-process tree holds them; the prototype's tree holds only Python processes). Each
+process tree holds them; the other's tree holds only its Python processes). Each
 round sends `--queries` distinct recalls from `--clients` keep-alive clients to
 one side, then other distinct recalls to the other (the order alternates), so a
 busy box's load hits both alike. Unlike bench.serve_two, the clients do not pick
 a server: all connect to one port and the kernel hands each connection to a
 worker, as it would in production. At the end, the PSS of each side: the single
-server's process, and the prototype's parent plus workers (pages shared across
-the fork count once in PSS).
+server's process, and the other's parent plus its workers (pages
+shared across the fork count once in PSS).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +25,7 @@ from typing import Any
 import psutil
 import requests
 
-from bench.api import Server, _free_port, recall_concurrent
+from bench.api import Server, recall_concurrent
 from bench.measure import emit, load, machine
 from bench.serve_ab import _queries
 
@@ -41,34 +39,12 @@ def _python_tree(pid: int) -> list[psutil.Process]:
     return [root, *(c for c in root.children(recursive=True) if "python" in c.name())]
 
 
-def _start_prefork(data: Path, workers: int, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "OBSMEM_DATA_DIR": str(data),
-        "OBSMEM_HOST": "127.0.0.1",
-        "OBSMEM_PORT": str(port),
-        "OBSMEM_DEMO": "0",
-        "OBSMEM_LOG_LEVEL": "WARNING",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-    }
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.prefork", "--workers", str(workers)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    return proc, f"http://127.0.0.1:{port}"
-
-
 def _all_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 600.0) -> None:
     """Healthy on 20 fresh connections in a row: every worker has warmed up."""
     deadline, streak = time.monotonic() + timeout, 0
     while streak < 20:
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"prefork prototype not ready (exit code {proc.poll()})")
+            raise RuntimeError(f"workers not ready (exit code {proc.poll()})")
         try:
             ok = requests.get(url + "/health", timeout=10).status_code == 200
         except requests.RequestException:
@@ -91,15 +67,20 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "args": {k: str(v) for k, v in vars(args).items()},
     }
-    rates: dict[str, list[float]] = {"one_process": [], f"prefork_{args.workers}": []}
-    with tempfile.TemporaryDirectory(prefix="obsmem-prefork-") as tmp:
+    many = f"workers_{args.workers}"
+    rates: dict[str, list[float]] = {"one_process": [], many: []}
+    with tempfile.TemporaryDirectory(prefix="obsmem-workers-") as tmp:
         single = Server(args.data, Path(tmp) / "single.log")
-        proc = None
+        multi = None
         try:
             single.wait_ready(600)
-            proc, url = _start_prefork(args.data, args.workers, Path(tmp) / "prefork.log")
-            _all_ready(url, proc)
-            sides = [("one_process", single.url), (f"prefork_{args.workers}", url)]
+            multi = Server(
+                args.data,
+                Path(tmp) / "workers.log",
+                extra_env={"OBSMEM_WORKERS": str(args.workers)},
+            )
+            _all_ready(multi.url, multi.proc)
+            sides = [("one_process", single.url), (many, multi.url)]
             for _name, side_url in sides:  # warm both sides' connections and caches
                 recall_concurrent(side_url, _queries(200, 900_000), clients=args.clients)
             info["load_before"] = load()
@@ -111,16 +92,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(r, {k: v[-1] for k, v in rates.items()}, flush=True)
             info["pss_mb"] = {
                 "one_process": _pss_mb([psutil.Process(single.proc.pid)]),
-                f"prefork_{args.workers}": _pss_mb(_python_tree(proc.pid)),
+                many: _pss_mb(_python_tree(multi.proc.pid)),
             }
             info["load_after"] = load()
         finally:
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            if multi is not None:
+                multi.stop()
             single.stop()
     info["recalls_per_s"] = rates
     emit(info, args.out)

@@ -1,0 +1,228 @@
+"""`obsmem serve` as several worker processes on one socket (OBSMEM_WORKERS > 1).
+
+Why: one server process answers every request under one GIL. Under 8 concurrent
+recall clients on 2 cores the GIL, not the cores, sets the pace: the cores stay
+~20 % idle while request threads wait to take it back (bench/RESULTS.md). Worker
+processes have a GIL each.
+
+How: this parent imports the app and loads the query model, binds the listening
+socket and only then forks, so the workers share those pages (PSS counts them
+once) and the socket. It starts no thread before forking: one intra-op thread
+keeps ONNX Runtime from starting a pool. Each worker is what a single `obsmem
+serve` is (dashboard.serve.serve_process): its own Memory, warm-up, waitress
+threads, graceful stop. The embedded stores, the outbox and its replay lease
+were already shared by every obsmem process on one data dir; the kernel hands
+each new connection to whichever worker accepts it first. The parent only
+supervises: a worker that dies is forked again (with a growing pause if it keeps
+dying young), and SIGTERM or Ctrl-C stops every worker and waits for them.
+
+Each worker warms up on its own, so while a worker starts, `/health` answers
+`starting` for the connections it takes. Request metrics are summed over the
+workers (prometheus_client's multiprocess mode, files under the data dir's
+`run/metrics`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import os
+import shutil
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from obsmem.config import Settings
+from obsmem.private_files import private_dir
+
+log = logging.getLogger("dashboard.serve")
+
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client reads it when first imported
+YOUNG_S = 10.0  # a worker that dies sooner than this counts towards giving up
+GIVE_UP_AFTER = 5  # workers dying young in a row: something is wrong with every start
+STOP_WAIT_S = 30.0  # graceful stop of a worker: up to ~15 s of requests, then its Memory
+
+
+@dataclass
+class _Workers:
+    """The forked workers: pid -> slot, and the supervision figures."""
+
+    settings: Settings
+    sock: socket.socket
+    pids: dict[int, int] = field(default_factory=dict)
+    started: dict[int, float] = field(default_factory=dict)
+    young_deaths: int = 0
+    stopping: bool = False
+
+    def spawn(self, slot: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker: never returns into the parent's code
+            code = 1
+            try:
+                code = _worker(self.settings, self.sock, slot)
+            except BaseException:
+                log.exception("worker %d failed", slot)
+            finally:
+                os._exit(code)
+        self.pids[pid] = slot
+        self.started[pid] = time.monotonic()
+        log.info("worker %d started (pid %d)", slot, pid)
+
+    def reap(self) -> list[int]:
+        """The slots of workers that have exited since the last call."""
+        freed = []
+        while self.pids:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            slot = self.pids.pop(pid, None)
+            if slot is None:
+                continue
+            lived = time.monotonic() - self.started.pop(pid)
+            self.young_deaths = self.young_deaths + 1 if lived < YOUNG_S else 0
+            log.log(
+                logging.INFO if self.stopping else logging.WARNING,
+                "worker %d (pid %d) exited after %.1f s: %s",
+                slot, pid, lived, _describe(status),
+            )  # fmt: skip
+            _mark_dead(pid)
+            freed.append(slot)
+        return freed
+
+    def stop(self) -> None:
+        self.stopping = True
+        for pid in list(self.pids):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        ends_by = time.monotonic() + STOP_WAIT_S
+        while self.pids and time.monotonic() < ends_by:
+            self.reap()
+            time.sleep(0.1)
+        for pid in list(self.pids):
+            log.warning("worker pid %d did not stop within %.0f s: killed", pid, STOP_WAIT_S)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            self.pids.pop(pid, None)
+
+
+def serve_workers(settings: Settings) -> int:
+    """Fork `settings.workers` server processes on one socket; supervise until stopped."""
+    metrics_dir = Path(settings.data_dir) / "run" / "metrics"
+    _fresh_metrics_dir(metrics_dir)
+    os.environ[METRICS_ENV] = str(metrics_dir)
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # no Rust thread pool to lose in a fork
+    print(f"==> loading the model; then {settings.workers} worker processes", flush=True)
+    _preload(settings)
+    sock = _listen(settings.host, settings.port)
+    host, port = sock.getsockname()[:2]
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping on %s", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    workers = _Workers(settings, sock)
+    gc.collect()
+    gc.freeze()  # objects loaded so far are never scanned again: their pages stay shared
+    if threading.active_count() > 1:
+        log.warning("forking with %d threads alive", threading.active_count())
+    code = 0
+    try:
+        for slot in range(settings.workers):
+            workers.spawn(slot)
+        shown = "localhost" if host in ("127.0.0.1", "::1") else host
+        print(
+            f"obsmem serving on http://{shown}:{port} with {settings.workers} workers"
+            "  (open it in a browser; Ctrl-C stops)",
+            flush=True,
+        )
+        pause = 0.5
+        while not stop.wait(0.5):
+            freed = workers.reap()
+            if workers.young_deaths >= GIVE_UP_AFTER:
+                log.error(
+                    "%d workers in a row died within %.0f s: stopping", GIVE_UP_AFTER, YOUNG_S
+                )
+                code = 1
+                break
+            if not freed:
+                pause = 0.5
+                continue
+            if stop.wait(pause if workers.young_deaths else 0.0):
+                break
+            pause = min(pause * 2, 30.0) if workers.young_deaths else 0.5
+            for slot in freed:
+                workers.spawn(slot)
+    finally:
+        workers.stop()
+        sock.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    print("obsmem stopped", flush=True)
+    return code
+
+
+def _worker(settings: Settings, sock: socket.socket, slot: int) -> int:
+    from dashboard.serve import serve_process
+
+    for sig in (signal.SIGTERM, signal.SIGINT):  # serve_process installs its own
+        signal.signal(sig, signal.SIG_DFL)
+    return serve_process(settings, sock)
+
+
+def _preload(settings: Settings) -> None:
+    """Import what every worker runs and load the query model, before the fork."""
+    import dashboard.app  # noqa: F401 - its pages are then shared by the workers
+    import obsmem.memory  # noqa: F401
+    from obsmem.embed import Embedder
+
+    Embedder(query_precision=settings.query_embedder).load(documents=False)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket the workers share (waitress takes it as it is)."""
+    family, _, _, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(1024)  # waitress's default backlog
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _fresh_metrics_dir(path: Path) -> None:
+    """Counters of an earlier run would otherwise be summed into this one's."""
+    shutil.rmtree(path, ignore_errors=True)
+    private_dir(path.parent)
+    private_dir(path)
+
+
+def _mark_dead(pid: int) -> None:
+    """A dead worker's live gauges leave the sums; its counters stay (they are history)."""
+    from prometheus_client import multiprocess
+
+    with contextlib.suppress(Exception):
+        multiprocess.mark_process_dead(pid)
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit code {os.waitstatus_to_exitcode(status)}"

@@ -1,0 +1,144 @@
+"""`obsmem serve --workers 2` (dashboard.workers): a real parent, two forked workers, one port.
+
+One run carries the whole life of such a server, because each start loads the model
+and starts the stores: healthy on every connection, writes seen by every worker,
+request metrics summed over the workers, a SIGKILLed worker replaced while the
+other serves on, SIGTERM stopping every process and the embedded stores with them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from obsmem.config import ConfigError, Settings
+from tests.test_embedded import _servers_on
+
+OBSMEM = str(Path(sys.executable).with_name("obsmem"))
+
+
+def _workers(parent: psutil.Process) -> list[int]:
+    return sorted(c.pid for c in parent.children() if "python" in c.name() or "obsmem" in c.name())
+
+
+def _healthy_on_fresh_connections(url: str, times: int, deadline: float) -> None:
+    streak = 0
+    while streak < times:
+        assert time.monotonic() < deadline, "workers not all healthy in time"
+        try:
+            ok = requests.get(f"{url}/health", timeout=5).status_code == 200
+        except requests.ConnectionError:
+            ok = False
+        streak = streak + 1 if ok else 0
+        if not ok:
+            time.sleep(0.3)
+
+
+def _recall_ids(url: str, query: str) -> list[str]:
+    with requests.Session() as fresh:  # a new connection: any worker may take it
+        resp = fresh.post(f"{url}/api/recall", json={"query": query, "k": 5}, timeout=30)
+    assert resp.status_code == 200, resp.text
+    return [h["fix"]["id"] for h in resp.json()["hits"]]
+
+
+def _remember(url: str, issue: str, solution: str) -> str:
+    resp = requests.post(
+        f"{url}/api/remember",
+        json={"issue": issue, "solution": solution, "success": True, "agent": "w"},
+        timeout=30,
+    )
+    assert resp.status_code == 201 and resp.json()["pending"] == [], resp.text
+    return str(resp.json()["id"])
+
+
+def _recalls_counted(url: str) -> float:
+    text = requests.get(f"{url}/metrics", timeout=10).text
+    found = re.search(
+        r'^obsmem_http_responses_total\{endpoint="/api/recall",method="POST",status="200"\} (\S+)$',
+        text,
+        re.M,
+    )
+    return float(found.group(1)) if found else 0.0
+
+
+def test_two_workers_serve_one_port_replace_a_dead_one_and_stop_together(
+    tmp_path: Path, embedder: object
+) -> None:
+    data = tmp_path / "data"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "OBSMEM_DATA_DIR": str(data),
+        "OBSMEM_DEMO": "0",
+        "OBSMEM_THREADS": "4",
+        "HF_HUB_OFFLINE": "1",
+    }
+    log = (tmp_path / "serve.log").open("w+")
+    proc = subprocess.Popen([OBSMEM, "serve", "--port", str(port), "--workers", "2"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    parent = psutil.Process(proc.pid)
+    try:
+        _healthy_on_fresh_connections(url, 10, time.monotonic() + 180)
+        first = _workers(parent)
+        assert len(first) == 2, first
+
+        # One store for both: what one worker remembers, every connection recalls.
+        fix = _remember(url, "checkout pods crash looping after deploy", "roll back the deploy")
+        for _ in range(12):
+            assert fix in _recall_ids(url, "checkout crash looping after a deploy")
+        assert _recalls_counted(url) == 12  # summed over the workers, whoever served them
+        assert {p.name for p in (data / "run" / "metrics").iterdir()} <= {
+            f"{kind}_{pid}.db" for kind in ("counter", "histogram") for pid in first
+        }
+
+        # A worker killed outright is replaced; the other serves meanwhile.
+        os.kill(first[1], signal.SIGKILL)
+        assert fix in _recall_ids(url, "checkout crash looping after a deploy")
+        deadline = time.monotonic() + 120
+        while len(now := _workers(parent)) < 2 or first[1] in now:
+            assert time.monotonic() < deadline, now
+            time.sleep(0.2)
+        assert first[0] in now
+        _healthy_on_fresh_connections(url, 10, time.monotonic() + 120)
+        second = _remember(url, "disk full on the orders database volume", "grow the volume")
+        for _ in range(4):
+            assert second in _recall_ids(url, "orders database disk full")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            for child in parent.children(recursive=True):
+                child.kill()
+            proc.kill()
+            raise AssertionError((tmp_path / "serve.log").read_text()[-3000:]) from None
+        finally:
+            log.close()
+    text = (tmp_path / "serve.log").read_text()
+    assert code == 0, text[-3000:]
+    assert re.search(rf"worker 1 \(pid {first[1]}\) exited after .* killed by SIGKILL", text)
+    assert "obsmem stopped" in text
+    assert _servers_on(data) == []  # the last worker out stopped the embedded stores
+    assert not (data / "run" / "metrics").exists()
+
+
+def test_workers_setting() -> None:
+    assert Settings.from_env({"OBSMEM_WORKERS": "3"}).workers == 3
+    assert Settings.from_env({}).workers == 1
+    with pytest.raises(ConfigError, match="OBSMEM_WORKERS"):
+        Settings.from_env({"OBSMEM_WORKERS": "0"})
+    with pytest.raises(ConfigError, match="OBSMEM_WORKERS"):
+        Settings.from_env({"OBSMEM_WORKERS": "17"})
