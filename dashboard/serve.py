@@ -20,7 +20,7 @@ import threading
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 from obsmem.config import Settings
 
@@ -73,14 +73,25 @@ def _make_server(
     return slow_clients.bound(server)
 
 
+class AcceptShare(Protocol):
+    """How a worker takes its share of a socket other workers accept from too."""
+
+    def attach(self, server: Any) -> None: ...
+
+    def leave(self) -> None: ...
+
+
 def start_in_thread(
     app: Any,
     host: str = "127.0.0.1",
     port: int = 0,
     threads: int = 4,
     sock: socket.socket | None = None,
+    share: AcceptShare | None = None,
 ) -> RunningServer:
     server = _make_server(app, host, port, threads, sock)
+    if share is not None:
+        share.attach(server)  # before the loop's first pass
     thread = threading.Thread(target=server.run, name="obsmem-waitress", daemon=True)
     thread.start()
     return RunningServer(server, thread)
@@ -165,11 +176,13 @@ def serve(settings: Settings | None = None) -> int:
     return serve_process(settings)
 
 
-def serve_process(settings: Settings, sock: socket.socket | None = None) -> int:
+def serve_process(
+    settings: Settings, sock: socket.socket | None = None, share: AcceptShare | None = None
+) -> int:
     """One server process until SIGTERM/SIGINT: its own Memory, waitress on its threads.
 
     `sock`: a socket already listening (a worker of dashboard.workers), else it binds
-    settings.host and settings.port.
+    settings.host and settings.port; `share`: how this worker shares that socket.
     """
     from dashboard.access_log import AccessLog
     from dashboard.app import create_app
@@ -195,7 +208,7 @@ def serve_process(settings: Settings, sock: socket.socket | None = None) -> int:
             stop.set()
 
         previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-        running = start_in_thread(app, settings.host, settings.port, settings.threads, sock)
+        running = start_in_thread(app, settings.host, settings.port, settings.threads, sock, share)
         log.info("obsmem serving on %s (%d threads)", running.url, settings.threads)
         if sock is None:
             print(
@@ -208,6 +221,8 @@ def serve_process(settings: Settings, sock: socket.socket | None = None) -> int:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             stop.set()  # a warm-up still running ends after its current recall
+            if share is not None:
+                share.leave()
             running.stop()
             warming.join(10)
     finally:

@@ -11,8 +11,8 @@ once) and the socket. It starts no thread before forking: one intra-op thread
 keeps ONNX Runtime from starting a pool. Each worker is what a single `obsmem
 serve` is (dashboard.serve.serve_process): its own Memory, warm-up, waitress
 threads, graceful stop. The embedded stores, the outbox and its replay lease
-were already shared by every obsmem process on one data dir; the kernel hands
-each new connection to whichever worker accepts it first. The parent only
+were already shared by every obsmem process on one data dir. A new connection
+goes to a worker with the fewest open (LeastConnections). The parent only
 supervises: a worker that dies is forked again (with a growing pause if it keeps
 dying young), and SIGTERM or Ctrl-C stops every worker and waits for them.
 
@@ -25,8 +25,10 @@ workers (prometheus_client's multiprocess mode, files under the data dir's
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import logging
+import multiprocessing
 import os
 import shutil
 import signal
@@ -36,6 +38,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from obsmem.config import Settings
 from obsmem.private_files import private_dir
@@ -48,12 +51,50 @@ GIVE_UP_AFTER = 5  # workers dying young in a row: something is wrong with every
 STOP_WAIT_S = 30.0  # graceful stop of a worker: up to ~15 s of requests, then its Memory
 
 
+class LeastConnections:
+    """Each new connection goes to a worker with the fewest open: they take turns accepting.
+
+    Every worker waits on the shared socket, and the kernel wakes whichever it likes:
+    8 clients connecting at once landed 8/0, 7/1 or 6/2 as often as 4/4, and a worker
+    with 6 keep-alive clients is back to one GIL for most of the load. So a worker
+    says it can accept (waitress asks its listening socket's `readable()` on every
+    pass of its loop) only while it has no more connections open than any other;
+    the counts sit in shared memory made before the fork, one slot per worker. A
+    slot whose worker is starting, stopping or dead reads BUSY, so it never holds
+    the others back.
+    """
+
+    BUSY = 2**31 - 1
+
+    def __init__(self, workers: int) -> None:
+        self.counts = multiprocessing.RawArray(ctypes.c_int, [self.BUSY] * workers)
+        self.slot = -1
+
+    def attach(self, server: Any) -> None:
+        """Make `server` (waitress's, on the shared socket) accept only its share."""
+        counts, slot, base = self.counts, self.slot, server.readable
+
+        def readable() -> bool:
+            open_now = len(server.active_channels)
+            counts[slot] = open_now
+            return bool(base()) and open_now <= min(counts)
+
+        server.readable = readable
+
+    def leave(self) -> None:
+        self.counts[self.slot] = self.BUSY
+
+    def vacate(self, slot: int) -> None:
+        self.counts[slot] = self.BUSY
+
+
 @dataclass
 class _Workers:
     """The forked workers: pid -> slot, and the supervision figures."""
 
     settings: Settings
     sock: socket.socket
+    share: LeastConnections
     pids: dict[int, int] = field(default_factory=dict)
     started: dict[int, float] = field(default_factory=dict)
     young_deaths: int = 0
@@ -64,7 +105,8 @@ class _Workers:
         if pid == 0:  # the worker: never returns into the parent's code
             code = 1
             try:
-                code = _worker(self.settings, self.sock, slot)
+                self.share.slot = slot
+                code = _worker(self.settings, self.sock, self.share)
             except BaseException:
                 log.exception("worker %d failed", slot)
             finally:
@@ -93,6 +135,7 @@ class _Workers:
                 "worker %d (pid %d) exited after %.1f s: %s",
                 slot, pid, lived, _describe(status),
             )  # fmt: skip
+            self.share.vacate(slot)
             _mark_dead(pid)
             freed.append(slot)
         return freed
@@ -132,7 +175,7 @@ def serve_workers(settings: Settings) -> int:
         stop.set()
 
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    workers = _Workers(settings, sock)
+    workers = _Workers(settings, sock, LeastConnections(settings.workers))
     gc.collect()
     gc.freeze()  # objects loaded so far are never scanned again: their pages stay shared
     if threading.active_count() > 1:
@@ -174,12 +217,12 @@ def serve_workers(settings: Settings) -> int:
     return code
 
 
-def _worker(settings: Settings, sock: socket.socket, slot: int) -> int:
+def _worker(settings: Settings, sock: socket.socket, share: LeastConnections) -> int:
     from dashboard.serve import serve_process
 
     for sig in (signal.SIGTERM, signal.SIGINT):  # serve_process installs its own
         signal.signal(sig, signal.SIG_DFL)
-    return serve_process(settings, sock)
+    return serve_process(settings, sock, share)
 
 
 def _preload(settings: Settings) -> None:

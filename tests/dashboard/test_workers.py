@@ -1,7 +1,8 @@
 """`obsmem serve --workers 2` (dashboard.workers): a real parent, two forked workers, one port.
 
 One run carries the whole life of such a server, because each start loads the model
-and starts the stores: healthy on every connection, writes seen by every worker,
+and starts the stores: healthy on every connection, connections shared out evenly,
+writes seen by every worker,
 request metrics summed over the workers, a SIGKILLed worker replaced while the
 other serves on, SIGTERM stopping every process and the embedded stores with them.
 """
@@ -29,6 +30,14 @@ OBSMEM = str(Path(sys.executable).with_name("obsmem"))
 
 def _workers(parent: psutil.Process) -> list[int]:
     return sorted(c.pid for c in parent.children() if "python" in c.name() or "obsmem" in c.name())
+
+
+def _connections_to(port: int, pid: int) -> int:
+    return sum(
+        1
+        for c in psutil.Process(pid).net_connections(kind="tcp")
+        if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port
+    )
 
 
 def _healthy_on_fresh_connections(url: str, times: int, deadline: float) -> None:
@@ -94,6 +103,19 @@ def test_two_workers_serve_one_port_replace_a_dead_one_and_stop_together(
         _healthy_on_fresh_connections(url, 10, time.monotonic() + 180)
         first = _workers(parent)
         assert len(first) == 2, first
+
+        # Connections are shared out: 8 clients land 4/4, where the kernel alone gave
+        # 8/0, 7/1, 6/2 or 5/3 five times in six.
+        for _ in range(3):
+            sessions = [requests.Session() for _ in range(8)]
+            try:
+                for s in sessions:
+                    assert s.get(f"{url}/health", timeout=10).status_code == 200
+                held = [_connections_to(port, pid) for pid in first]
+            finally:
+                for s in sessions:
+                    s.close()
+            assert held == [4, 4], held
 
         # One store for both: what one worker remembers, every connection recalls.
         fix = _remember(url, "checkout pods crash looping after deploy", "roll back the deploy")
