@@ -8,7 +8,8 @@ round sends `--queries` distinct recalls from `--clients` keep-alive clients to
 one side, then other distinct recalls to the other (the order alternates), so a
 busy box's load hits both alike. Unlike bench.serve_two, the clients do not pick
 a server: all connect to one port and the kernel hands each connection to a
-worker, as it would in production. At the end, the PSS of each side: the single
+worker, as it would in production. Per round, also how busy the two cores were
+(/proc/stat). At the end, the PSS of each side: the single
 server's process, and the other's parent plus its workers (pages
 shared across the fork count once in PSS).
 """
@@ -28,6 +29,12 @@ import requests
 from bench.api import Server, recall_concurrent
 from bench.measure import emit, load, machine
 from bench.serve_ab import _queries
+
+
+def _cpu_ticks() -> tuple[int, int]:
+    """(all, idle + iowait) jiffies of the machine, from /proc/stat."""
+    values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(values), values[3] + values[4]
 
 
 def _pss_mb(procs: list[psutil.Process]) -> float:
@@ -69,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     many = f"workers_{args.workers}"
     rates: dict[str, list[float]] = {"one_process": [], many: []}
+    busy: dict[str, list[float]] = {"one_process": [], many: []}  # share of both cores in use
     with tempfile.TemporaryDirectory(prefix="obsmem-workers-") as tmp:
         single = Server(args.data, Path(tmp) / "single.log")
         multi = None
@@ -87,8 +95,11 @@ def main(argv: list[str] | None = None) -> int:
             for r in range(args.rounds):
                 for i, (name, side_url) in enumerate(sides if r % 2 == 0 else sides[::-1]):
                     queries = _queries(args.queries, 300_000 + r * 10_000 + i * 5_000)
+                    total0, idle0 = _cpu_ticks()
                     out = recall_concurrent(side_url, queries, clients=args.clients)
+                    total1, idle1 = _cpu_ticks()
                     rates[name].append(out["throughput_per_s"])
+                    busy[name].append(round(1 - (idle1 - idle0) / max(1, total1 - total0), 3))
                 print(r, {k: v[-1] for k, v in rates.items()}, flush=True)
             info["pss_mb"] = {
                 "one_process": _pss_mb([psutil.Process(single.proc.pid)]),
@@ -100,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                 multi.stop()
             single.stop()
     info["recalls_per_s"] = rates
+    info["cores_busy"] = busy
     emit(info, args.out)
     return 0
 
