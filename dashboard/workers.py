@@ -60,24 +60,29 @@ class LeastConnections:
     says it can accept (waitress asks its listening socket's `readable()` on every
     pass of its loop) only while it has no more connections open than any other;
     the counts sit in shared memory made before the fork, one slot per worker. A
-    slot whose worker is starting, stopping or dead reads BUSY, so it never holds
-    the others back.
+    slot whose worker is starting, stopping or dead reads BUSY, and one its worker has
+    not written for STALE_S (a loop passes at least once a second: that worker is
+    stopped or stuck) is left out, so neither holds the others back.
     """
 
     BUSY = 2**31 - 1
+    STALE_S = 3.0
 
     def __init__(self, workers: int) -> None:
         self.counts = multiprocessing.RawArray(ctypes.c_int, [self.BUSY] * workers)
+        self.stamps = multiprocessing.RawArray(ctypes.c_double, workers)  # time.monotonic()
         self.slot = -1
 
     def attach(self, server: Any) -> None:
         """Make `server` (waitress's, on the shared socket) accept only its share."""
-        counts, slot, base = self.counts, self.slot, server.readable
+        counts, stamps, slot, base = self.counts, self.stamps, self.slot, server.readable
 
         def readable() -> bool:
-            open_now = len(server.active_channels)
-            counts[slot] = open_now
-            return bool(base()) and open_now <= min(counts)
+            now, open_now = time.monotonic(), len(server.active_channels)
+            counts[slot], stamps[slot] = open_now, now
+            fresh = now - self.STALE_S
+            fewest = min(c for c, t in zip(counts, stamps, strict=True) if t >= fresh)
+            return bool(base()) and open_now <= fewest
 
         server.readable = readable
 

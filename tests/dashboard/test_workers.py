@@ -164,3 +164,37 @@ def test_workers_setting() -> None:
         Settings.from_env({"OBSMEM_WORKERS": "0"})
     with pytest.raises(ConfigError, match="OBSMEM_WORKERS"):
         Settings.from_env({"OBSMEM_WORKERS": "17"})
+
+
+class _Listener:
+    """What LeastConnections reads of a waitress server: its open channels, its readable()."""
+
+    def __init__(self, open_channels: int) -> None:
+        self.active_channels = dict.fromkeys(range(open_channels))
+
+    def readable(self) -> bool:
+        return True
+
+
+def test_only_a_worker_with_the_fewest_connections_accepts_and_a_silent_one_is_left_out() -> None:
+    import copy
+
+    from dashboard.workers import LeastConnections
+
+    share = LeastConnections(2)
+    busy, idle = _Listener(3), _Listener(1)
+    views = []
+    for slot, server in enumerate((busy, idle)):
+        view = copy.copy(share)  # what each forked worker holds: its slot, the shared counts
+        view.slot = slot
+        view.attach(server)
+        views.append(view)
+    assert idle.readable() and not busy.readable()
+    idle.active_channels = dict.fromkeys(range(5))  # now the other has fewer
+    assert not idle.readable() and busy.readable()
+    share.stamps[0] = time.monotonic() - 2 * LeastConnections.STALE_S  # worker 0 went silent
+    assert idle.readable()
+    views[1].leave()  # worker 1 stops: BUSY, and worker 0 accepts again
+    assert busy.readable()
+    share.vacate(0)
+    assert share.counts[0] == LeastConnections.BUSY
