@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 from obsmem.errors import GraphUnavailable, is_unavailable
 from obsmem.stores import breaker as B
+from tests import waiting
 
 
 class Flaky:
@@ -48,12 +48,7 @@ def make(target: Flaky, on_close: list[int]) -> tuple[B.Breaker, Flaky]:
 
 
 def wait_for(cond, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return False
+    return waiting.wait_for(cond, timeout, 0.01)
 
 
 def test_closed_breaker_passes_calls_through() -> None:

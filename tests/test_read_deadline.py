@@ -27,6 +27,7 @@ from obsmem.stores.embedded import EmbeddedServers
 from obsmem.stores.graph.falkor import FalkorGraph
 from obsmem.stores.pgvector import PgVectorStore, VectorRow
 from obsmem.stores.router import GRAPH_READS, VECTOR_READS
+from tests.waiting import wait_for
 
 READ_TIMEOUT = 0.5
 SLACK = 1.0  # scheduling on a loaded 2-core box; a missing deadline would take many seconds
@@ -35,15 +36,6 @@ SLACK = 1.0  # scheduling on a loaded 2-core box; a missing deadline would take 
 @pytest.fixture(autouse=True)
 def fast_probe(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(B, "PROBE_INTERVAL_S", 0.05)
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 20.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 # ---------------------------------------------------------------- the deadline itself

@@ -15,6 +15,7 @@ from obsmem.config import Settings
 from obsmem.errors import GraphUnavailable, VectorUnavailable
 from obsmem.model import FixWrite
 from obsmem.stores.router import GRAPH, VECTORS, DatabaseManager
+from tests import waiting
 from tests.conftest import _fresh_db
 from tests.dashboard.tcpproxy import TcpProxy
 
@@ -41,12 +42,7 @@ def mgr(embedded, embedder, tmp_path: Path) -> Iterator[DatabaseManager]:
 
 
 def wait_for(cond, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
+    return waiting.wait_for(cond, timeout)
 
 
 def test_stores_implement_their_protocols(mgr: DatabaseManager) -> None:
