@@ -31,7 +31,7 @@ import requests
 
 from bench import repetitive
 from bench.api import Server
-from bench.measure import emit, load, machine, summary
+from bench.measure import emit, load, run_info, summary
 from obsmem.client import Client
 
 
@@ -76,10 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
-    info: dict[str, Any] = {
-        "machine": machine(),
-        "args": {k: str(v) for k, v in vars(args).items()},
-    }
+    info: dict[str, Any] = run_info(args)
     cpu: dict[str, list[float]] = {}
     wall: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="obsmem-client-cpu-") as tmp:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import open_memory
-from bench.measure import load, machine, summary
+from bench.measure import load, run_info, summary
 from bench.recall_speed import _queries
 from obsmem.embed import FP32, INT8, Embedder
 
@@ -35,10 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     queries = _queries(args.corpus, args.queries, args.size, 0)
     embedders = {p: Embedder(query_precision=p).load() for p in (FP32, INT8)}
-    info: dict[str, Any] = {
-        "machine": machine(),
-        "args": {k: str(v) for k, v in vars(args).items()},
-    }
+    info: dict[str, Any] = run_info(args)
     mem = open_memory(args.keep)
     try:
         for e in embedders.values():

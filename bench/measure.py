@@ -70,6 +70,11 @@ def _git(*args: str) -> str:
         return "unknown"
 
 
+def run_info(args: Any) -> dict[str, Any]:
+    """The head of a bench's JSON: the machine, and the arguments it ran with."""
+    return {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()}}
+
+
 def machine() -> dict[str, Any]:
     return {
         "cores": os.cpu_count(),

@@ -22,7 +22,7 @@ from typing import Any
 
 from bench import generate, repetitive
 from bench.corpus import open_memory
-from bench.measure import emit, load, machine, summary
+from bench.measure import emit, load, run_info, summary
 from obsmem.stores.graph.falkor import FalkorGraph
 from obsmem.stores.pgvector import PgVectorStore
 
@@ -49,10 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
-    info: dict[str, Any] = {
-        "machine": machine(),
-        "args": {k: str(v) for k, v in vars(args).items()},
-    }
+    info: dict[str, Any] = run_info(args)
     mem = open_memory(args.keep)
     lat: dict[str, list[float]] = {"A": [], "B": []}
     stages: dict[str, dict[str, list[float]]] = {"A": {}, "B": {}}

@@ -25,7 +25,7 @@ from types import ModuleType
 from typing import Any
 
 from bench.corpus import open_memory
-from bench.measure import load, machine, summary
+from bench.measure import load, run_info, summary
 from bench.recall_speed import _queries
 from obsmem import recall as rc
 
@@ -76,10 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     base = base_module(args.base)
     variants = {"base": base, "new": rc}
     queries = _queries(args.corpus, args.queries, args.size, args.seed)
-    info: dict[str, Any] = {
-        "machine": machine(),
-        "args": {k: str(v) for k, v in vars(args).items()},
-    }
+    info: dict[str, Any] = run_info(args)
     mem = open_memory(args.keep)
     try:
         mem.manager.embedder.warm()

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import open_memory
-from bench.measure import emit, load, machine, summary
+from bench.measure import emit, load, run_info, summary
 from bench.recall_ab import _same
 from bench.recall_speed import _queries
 from bench.search_variants import search_two_legs
@@ -47,10 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
-    info: dict[str, Any] = {
-        "machine": machine(),
-        "args": {k: str(v) for k, v in vars(args).items()},
-    }
+    info: dict[str, Any] = run_info(args)
     queries = _queries(args.corpus, args.queries, args.size, args.seed)
     mem = open_memory(args.keep)
     lat: dict[str, list[float]] = {"A": [], "B": []}

@@ -30,7 +30,7 @@ import requests
 from bench import repetitive
 from bench.api import Server, recall_concurrent, recall_single
 from bench.generate import Query
-from bench.measure import emit, load, machine, summary
+from bench.measure import emit, load, run_info, summary
 
 
 def _env(pairs: list[str]) -> dict[str, str]:
@@ -68,10 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
-    info: dict[str, Any] = {
-        "machine": machine(),
-        "args": {k: str(v) for k, v in vars(args).items()},
-    }
+    info: dict[str, Any] = run_info(args)
     sides = {"A": (args.a, _env(args.a_env)), "B": (None, _env(args.b_env))}
     raw: dict[str, dict[str, list[float]]] = {s: {} for s in sides}
     with tempfile.TemporaryDirectory(prefix="obsmem-ab-") as tmp:

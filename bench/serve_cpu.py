@@ -29,7 +29,7 @@ import psutil
 from bench import repetitive
 from bench.api import Server, recall_concurrent
 from bench.generate import Query
-from bench.measure import emit, load, machine
+from bench.measure import emit, load, run_info
 
 RATE = 100  # py-spy samples per second and thread
 
@@ -154,10 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--code", type=Path, default=None, help="run the server from this checkout")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
-    info: dict[str, Any] = {
-        "machine": machine(),
-        "args": {k: str(v) for k, v in vars(args).items()},
-    }
+    info: dict[str, Any] = run_info(args)
     with tempfile.TemporaryDirectory(prefix="obsmem-cpu-") as tmp:
         srv = Server(args.data, Path(tmp) / "serve.log", code_dir=args.code)
         try:

@@ -37,7 +37,7 @@ import psutil
 import requests
 
 from bench import repetitive
-from bench.measure import emit, load, machine
+from bench.measure import emit, load, run_info
 from bench.serve_cpu import _group_cpu, _groups
 
 
@@ -106,10 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     from dashboard.app import create_app
     from obsmem.memory import Memory
 
-    info: dict[str, Any] = {
-        "machine": machine(),
-        "args": {k: str(v) for k, v in vars(args).items()},
-    }
+    info: dict[str, Any] = run_info(args)
     me = psutil.Process().pid
     rows: dict[str, list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="obsmem-layers-") as tmp, Memory.open() as mem:

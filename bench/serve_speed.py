@@ -27,7 +27,7 @@ import requests
 
 from bench import repetitive
 from bench.api import Server, recall_concurrent, recall_single
-from bench.measure import emit, load, machine, summary
+from bench.measure import emit, load, run_info, summary
 
 
 @dataclass(frozen=True)
@@ -52,10 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     qs = [_Q(repetitive.query(10_000 + j)) for j in range(args.queries)]
-    info: dict[str, Any] = {
-        "machine": machine(),
-        "args": {k: str(v) for k, v in vars(args).items()},
-    }
+    info: dict[str, Any] = run_info(args)
     with tempfile.TemporaryDirectory(prefix="obsmem-serve-") as tmp:
         t0 = time.perf_counter()
         srv = Server(args.data, Path(tmp) / "serve.log")

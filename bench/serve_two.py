@@ -22,7 +22,7 @@ from typing import Any
 import psutil
 
 from bench.api import Server, recall_concurrent
-from bench.measure import emit, load, machine
+from bench.measure import emit, load, run_info
 from bench.serve_ab import _queries
 
 
@@ -51,10 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
-    info: dict[str, Any] = {
-        "machine": machine(),
-        "args": {k: str(v) for k, v in vars(args).items()},
-    }
+    info: dict[str, Any] = run_info(args)
     rates: dict[str, list[float]] = {"one_process": [], "two_processes": []}
     with tempfile.TemporaryDirectory(prefix="obsmem-two-") as tmp:
         a = Server(args.data, Path(tmp) / "a.log")

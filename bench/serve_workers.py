@@ -27,7 +27,7 @@ import psutil
 import requests
 
 from bench.api import Server, recall_concurrent
-from bench.measure import emit, load, machine
+from bench.measure import emit, load, run_info
 from bench.serve_ab import _queries
 
 
@@ -70,10 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
-    info: dict[str, Any] = {
-        "machine": machine(),
-        "args": {k: str(v) for k, v in vars(args).items()},
-    }
+    info: dict[str, Any] = run_info(args)
     many = f"workers_{args.workers}"
     rates: dict[str, list[float]] = {"one_process": [], many: []}
     busy: dict[str, list[float]] = {"one_process": [], many: []}  # share of both cores in use

@@ -22,7 +22,7 @@ from typing import Any
 
 from bench import repetitive
 from bench.corpus import open_memory, write_for
-from bench.measure import emit, load, machine, summary
+from bench.measure import emit, load, run_info, summary
 
 WARM = 20
 FIRST_NEW = 10**7  # item numbers far past any fill, so every write is a new fix
@@ -35,10 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
-    info: dict[str, Any] = {
-        "machine": machine(),
-        "args": {k: str(v) for k, v in vars(args).items()},
-    }
+    info: dict[str, Any] = run_info(args)
     mem = open_memory(args.keep)
     mgr = mem.manager
     guard: Any = mgr.vectors

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.hang import stopped
-from bench.measure import emit, load, machine, summary
+from bench.measure import emit, load, run_info, summary
 from obsmem.config import Settings
 from obsmem.memory import Memory
 
@@ -36,10 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=1.0, help="the write timeout, seconds")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
-    info: dict[str, Any] = {
-        "machine": machine(),
-        "args": {k: str(v) for k, v in vars(args).items()},
-    }
+    info: dict[str, Any] = run_info(args)
     tmp = tempfile.TemporaryDirectory(prefix="obsmem-write-hang-")
     settings = Settings(data_dir=Path(tmp.name), demo=False, store_timeout_s=args.timeout,
                         read_timeout_s=0.5)  # fmt: skip
