@@ -125,3 +125,11 @@ def fresh_memory(embedded: EmbeddedServers, embedder, tmp_path: Path):
     mem = Memory.open(settings, embedder=embedder)
     yield mem
     mem.close()
+
+
+@pytest.fixture(scope="module")
+def own_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServers]:
+    """A pair of servers for one test module alone: SIGSTOPping them disturbs no other test."""
+    servers = EmbeddedServers(tmp_path_factory.mktemp("own-servers")).start(supervise=False)
+    yield servers
+    servers.stop(force=True)

@@ -12,7 +12,7 @@ import concurrent.futures as cf
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -206,14 +206,6 @@ def test_waiting_for_a_pooled_connection_ends_at_the_deadline(pg_db_url: str) ->
 # ---------------------------------------------------------------- real hangs
 
 
-@pytest.fixture(scope="module")
-def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServers]:
-    """A pair of servers of this module's own: SIGSTOPping them disturbs no other test."""
-    servers = EmbeddedServers(tmp_path_factory.mktemp("deadline")).start(supervise=False)
-    yield servers
-    servers.stop(force=True)
-
-
 def _guard(name: str, store: Any, reads: frozenset[str], error: type) -> tuple[B.Breaker, Any]:
     br = B.Breaker(name, lambda: store, is_outage=is_unavailable, make_error=error)
     return br, B.guarded(br, lambda: store, reads=reads, read_timeout=lambda: READ_TIMEOUT)
@@ -227,14 +219,14 @@ def _timed(fn: Callable[[], Any], error: type) -> float:
 
 
 def test_a_stopped_postgres_costs_one_read_timeout_then_reads_recover(
-    own: EmbeddedServers,
+    own_servers: EmbeddedServers,
 ) -> None:
-    store, emb = _store_with_one_fix(own.postgres_url(), pool_min=2, pool_max=4)
+    store, emb = _store_with_one_fix(own_servers.postgres_url(), pool_min=2, pool_max=4)
     counted, count = _guard("vectors", store, VECTOR_READS, VectorUnavailable)
     searched, search = _guard("vectors", store, VECTOR_READS, VectorUnavailable)
     try:
         assert search.search(lambda: emb, "disk full", 5).vector[0][0] == "d1"
-        with process_tree_stopped(own.postgres.pid()):
+        with process_tree_stopped(own_servers.postgres.pid()):
             took = _timed(count.count, VectorUnavailable)
             assert took < READ_TIMEOUT + SLACK
             # The search: keyword and kNN statements pipelined on one connection.
@@ -261,9 +253,11 @@ def test_a_stopped_postgres_costs_one_read_timeout_then_reads_recover(
 
 
 def test_a_stopped_falkordb_costs_one_read_timeout_then_reads_recover(
-    own: EmbeddedServers,
+    own_servers: EmbeddedServers,
 ) -> None:
-    graph = FalkorGraph(own.falkordb_url(), graph="t_" + uuid.uuid4().hex[:8], timeout_s=10.0)
+    graph = FalkorGraph(
+        own_servers.falkordb_url(), graph="t_" + uuid.uuid4().hex[:8], timeout_s=10.0
+    )
     graph.ensure_schema()
     issue, solution = "queue lag on orders", "scale the consumers"
     fid = fix_id_for(issue, solution)
@@ -273,7 +267,7 @@ def test_a_stopped_falkordb_costs_one_read_timeout_then_reads_recover(
     br, reads = _guard("graph", graph, GRAPH_READS, GraphUnavailable)
     try:
         assert set(reads.get_fixes([fid])) == {fid}
-        with process_tree_stopped(own.falkor.pid()):
+        with process_tree_stopped(own_servers.falkor.pid()):
             took = _timed(lambda: reads.get_fixes([fid]), GraphUnavailable)  # a pipeline
             assert took < READ_TIMEOUT + SLACK
             assert br.is_open and br.kind == "hanging"
@@ -292,13 +286,15 @@ def test_a_stopped_falkordb_costs_one_read_timeout_then_reads_recover(
         graph.close()
 
 
-def test_writes_keep_the_longer_timeout_on_a_stopped_falkordb(own: EmbeddedServers) -> None:
+def test_writes_keep_the_longer_timeout_on_a_stopped_falkordb(own_servers: EmbeddedServers) -> None:
     """A write is not cut at the read timeout: it waits for the store timeout (the driver's)."""
-    graph = FalkorGraph(own.falkordb_url(), graph="t_" + uuid.uuid4().hex[:8], timeout_s=2.0)
+    graph = FalkorGraph(
+        own_servers.falkordb_url(), graph="t_" + uuid.uuid4().hex[:8], timeout_s=2.0
+    )
     graph.ensure_schema()
     br, store = _guard("graph", graph, GRAPH_READS, GraphUnavailable)
     try:
-        with process_tree_stopped(own.falkor.pid()):
+        with process_tree_stopped(own_servers.falkor.pid()):
             t0 = time.monotonic()
             with pytest.raises(GraphUnavailable):
                 store.upsert_agents([AgentWrite(name="w1", ts=1)])

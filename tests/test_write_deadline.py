@@ -168,27 +168,19 @@ def test_a_migrations_own_sql_is_not_cut_by_the_write_deadline(
 # ---------------------------------------------------------------- a real hang
 
 
-@pytest.fixture(scope="module")
-def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServers]:
-    """A pair of servers of this module's own: SIGSTOPping them disturbs no other test."""
-    servers = EmbeddedServers(tmp_path_factory.mktemp("wdeadline")).start(supervise=False)
-    yield servers
-    servers.stop(force=True)
-
-
 @pytest.fixture
-def mem(own: EmbeddedServers, embedder: Any, tmp_path: Path) -> Iterator[Memory]:
-    url = own.postgres_url()
+def mem(own_servers: EmbeddedServers, embedder: Any, tmp_path: Path) -> Iterator[Memory]:
+    url = own_servers.postgres_url()
     name = "w_" + uuid.uuid4().hex[:10]
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    settings = Settings(data_dir=tmp_path / "mem", falkordb_url=own.falkordb_url(),
+    settings = Settings(data_dir=tmp_path / "mem", falkordb_url=own_servers.falkordb_url(),
                         falkordb_graph=name, database_url=url.replace("/postgres?", f"/{name}?"),
                         store_timeout_s=WRITE_TIMEOUT, read_timeout_s=0.5, demo=False)  # fmt: skip
     memory = Memory.open(settings, embedder=embedder)
     yield memory
     memory.close()
-    FalkorGraph(own.falkordb_url(), graph=name).drop()
+    FalkorGraph(own_servers.falkordb_url(), graph=name).drop()
 
 
 def _sql(mem: Memory, query: str) -> list[tuple[Any, ...]]:
@@ -221,7 +213,7 @@ def _assert_keyword_statistics_match_the_postings(mem: Memory) -> None:
 def _timed(
     fn: Callable[[], Any], limit: float = WRITE_TIMEOUT + SLACK, what: str = "the write"
 ) -> tuple[Any, float]:
-    """(fn(), seconds taken), failing if it takes over `limit`: run in a thread of its own,
+    """(fn(), seconds taken), failing if it takes over `limit`: run in a thread of its own_servers,
     so that a write waiting on the stopped server fails the test (and the server gets its
     SIGCONT) instead of hanging it."""
     box: dict[str, Any] = {}
@@ -244,7 +236,7 @@ def _timed(
 
 
 def test_a_remember_on_a_stopped_postgres_is_queued_at_the_write_timeout_and_counts_once(
-    own: EmbeddedServers, mem: Memory
+    own_servers: EmbeddedServers, mem: Memory
 ) -> None:
     seeded = mem.remember_many([
         {"issue": f"seed {i}: disk full on db-{i}", "solution": f"rotate the logs on db-{i}",
@@ -257,7 +249,7 @@ def test_a_remember_on_a_stopped_postgres_is_queued_at_the_write_timeout_and_cou
     # queued copy meets an already-applied write (the case to prove harmless).
     mgr.replayer.stop()
     a = {"issue": "queue lag on orders topic", "solution": "scale the consumers", "success": True}
-    with process_tree_stopped(own.postgres.pid()):
+    with process_tree_stopped(own_servers.postgres.pid()):
         first, _ = _timed(lambda: mem.remember(**a))
         assert first.stored_in == ("graph",) and first.pending == ("vectors",)
         assert mgr.is_down("vectors") and mgr.breaker_state()["vectors"]["kind"] == "hanging"
@@ -302,14 +294,14 @@ def test_a_remember_on_a_stopped_postgres_is_queued_at_the_write_timeout_and_cou
 
 
 def test_a_bulk_write_cut_mid_transaction_is_rolled_back_and_replayed_once(
-    own: EmbeddedServers, mem: Memory
+    own_servers: EmbeddedServers, mem: Memory
 ) -> None:
     """Several rows take the COPY path in one transaction: cut at the deadline, the server
     never sees its COMMIT and rolls it back; the replay then writes each row once."""
     items = [{"issue": f"oom kill in pod web-{i}", "solution": f"raise the memory limit of web-{i}"}
              for i in range(3)]  # fmt: skip
     mgr = mem.manager
-    with process_tree_stopped(own.postgres.pid()):
+    with process_tree_stopped(own_servers.postgres.pid()):
         got, _ = _timed(lambda: mem.remember_many(items))
         assert all(r.stored_in == ("graph",) and r.pending == ("vectors",) for r in got)
         assert mgr.is_down("vectors")
@@ -323,9 +315,9 @@ def test_a_bulk_write_cut_mid_transaction_is_rolled_back_and_replayed_once(
 
 
 @pytest.fixture
-def own_db(own: EmbeddedServers) -> str:
+def own_db(own_servers: EmbeddedServers) -> str:
     """A fresh database on this module's own Postgres."""
-    url = own.postgres_url()
+    url = own_servers.postgres_url()
     name = "w_" + uuid.uuid4().hex[:10]
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -333,7 +325,7 @@ def own_db(own: EmbeddedServers) -> str:
 
 
 def test_every_postgres_write_and_schema_step_ends_at_the_write_timeout(
-    own: EmbeddedServers, own_db: str
+    own_servers: EmbeddedServers, own_db: str
 ) -> None:
     """upsert (one row, and the COPY path), record_outcomes, delete, set_figures, the schema
     steps run again after every outage (migrate, check_model) and reconcile's walk of the ids:
@@ -366,7 +358,7 @@ def test_every_postgres_write_and_schema_step_ends_at_the_write_timeout(
     }
     breakers = []
     try:
-        with process_tree_stopped(own.postgres.pid()):
+        with process_tree_stopped(own_servers.postgres.pid()):
             for name, step in steps.items():
                 br = B.Breaker("vectors", lambda: store, is_outage=is_unavailable,
                                make_error=VectorUnavailable)  # fmt: skip
