@@ -36,7 +36,13 @@ class RunningServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.server.effective_host}:{self.server.effective_port}"
+        """Where it listens; the first address of several (a host name such as `localhost`
+        that resolves to both 127.0.0.1 and ::1 gets a socket on each)."""
+        if hasattr(self.server, "effective_listen"):  # waitress's MultiSocketServer
+            host, port = self.server.effective_listen[0][:2]
+        else:
+            host, port = self.server.effective_host, self.server.effective_port
+        return f"http://[{host}]:{port}" if ":" in str(host) else f"http://{host}:{port}"
 
     def stop(self, timeout: float = 10.0) -> bool:
         """Stop accepting, let running requests finish and answer, end the loop thread.

@@ -63,3 +63,29 @@ def test_the_server_runs_one_intra_op_thread_per_inference_unless_told():
         env = dict(stated)
         server_embed_threads(env)
         assert env == stated
+
+
+def test_the_url_of_a_server_listening_on_several_addresses() -> None:
+    """A host name that resolves to several addresses (localhost: 127.0.0.1 and ::1) gives
+    waitress a socket on each."""
+    import threading
+
+    from waitress import create_server
+
+    from dashboard.serve import RunningServer
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    server = create_server(app, listen="127.0.0.1:0 127.0.0.2:0")  # both loopback on Linux
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    running = RunningServer(server, thread)
+    try:
+        url = running.url
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url), url
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            assert resp.read() == b"ok"
+    finally:
+        assert running.stop()
