@@ -82,6 +82,8 @@ def _make_server(
 class AcceptShare(Protocol):
     """How a worker takes its share of a socket other workers accept from too."""
 
+    def accept_when(self, ready: threading.Event) -> None: ...
+
     def attach(self, server: Any) -> None: ...
 
     def leave(self) -> None: ...
@@ -214,6 +216,8 @@ def serve_process(
             stop.set()
 
         previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        if share is not None:
+            share.accept_when(ready)  # the other workers serve while this one warms up
         running = start_in_thread(app, settings.host, settings.port, settings.threads, sock, share)
         log.info("obsmem serving on %s (%d threads)", running.url, settings.threads)
         if sock is None:

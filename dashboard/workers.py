@@ -16,10 +16,11 @@ goes to a worker with the fewest open (LeastConnections). The parent only
 supervises: a worker that dies is forked again (with a growing pause if it keeps
 dying young), and SIGTERM or Ctrl-C stops every worker and waits for them.
 
-Each worker warms up on its own, so while a worker starts, `/health` answers
-`starting` for the connections it takes. Request metrics are summed over the
-workers (prometheus_client's multiprocess mode, files under the data dir's
-`run/metrics`).
+A worker takes connections only once it has warmed up: at start, connections
+wait (in the socket's backlog) for the first warm worker instead of being
+answered `starting`, and a worker forked again after a crash takes none until
+it is warm. Request metrics are summed over the workers (prometheus_client's
+multiprocess mode, files under the data dir's `run/metrics`).
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ class LeastConnections:
     the counts sit in shared memory made before the fork, one slot per worker. A
     slot whose worker is starting, stopping or dead reads BUSY, and one its worker has
     not written for STALE_S (a loop passes at least once a second: that worker is
-    stopped or stuck) is left out, so neither holds the others back.
+    stopped or stuck) is left out, so neither holds the others back. A worker accepts
+    nothing until it has warmed up (`accept_when`): a worker forked again after a crash
+    takes no connection while the others can answer at full speed.
     """
 
     BUSY = 2**31 - 1
@@ -72,6 +75,10 @@ class LeastConnections:
         self.counts = multiprocessing.RawArray(ctypes.c_int, [self.BUSY] * workers)
         self.stamps = multiprocessing.RawArray(ctypes.c_double, workers)  # time.monotonic()
         self.slot = -1
+        self.ready: threading.Event | None = None
+
+    def accept_when(self, ready: threading.Event) -> None:
+        self.ready = ready
 
     def attach(self, server: Any) -> None:
         """Make `server` (waitress's, on the shared socket) accept only its share."""
@@ -79,7 +86,12 @@ class LeastConnections:
 
         def readable() -> bool:
             now, open_now = time.monotonic(), len(server.active_channels)
-            counts[slot], stamps[slot] = open_now, now
+            stamps[slot] = now
+            if self.ready is not None and not self.ready.is_set():
+                counts[slot] = self.BUSY
+                base()  # waitress's own bookkeeping (maintenance) runs meanwhile
+                return False
+            counts[slot] = open_now
             fresh = now - self.STALE_S
             fewest = min(c for c, t in zip(counts, stamps, strict=True) if t >= fresh)
             return bool(base()) and open_now <= fewest

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -44,9 +45,9 @@ def _healthy_on_fresh_connections(url: str, times: int, deadline: float) -> None
     streak = 0
     while streak < times:
         assert time.monotonic() < deadline, "workers not all healthy in time"
-        try:
-            ok = requests.get(f"{url}/health", timeout=5).status_code == 200
-        except requests.ConnectionError:
+        try:  # a connection waits in the backlog until a worker is warm
+            ok = requests.get(f"{url}/health", timeout=30).status_code == 200
+        except requests.RequestException:
             ok = False
         streak = streak + 1 if ok else 0
         if not ok:
@@ -153,6 +154,7 @@ def test_two_workers_serve_one_port_replace_a_dead_one_and_stop_together(
     assert code == 0, text[-3000:]
     assert re.search(rf"worker 1 \(pid {first[1]}\) exited after .* killed by SIGKILL", text)
     assert "obsmem stopped" in text
+    assert not re.search(r"GET /health 503", text)  # no connection ever met a cold worker
     assert _servers_on(data) == []  # the last worker out stopped the embedded stores
     assert not (data / "run" / "metrics").exists()
 
@@ -198,3 +200,9 @@ def test_only_a_worker_with_the_fewest_connections_accepts_and_a_silent_one_is_l
     assert busy.readable()
     share.vacate(0)
     assert share.counts[0] == LeastConnections.BUSY
+
+    warming = threading.Event()  # a worker still warming up takes nothing, holds no one back
+    views[1].accept_when(warming)
+    assert not idle.readable() and share.counts[1] == LeastConnections.BUSY
+    warming.set()
+    assert idle.readable()
