@@ -199,12 +199,14 @@ def serve_process(
     if sock is None:
         print("==> starting the stores and loading the model", flush=True)
     memory = Memory.open(settings)
+    # The signal handler only sets an event: an exception raised into waitress's
+    # loop can land inside a channel handler, which swallows it and serves on.
+    stop = threading.Event()
+    warming: threading.Thread | None = None
+    previous: dict[int, Any] = {}
     try:
         flask_app = create_app(memory, settings)
         ready = flask_app.extensions["obsmem.ready"] = threading.Event()
-        # The signal handler only sets an event: an exception raised into waitress's
-        # loop can land inside a channel handler, which swallows it and serves on.
-        stop = threading.Event()
         warming = threading.Thread(
             target=warm_up, args=(memory, ready, stop), name="obsmem-warm-up", daemon=True
         )
@@ -228,14 +230,18 @@ def serve_process(
             while not stop.wait(1.0) and running.thread.is_alive():
                 pass
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            stop.set()  # a warm-up still running ends after its current recall
+            stop.set()
             if share is not None:
                 share.leave()
             running.stop()
-            warming.join(10)
     finally:
+        # Also when the server never started (its port in use): a warm-up still
+        # running ends after its current recall, before the stores close under it.
+        stop.set()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if warming is not None:
+            warming.join(10)
         memory.close()
     if sock is None:
         print("obsmem stopped", flush=True)

@@ -89,3 +89,27 @@ def test_the_url_of_a_server_listening_on_several_addresses() -> None:
             assert resp.read() == b"ok"
     finally:
         assert running.stop()
+
+
+def test_a_port_in_use_is_one_clear_error_and_leaves_nothing_running(tmp_path, embedder) -> None:
+    """The stores started for nothing are stopped again, and the warm-up does not go on
+    recalling into closed pools (it logged a page of "pool already closed")."""
+    import socket
+
+    from tests.test_embedded import _servers_on
+
+    data = tmp_path / "data"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "OBSMEM_DATA_DIR": str(data), "OBSMEM_DEMO": "0",
+               "OBSMEM_PORT": str(port), "HF_HUB_OFFLINE": "1"}  # fmt: skip
+        done = subprocess.run(
+            [str(Path(sys.executable).with_name("obsmem")), "serve"],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and "Address already in use" in out, out[-2000:]
+    assert "already closed" not in out, out[-2000:]
+    assert _servers_on(data) == []
