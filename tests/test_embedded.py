@@ -246,3 +246,45 @@ def test_embedded_postgres_gets_sized_buffers_unless_an_operator_set_them(
     servers = EmbeddedServers(data_dir, want_graph=False).start(supervise=False)
     assert _shared_buffers_mb(servers.postgres_url()) == 136
     servers.stop()
+
+
+def test_a_pause_waits_for_a_supervision_pass_under_way(tmp_path: Path) -> None:
+    """Entering supervision_paused() while a pass runs waits for that pass to end: the
+    pass saw no pause, and would restart a server killed right after (it did, once,
+    in test_fallback). Inside the pause no pass runs."""
+    import threading
+
+    servers = EmbeddedServers(tmp_path / "data")
+    in_pass, release, passes = threading.Event(), threading.Event(), []
+
+    def a_slow_pass() -> dict[str, bool]:
+        passes.append(time.monotonic())
+        in_pass.set()
+        assert release.wait(30)
+        return {}
+
+    servers.check_and_restart = a_slow_pass  # type: ignore[method-assign]
+    supervisor = threading.Thread(target=servers._supervise, daemon=True)
+    supervisor.start()
+    try:
+        assert in_pass.wait(10)
+        paused, seen = threading.Event(), []
+
+        def pause_for_a_while() -> None:
+            with servers.supervision_paused():
+                paused.set()
+                seen.append(len(passes))
+                time.sleep(2.5)  # two supervision periods
+                seen.append(len(passes))
+
+        pauser = threading.Thread(target=pause_for_a_while)
+        pauser.start()
+        assert not paused.wait(0.5)  # the pass under way holds the pause back
+        release.set()
+        assert paused.wait(10)
+        pauser.join(10)
+        assert seen[0] == seen[1] == 1  # no pass while paused
+    finally:
+        release.set()
+        servers._stop.set()
+        supervisor.join(10)

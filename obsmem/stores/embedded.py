@@ -689,6 +689,7 @@ class EmbeddedServers:
         self._lock = FileLock(str(self.run / "embedded.lock"), timeout=120, mode=0o600)
         self._stop = threading.Event()
         self._paused = threading.Event()
+        self._pass_lock = threading.Lock()  # held by the supervisor for one whole pass
         self._thread: threading.Thread | None = None
         self._started = False
         self.on_restart: list[Callable[[str], None]] = []
@@ -769,8 +770,14 @@ class EmbeddedServers:
 
     @contextlib.contextmanager
     def supervision_paused(self) -> Iterator[None]:
-        """Keep a dead server dead for a while (fault tests, maintenance)."""
+        """Keep a dead server dead for a while (fault tests, maintenance).
+
+        Inside, no supervision pass runs: one already under way when it is entered
+        ends first (it saw no pause, and would restart a server killed right after).
+        """
         self._paused.set()
+        with self._pass_lock:
+            pass
         try:
             yield
         finally:
@@ -839,13 +846,14 @@ class EmbeddedServers:
     def _supervise(self) -> None:
         wait = 1.0
         while not self._stop.wait(wait):
-            if self._paused.is_set():
-                continue
-            try:
-                ok = self.check_and_restart()
-            except Exception:  # a dying supervisor would leave every later crash unrepaired
-                log.exception("embedded supervision pass failed; retrying")
-                ok = {n: False for n in self._names()}
+            with self._pass_lock:
+                if self._paused.is_set():
+                    continue
+                try:
+                    ok = self.check_and_restart()
+                except Exception:  # a dying supervisor would leave every later crash unrepaired
+                    log.exception("embedded supervision pass failed; retrying")
+                    ok = {n: False for n in self._names()}
             failing = [self.state[n].backoff_s for n, good in ok.items() if not good]
             if failing:
                 wait = min(failing)
