@@ -135,16 +135,14 @@ class _Workers:
     def reap(self) -> list[int]:
         """The slots of workers that have exited since the last call."""
         freed = []
-        while self.pids:
+        for pid in list(self.pids):  # only ours: never reap a store this process started
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-            slot = self.pids.pop(pid, None)
-            if slot is None:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere: gone all the same
+                done, status = pid, 0
+            if done == 0:
                 continue
+            slot = self.pids.pop(pid)
             lived = time.monotonic() - self.started.pop(pid)
             self.young_deaths = self.young_deaths + 1 if lived < YOUNG_S else 0
             log.log(
