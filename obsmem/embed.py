@@ -88,8 +88,9 @@ def query_threads() -> int:
 
     A query is one short text. On 2 cores one thread embeds a 20-token query in
     2.2 ms of wall and CPU; two threads take 2.3-2.9 ms of wall and 3.0-3.8 ms of
-    CPU (bench/embed_threads.py). Concurrent queries then run side by side, one
-    thread each, instead of taking turns on a pool that costs more than it gives.
+    CPU (`python -m bench.embed_concurrency --precision int8 --intra 1,2`). Concurrent
+    queries then run side by side, one thread each, instead of taking turns on a
+    pool that costs more than it gives.
     """
     return _threads_from_env("OBSMEM_QUERY_THREADS") or 1
 

@@ -32,7 +32,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Generator, Iterator
-from typing import Any, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 from obsmem.stores import deadline
 from obsmem.stores.read_workers import ReadWorkers
@@ -268,20 +268,17 @@ class Guarded:
                 except StopIteration:
                     return
                 except Exception as exc:
-                    seen = self._seen(exc)
-                    if seen is exc:
-                        raise
-                    raise seen from exc
+                    self._reraise(exc)
                 yield item
 
-    def _seen(self, exc: Exception) -> BaseException:
-        """`exc` as the caller gets it: an outage opens the breaker, and a timeout becomes the
-        store's own "unavailable" error (so callers catch one family)."""
+    def _reraise(self, exc: Exception) -> NoReturn:
+        """Raise `exc` as the caller gets it: an outage opens the breaker, and a timeout
+        becomes the store's own "unavailable" error (so callers catch one family)."""
         if self._breaker.is_outage(exc):
             self._breaker.trip(exc)
             if isinstance(exc, TimeoutError):
-                return self._breaker._make_error(str(exc))
-        return exc
+                raise self._breaker._make_error(str(exc)) from exc
+        raise exc
 
     def _missed(self, name: str, timeout: float) -> TimeoutError:
         return TimeoutError(
@@ -302,10 +299,7 @@ class Guarded:
             try:
                 return self._bounded(name, attr, inline, inline_writes, args, kwargs)
             except Exception as exc:
-                seen = self._seen(exc)
-                if seen is exc:
-                    raise
-                raise seen from exc
+                self._reraise(exc)
 
         call.__name__ = name
         return call
