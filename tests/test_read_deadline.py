@@ -9,6 +9,7 @@ reads work again on connections that are not the ones left broken.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import threading
 import time
 import uuid
@@ -137,22 +138,28 @@ def test_neo4j_keeps_the_worker_thread_deadline() -> None:
 # ---------------------------------------------------------------- Postgres, no hang needed
 
 
+def slow_statement_is_cut(
+    store: PgVectorStore, within: contextlib.AbstractContextManager[None], error: Any
+) -> None:
+    """A 3 s statement under `within` (a 0.3 s deadline) raises `error` by then, and the
+    store's one-connection pool replaces the connection that was cut."""
+    t0 = time.monotonic()
+    with error, within, store._conn() as conn:
+        conn.execute("SELECT pg_sleep(3)")
+    assert time.monotonic() - t0 < 0.3 + SLACK
+    assert store._pool.get_stats().get("returns_bad", 0) >= 1  # closed, not reused
+    assert store.count() == 0  # the pool's one slot has a fresh connection
+
+
 def test_a_slow_statement_ends_at_the_deadline_and_its_connection_is_replaced(
     pg_db_url: str,
 ) -> None:
     store = PgVectorStore(pg_db_url, pool_min=1, pool_max=1)
     store.migrate()
     try:
-        t0 = time.monotonic()
-        with (
-            pytest.raises(deadline.ReadDeadlineExceeded),
-            deadline.read_deadline(0.3),
-            store._conn() as conn,
-        ):
-            conn.execute("SELECT pg_sleep(3)")
-        assert time.monotonic() - t0 < 0.3 + SLACK
-        assert store._pool.get_stats().get("returns_bad", 0) >= 1  # closed, not reused
-        assert store.count() == 0  # the pool's one slot has a fresh connection
+        slow_statement_is_cut(
+            store, deadline.read_deadline(0.3), pytest.raises(deadline.ReadDeadlineExceeded)
+        )
     finally:
         store.close()
 
