@@ -70,6 +70,15 @@ def _git(*args: str) -> str:
         return "unknown"
 
 
+def served_ab_args(ap: Any, *, queries: int, queries_help: str) -> None:
+    """The arguments every served A/B bench takes: the data dir, rounds, queries, clients, out."""
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--queries", type=int, default=queries, help=queries_help)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--out", type=Path, default=None)
+
+
 def run_info(args: Any) -> dict[str, Any]:
     """The head of a bench's JSON: the machine, and the arguments it ran with."""
     return {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()}}

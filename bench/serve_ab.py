@@ -30,7 +30,7 @@ import requests
 from bench import repetitive
 from bench.api import Server, recall_concurrent, recall_single
 from bench.generate import Query
-from bench.measure import emit, load, run_info, summary
+from bench.measure import emit, load, run_info, served_ab_args, summary
 
 
 def _env(pairs: list[str]) -> dict[str, str]:
@@ -59,14 +59,10 @@ def _queries(n: int, start: int) -> list[Query]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, required=True)
+    served_ab_args(ap, queries=60, queries_help="per round, single client")
     ap.add_argument("--a", type=Path, default=None, help="code dir of server A (default: this)")
     ap.add_argument("--a-env", action="append", default=[], metavar="VAR=VALUE")
     ap.add_argument("--b-env", action="append", default=[], metavar="VAR=VALUE")
-    ap.add_argument("--rounds", type=int, default=6)
-    ap.add_argument("--queries", type=int, default=60, help="per round, single client")
-    ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     info: dict[str, Any] = run_info(args)
     sides = {"A": (args.a, _env(args.a_env)), "B": (None, _env(args.b_env))}

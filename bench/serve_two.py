@@ -22,7 +22,7 @@ from typing import Any
 import psutil
 
 from bench.api import Server, recall_concurrent
-from bench.measure import emit, load, run_info
+from bench.measure import emit, load, run_info, served_ab_args
 from bench.serve_ab import _queries
 
 
@@ -45,11 +45,7 @@ def _rate(url_parts: list[tuple[str, list[Any]]], clients_each: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--rounds", type=int, default=6)
-    ap.add_argument("--queries", type=int, default=800, help="per round and side")
-    ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--out", type=Path, default=None)
+    served_ab_args(ap, queries=800, queries_help="per round and side")
     args = ap.parse_args(argv)
     info: dict[str, Any] = run_info(args)
     rates: dict[str, list[float]] = {"one_process": [], "two_processes": []}

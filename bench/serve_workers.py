@@ -27,7 +27,7 @@ import psutil
 import requests
 
 from bench.api import Server, recall_concurrent
-from bench.measure import emit, load, run_info
+from bench.measure import emit, load, run_info, served_ab_args
 from bench.serve_ab import _queries
 
 
@@ -63,12 +63,8 @@ def _all_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 600.0) 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, required=True)
+    served_ab_args(ap, queries=800, queries_help="per round and side")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=6)
-    ap.add_argument("--queries", type=int, default=800, help="per round and side")
-    ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     info: dict[str, Any] = run_info(args)
     many = f"workers_{args.workers}"
