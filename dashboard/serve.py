@@ -196,14 +196,27 @@ def serve_process(
     from dashboard.app import create_app
     from obsmem.memory import Memory
 
-    if sock is None:
-        print("==> starting the stores and loading the model", flush=True)
-    memory = Memory.open(settings)
     # The signal handler only sets an event: an exception raised into waitress's
-    # loop can land inside a channel handler, which swallows it and serves on.
+    # loop can land inside a channel handler, which swallows it and serves on. It is
+    # in place before the stores open: a stop that lands while they open (a worker
+    # forked again, stopped at once) still leaves through memory.close(), which
+    # stops the stores if this process is the last one using them.
     stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping on %s", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     warming: threading.Thread | None = None
-    previous: dict[int, Any] = {}
+    try:
+        if sock is None:
+            print("==> starting the stores and loading the model", flush=True)
+        memory = Memory.open(settings)
+    except BaseException:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        raise
     try:
         flask_app = create_app(memory, settings)
         ready = flask_app.extensions["obsmem.ready"] = threading.Event()
@@ -212,12 +225,6 @@ def serve_process(
         )
         warming.start()
         app = AccessLog(flask_app)
-
-        def _on_signal(signum: int, _frame: FrameType | None) -> None:
-            log.info("stopping on %s", signal.Signals(signum).name)
-            stop.set()
-
-        previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         if share is not None:
             share.accept_when(ready)  # the other workers serve while this one warms up
         running = start_in_thread(app, settings.host, settings.port, settings.threads, sock, share)

@@ -5,16 +5,23 @@ recall clients on 2 cores the GIL, not the cores, sets the pace: the cores stay
 ~20 % idle while request threads wait to take it back (bench/RESULTS.md). Worker
 processes have a GIL each.
 
-How: this parent imports the app and loads the query model, binds the listening
-socket and only then forks, so the workers share those pages (PSS counts them
-once) and the socket. It starts no thread before forking: one intra-op thread
-keeps ONNX Runtime from starting a pool. Each worker is what a single `obsmem
-serve` is (dashboard.serve.serve_process): its own Memory, warm-up, waitress
-threads, graceful stop. The embedded stores, the outbox and its replay lease
-were already shared by every obsmem process on one data dir. A new connection
-goes to a worker with the fewest open (LeastConnections). The parent only
-supervises: a worker that dies is forked again (with a growing pause if it keeps
-dying young), and SIGTERM or Ctrl-C stops every worker and waits for them.
+How: the parent stays small: it binds the listening socket and supervises, and
+never loads the app or the model. A short-lived template process, forked from it,
+imports the app, loads the query model and forks the workers, so they share those
+pages (PSS counts them once) and the socket; the template then exits and the
+parent adopts the workers (Linux's child subreaper). A parent that held the
+preloaded pages itself kept ~38 MB of originals no worker used any more, once
+each had written its own copy (bench/RESULTS.md). The template starts no thread
+before forking: one intra-op thread keeps ONNX Runtime from starting a pool.
+Each worker is what a single `obsmem serve` is (dashboard.serve.serve_process):
+its own Memory, warm-up, waitress threads, graceful stop. The embedded stores,
+the outbox and its replay lease were already shared by every obsmem process on
+one data dir. A new connection goes to a worker with the fewest open
+(LeastConnections). A worker that dies is forked again from a new template (with
+a growing pause if it keeps dying young); that one shares no pages with the
+others (the tree grows by ~65 MB at 100k until the next restart: the price of a
+parent that holds none in steady state). SIGTERM or Ctrl-C stops every worker and
+waits for them.
 
 A worker takes connections only once it has warmed up: at start, connections
 wait (in the socket's backlog) for the first warm worker instead of being
@@ -36,16 +43,18 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
-from obsmem.config import Settings
+from obsmem.config import ConfigError, Settings
 from obsmem.private_files import private_dir
 
 log = logging.getLogger("dashboard.serve")
 
+PR_SET_CHILD_SUBREAPER = 36  # prctl(2)
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client reads it when first imported
 YOUNG_S = 10.0  # a worker that dies sooner than this counts towards giving up
 GIVE_UP_AFTER = 5  # workers dying young in a row: something is wrong with every start
@@ -97,6 +106,17 @@ class LeastConnections:
             return bool(base()) and open_now <= fewest
 
         server.readable = readable
+        if self.ready is not None:  # take a share as soon as warm, not at the loop's next pass
+            threading.Thread(
+                target=self._wake_when_ready, args=(server,), name="obsmem-warm-wake", daemon=True
+            ).start()
+
+    def _wake_when_ready(self, server: Any) -> None:
+        """Wake waitress's loop once warm: it sits in select() for up to a second with the
+        listener left out, while the other workers, reading BUSY here, take every connection."""
+        assert self.ready is not None
+        self.ready.wait()
+        server.pull_trigger()
 
     def leave(self) -> None:
         self.counts[self.slot] = self.BUSY
@@ -117,20 +137,20 @@ class _Workers:
     young_deaths: int = 0
     stopping: bool = False
 
-    def spawn(self, slot: int) -> None:
-        pid = os.fork()
-        if pid == 0:  # the worker: never returns into the parent's code
-            code = 1
-            try:
-                self.share.slot = slot
-                code = _worker(self.settings, self.sock, self.share)
-            except BaseException:
-                log.exception("worker %d failed", slot)
-            finally:
-                os._exit(code)
-        self.pids[pid] = slot
-        self.started[pid] = time.monotonic()
-        log.info("worker %d started (pid %d)", slot, pid)
+    def spawn(self, slots: list[int]) -> list[int]:
+        """Fork workers for `slots` (from one template); the slots left empty."""
+        now = time.monotonic()
+        for pid, slot in _fork_workers(self.settings, slots, self._run).items():
+            self.pids[pid] = slot
+            self.started[pid] = now
+            log.info("worker %d started (pid %d)", slot, pid)
+        return sorted(set(slots) - set(self.pids.values()))
+
+    def _run(self, slot: int) -> int:  # in the worker
+        from dashboard.serve import serve_process
+
+        self.share.slot = slot
+        return serve_process(self.settings, self.sock, self.share)
 
     def reap(self) -> list[int]:
         """The slots of workers that have exited since the last call."""
@@ -179,8 +199,9 @@ def serve_workers(settings: Settings) -> int:
     _fresh_metrics_dir(metrics_dir)
     os.environ[METRICS_ENV] = str(metrics_dir)
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # no Rust thread pool to lose in a fork
+    if not _adopt_orphans(False):
+        raise ConfigError("OBSMEM_WORKERS > 1 needs Linux (a child subreaper); use 1 here")
     print(f"==> loading the model; then {settings.workers} worker processes", flush=True)
-    _preload(settings)
     sock = _listen(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     stop = threading.Event()
@@ -191,37 +212,39 @@ def serve_workers(settings: Settings) -> int:
 
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     workers = _Workers(settings, sock, LeastConnections(settings.workers))
-    gc.collect()
-    gc.freeze()  # objects loaded so far are never scanned again: their pages stay shared
-    if threading.active_count() > 1:
-        log.warning("forking with %d threads alive", threading.active_count())
     code = 0
     try:
-        for slot in range(settings.workers):
-            workers.spawn(slot)
-        shown = "localhost" if host in ("127.0.0.1", "::1") else host
-        print(
-            f"obsmem serving on http://{shown}:{port} with {settings.workers} workers"
-            "  (open it in a browser; Ctrl-C stops)",
-            flush=True,
-        )
+        empty = workers.spawn(list(range(settings.workers)))
+        if not workers.pids:  # the template failed (its error is logged) or was stopped
+            if not stop.is_set():
+                log.error("no worker could start (the error is above): stopping")
+                code = 1
+            stop.set()
+        else:
+            shown = "localhost" if host in ("127.0.0.1", "::1") else host
+            print(
+                f"obsmem serving on http://{shown}:{port} with {settings.workers} workers"
+                "  (open it in a browser; Ctrl-C stops)",
+                flush=True,
+            )
         pause = 0.5
         while not stop.wait(0.5):
-            freed = workers.reap()
+            empty += workers.reap()
             if workers.young_deaths >= GIVE_UP_AFTER:
                 log.error(
                     "%d workers in a row died within %.0f s: stopping", GIVE_UP_AFTER, YOUNG_S
                 )
                 code = 1
                 break
-            if not freed:
+            if not empty:
                 pause = 0.5
                 continue
             if stop.wait(pause if workers.young_deaths else 0.0):
                 break
             pause = min(pause * 2, 30.0) if workers.young_deaths else 0.5
-            for slot in freed:
-                workers.spawn(slot)
+            left = workers.spawn(empty)
+            workers.young_deaths += len(left)  # a template that failed counts as dying young
+            empty = left
     finally:
         workers.stop()
         sock.close()
@@ -232,12 +255,80 @@ def serve_workers(settings: Settings) -> int:
     return code
 
 
-def _worker(settings: Settings, sock: socket.socket, share: LeastConnections) -> int:
-    from dashboard.serve import serve_process
+def _fork_workers(
+    settings: Settings, slots: list[int], run: Callable[[int], int]
+) -> dict[int, int]:
+    """pid -> slot of new workers, each running `run(slot)`, forked by a template process.
 
-    for sig in (signal.SIGTERM, signal.SIGINT):  # serve_process installs its own
-        signal.signal(sig, signal.SIG_DFL)
-    return serve_process(settings, sock, share)
+    The template preloads what every worker runs, forks them and exits; they are
+    this process's children from then on (it adopts orphans meanwhile), and they
+    start only once adopted, so none can start an embedded store that would be
+    adopted too. If the template fails, its error is logged and no pid comes back.
+    """
+    pids_r, pids_w = os.pipe()  # template -> parent: "pid slot" lines
+    hold_r, hold_w = os.pipe()  # EOF tells the workers they are adopted
+    _adopt_orphans(True)
+    try:
+        template = os.fork()
+        if template == 0:
+            os.close(pids_r)
+            os.close(hold_w)
+            _in_template(settings, slots, run, pids_w, hold_r)  # never returns
+        os.close(pids_w)
+        os.close(hold_r)
+        with os.fdopen(pids_r, encoding="ascii") as reply:
+            lines = reply.read().split()
+        os.waitpid(template, 0)
+    finally:
+        _adopt_orphans(False)
+        os.close(hold_w)
+    return {int(pid): int(slot) for pid, slot in zip(lines[::2], lines[1::2], strict=True)}
+
+
+def _in_template(
+    settings: Settings, slots: list[int], run: Callable[[int], int], pids_w: int, hold_r: int
+) -> NoReturn:
+    code = 1
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT):  # the parent's handlers are not ours
+            signal.signal(sig, signal.SIG_DFL)
+        _preload(settings)
+        gc.collect()
+        gc.freeze()  # objects loaded so far are never scanned again: their pages stay shared
+        if threading.active_count() > 1:
+            log.warning("forking with %d threads alive", threading.active_count())
+        for slot in slots:
+            pid = os.fork()
+            if pid == 0:
+                _in_worker(slot, run, pids_w, hold_r)
+            os.write(pids_w, f"{pid} {slot}\n".encode())
+        code = 0
+    except BaseException:
+        log.exception("the worker template failed")
+    finally:
+        os._exit(code)
+
+
+def _in_worker(slot: int, run: Callable[[int], int], pids_w: int, hold_r: int) -> NoReturn:
+    code = 1
+    try:
+        os.close(pids_w)
+        os.read(hold_r, 1)  # blocks until the parent has adopted this process
+        os.close(hold_r)
+        code = run(slot)
+    except BaseException:
+        log.exception("worker %d failed", slot)
+    finally:
+        os._exit(code)
+
+
+def _adopt_orphans(on: bool) -> bool:
+    """Make this process the reaper of its orphaned descendants (Linux); False if it cannot."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return False
+    return bool(prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0)
 
 
 def _preload(settings: Settings) -> None:

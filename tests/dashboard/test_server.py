@@ -113,3 +113,37 @@ def test_a_port_in_use_is_one_clear_error_and_leaves_nothing_running(tmp_path, e
     assert done.returncode != 0 and "Address already in use" in out, out[-2000:]
     assert "already closed" not in out, out[-2000:]
     assert _servers_on(data) == []
+
+
+def test_a_stop_while_the_stores_start_still_stops_them(tmp_path, embedder) -> None:
+    """SIGTERM lands while the process starts the stores: it finishes opening them, then
+    leaves as from any stop, stores included (it used to die there and leave them up)."""
+    import socket
+
+    from tests.test_embedded import _servers_on
+
+    data = tmp_path / "data"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OBSMEM_DATA_DIR": str(data), "OBSMEM_DEMO": "0",
+           "OBSMEM_PORT": str(port), "HF_HUB_OFFLINE": "1"}  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dashboard.serve"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:  # an empty data dir: the stores take seconds to start
+            lines.append(line)
+            if "starting the stores" in line:
+                proc.send_signal(signal.SIGTERM)
+                break
+        out = "".join(lines) + proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out[-2000:]
+    assert "obsmem stopped" in out, out[-2000:]
+    assert _servers_on(data) == []

@@ -33,6 +33,11 @@ def _workers(parent: psutil.Process) -> list[int]:
     return sorted(c.pid for c in parent.children() if "python" in c.name() or "obsmem" in c.name())
 
 
+def _started(log: Path, slot: int) -> list[int]:
+    """The pids the parent logged starting for `slot`, in order."""
+    return [int(p) for p in re.findall(rf"worker {slot} started \(pid (\d+)\)", log.read_text())]
+
+
 def _connections_to(port: int, pid: int) -> int:
     return sum(
         1
@@ -94,6 +99,7 @@ def test_two_workers_serve_one_port_replace_a_dead_one_and_stop_together(
         "OBSMEM_DATA_DIR": str(data),
         "OBSMEM_DEMO": "0",
         "OBSMEM_THREADS": "4",
+        "OBSMEM_LOG_LEVEL": "INFO",  # "worker N started (pid P)"
         "HF_HUB_OFFLINE": "1",
     }
     log = (tmp_path / "serve.log").open("w+")
@@ -102,8 +108,16 @@ def test_two_workers_serve_one_port_replace_a_dead_one_and_stop_together(
     parent = psutil.Process(proc.pid)
     try:
         _healthy_on_fresh_connections(url, 10, time.monotonic() + 180)
+        deadline = time.monotonic() + 120  # one warm worker answers all: wait for both
+        while (tmp_path / "serve.log").read_text().count("obsmem warm: ready") < 2:
+            assert time.monotonic() < deadline, "the second worker never warmed up"
+            time.sleep(0.2)
         first = _workers(parent)
         assert len(first) == 2, first
+        # The parent only supervises: the model and the app were loaded by a template
+        # process that forked the workers and exited, so no page of them is the parent's.
+        assert not [m.path for m in parent.memory_maps() if "onnxruntime" in m.path]
+        assert [m.path for m in psutil.Process(first[0]).memory_maps() if "onnxruntime" in m.path]
 
         # Connections are shared out: 8 clients land 4/4, where the kernel alone gave
         # 8/0, 7/1, 6/2 or 5/3 five times in six.
@@ -131,10 +145,10 @@ def test_two_workers_serve_one_port_replace_a_dead_one_and_stop_together(
         os.kill(first[1], signal.SIGKILL)
         assert fix in _recall_ids(url, "checkout crash looping after a deploy")
         deadline = time.monotonic() + 120
-        while len(now := _workers(parent)) < 2 or first[1] in now:
-            assert time.monotonic() < deadline, now
+        while len(started := _started(tmp_path / "serve.log", slot=1)) < 2:
+            assert time.monotonic() < deadline, started
             time.sleep(0.2)
-        assert first[0] in now
+        assert _workers(parent) == sorted([first[0], started[1]])  # adopted: the parent's child
         _healthy_on_fresh_connections(url, 10, time.monotonic() + 120)
         second = _remember(url, "disk full on the orders database volume", "grow the volume")
         for _ in range(4):
@@ -157,6 +171,33 @@ def test_two_workers_serve_one_port_replace_a_dead_one_and_stop_together(
     assert not re.search(r"GET /health 503", text)  # no connection ever met a cold worker
     assert _servers_on(data) == []  # the last worker out stopped the embedded stores
     assert not (data / "run" / "metrics").exists()
+
+
+def test_a_template_that_cannot_load_the_model_is_one_clear_error(tmp_path: Path) -> None:
+    """No worker can start: the parent says why, exits 1 and leaves nothing running."""
+    data = tmp_path / "data"
+    not_a_dir = tmp_path / "model-cache"
+    not_a_dir.write_text("a file where the exported model's folder should be")
+    env = {
+        **os.environ,
+        "OBSMEM_DATA_DIR": str(data),
+        "OBSMEM_DEMO": "0",
+        "OBSMEM_MODEL_CACHE": str(not_a_dir),
+        "HF_HUB_OFFLINE": "1",
+    }
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    done = subprocess.run([OBSMEM, "serve", "--port", str(port), "--workers", "2"], env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out[-3000:]
+    assert "the worker template failed" in out and "NotADirectoryError" in out, out[-3000:]
+    assert "no worker could start" in out
+    assert "serving on" not in out
+    assert _servers_on(data) == []
+    with socket.socket() as s:  # the port is free again
+        s.bind(("127.0.0.1", port))
 
 
 def test_workers_setting() -> None:
