@@ -247,20 +247,31 @@ def serve(
     click.echo(f"==> data dir: {_data_dir_line(settings)}", err=True)
     seed = settings.demo if demo is None else demo
     if seed and settings.graph_embedded and _data_dir_is_empty(Path(settings.data_dir)):
-        from obsmem.demo import seed as seed_demo
-        from obsmem.memory import Memory
-
         click.echo(
             "==> empty data dir: starting the stores and seeding the demo set "
             "(OBSMEM_DEMO=0 to skip)",
             err=True,
         )
-        with Memory.open(settings, replay=False) as memory:
-            summary = seed_demo(memory)
+        if settings.workers > 1:  # in a child: the supervising parent stays small
+            from concurrent.futures import ProcessPoolExecutor
+            from multiprocessing import get_context
+
+            with ProcessPoolExecutor(1, mp_context=get_context("fork")) as child:
+                summary = child.submit(_seed_demo, settings).result()
+        else:  # in this process, which loads the same model to serve anyway
+            summary = _seed_demo(settings)
         click.echo(f"==> demo: {summary['fixes']} fixes, {summary['agents']} agents", err=True)
     from dashboard.serve import serve as run_server
 
     ctx.exit(run_server(settings))
+
+
+def _seed_demo(settings: Settings) -> dict[str, Any]:
+    from obsmem.demo import seed
+    from obsmem.memory import Memory
+
+    with Memory.open(settings, replay=False) as memory:
+        return seed(memory)
 
 
 def init_stores(settings: Settings, dry_run: bool = False) -> dict[str, Any]:

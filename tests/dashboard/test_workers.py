@@ -97,7 +97,7 @@ def test_two_workers_serve_one_port_replace_a_dead_one_and_stop_together(
     env = {
         **os.environ,
         "OBSMEM_DATA_DIR": str(data),
-        "OBSMEM_DEMO": "0",
+        "OBSMEM_DEMO": "1",  # seeded in a child process: the parent stays small all the same
         "OBSMEM_THREADS": "4",
         "OBSMEM_LOG_LEVEL": "INFO",  # "worker N started (pid P)"
         "HF_HUB_OFFLINE": "1",
