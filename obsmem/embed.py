@@ -44,6 +44,13 @@ PRECISIONS = (FP32, INT8)
 # The files whose bytes decide the exported graph (and the tokenizer we pair with it).
 MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json")
 
+# ONNX Runtime 1.29+ sends usage telemetry from Linux too: a device id and an event
+# cache under ~/.cache/Microsoft, and an uploader thread that dials out. obsmem runs
+# offline, and forks its workers after loading the model (a native thread holding a
+# lock at the fork would leave it held in every worker). ONNX Runtime reads this once,
+# when it starts; a value set outside wins.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 _load_lock = threading.Lock()
 # one session per (folder, precision) per process, shared by all Embedders
 _models: dict[tuple[Path, str], _Model] = {}

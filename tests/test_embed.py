@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -93,6 +94,19 @@ def test_embedding_does_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_onnx_runtime_keeps_no_telemetry(tmp_path):
+    """ONNX Runtime 1.29+ would write a device id and an event cache under the home dir
+    (and start a thread that uploads them); obsmem turns that off before it loads."""
+    from obsmem.embed import cache_root
+
+    drop = ("ORT_DISABLE_TELEMETRY", "XDG_CACHE_HOME")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.update(HOME=str(tmp_path), OBSMEM_MODEL_CACHE=str(cache_root()), HF_HUB_OFFLINE="1")
+    code = "from obsmem.embed import Embedder\nEmbedder().embed_query('disk full')"
+    subprocess.run([sys.executable, "-c", code], env=env, check=True)
+    assert not (tmp_path / ".cache" / "Microsoft").exists()
 
 
 def test_export_cache_is_verified_and_rebuilt_when_corrupt(embedder, tmp_path):
