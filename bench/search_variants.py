@@ -62,8 +62,8 @@ def _leg_result(leg: Future[T]) -> T:
 def keyword_with_stats(
     store: Any, query: str, k: int, flt: FixFilter | None = None
 ) -> pv.KeywordAnswer | None:
-    """`search`'s keyword statement alone: (hits, their embeddings, docs, avgdl, df);
-    None for a query without a keyword."""
+    """`search`'s keyword statement alone: (hits, docs, avgdl, df); None for a query
+    without a keyword."""
     kp = store._keyword_params(query, k)
     if kp is None:
         return None
@@ -110,7 +110,18 @@ def search_two_legs(
         return CandidateSearch(vec, [], 0, 1.0, {}, {}, emb)
     keyword = _leg_result(kw)
     assert keyword is not None  # kp was not None
-    return pv._search_answer(emb, vec, keyword)
+    # The kNN leg ran on another connection, outside the keyword statement's transaction:
+    # the keyword-only hits' cosines as pgvector computes them, from a third read.
+    in_vec = {fid for fid, _ in vec}
+    only_kw = [fid for fid, _ in keyword[0] if fid not in in_vec]
+    rows = [("v", fid, sim) for fid, sim in vec]
+    if only_kw:
+        with store._conn() as conn:
+            rows += conn.execute(
+                "SELECT 'c', id, 1 - (embedding <=> %s) FROM fixes WHERE id = ANY(%s::text[])",
+                (emb, only_kw),
+            ).fetchall()
+    return pv._search_answer(emb, rows, keyword)
 
 
 def candidates_one_statement(
@@ -124,7 +135,7 @@ def candidates_one_statement(
     where, params = pv._where(flt)
     kw_sql, kw_params = store._keyword_sql(flt)
     sql = (
-        "WITH " + pv._KNN.format(where=where) + ", " + kw_sql
+        "WITH " + pv._KNN.format(where=where, k=int(k)) + ", " + kw_sql
         + " SELECT 'v', id, 1 - dist FROM v"
         + " UNION ALL SELECT 'k', id, score FROM kw"
     )  # fmt: skip
