@@ -86,6 +86,29 @@ def test_features_are_absolute() -> None:
     assert full["title_coverage"] == pytest.approx(1.0) and none["title_coverage"] == 0
 
 
+def test_model_features_are_features_restricted_to_the_model() -> None:
+    """What recall scores with (`model_features`) is bit for bit the model's part of
+    `features` (what bench.relevance_fit fits on), for fixes with and without a title line,
+    terms in the issue, in the solution, stemmed only, repeated or missing."""
+    from bench import repetitive
+
+    fixes = [Fix(id=f"r{i}", ts=0, **{k: repetitive.fix(i)[k] for k in ("issue", "solution")})
+             for i in range(40)]  # fmt: skip
+    fixes += [Fix(id=f"m{i}", issue=issue, solution=solution, ts=0)
+              for i, (issue, solution, *_) in enumerate(FIXES)]  # fmt: skip
+    fixes.append(Fix(id="t", issue="NodeDiskUsageWarning\nDisk usage on the node is high",
+                     solution="Delete old logs; expand the volumes.", ts=0))  # fmt: skip
+    queries = [repetitive.query(j) for j in range(6)] + [q for q, _ in ON_TOPIC] + OFF_TOPIC[:2]
+    queries.append("disk disks usage usage warning node nodes volume logs #42")
+    for i, query in enumerate(queries):
+        df = {"disk": 7, "usage": 30, "payments": 2} if i % 2 else {}
+        q = rc.query_terms(query, docs=1000, avgdl=12.0 + i, df=df)
+        for fix in fixes:
+            cos = (i * 37 + len(fix.issue)) % 100 / 100
+            full = rc.features(q, fix, cos)
+            assert rc.model_features(q, fix, cos) == {f: full[f] for f in rc.FEATURES}
+
+
 def test_title_coverage_tells_sibling_runbooks_apart() -> None:
     """Two runbooks with nearly the same text: the title word the query doesn't say decides."""
     q = rc.query_terms("disk usage warning on node <node>: 80% full", docs=100, avgdl=50.0, df={})
