@@ -211,3 +211,51 @@ def test_stems_are_right_under_concurrent_threads() -> None:
         sys.setswitchinterval(old)
         rc._stem.cache_clear()
     assert not errors and not wrong, (errors[:3], wrong[:5])
+
+
+def test_recall_answers_as_with_the_cosines_numpy_computed(
+    fresh_memory: Memory, monkeypatch
+) -> None:
+    """The keyword-only candidates' cosines come from the kNN statement (pgvector, float8)
+    since round 7; numpy's float32 dot product of their embeddings read back computed
+    them before. Same hits in the same order, the same scores and `why` to float
+    tolerance, on a collection large enough (130 fixes, 50 candidates a leg) that the
+    repetitive queries all have keyword-only candidates."""
+    import dataclasses
+
+    import numpy as np
+
+    from bench import repetitive
+
+    items = [
+        {k: repetitive.fix(i)[k] for k in ("issue", "solution", "service", "success")}
+        for i in range(120)
+    ]
+    fresh_memory.remember_many(items)
+    for issue, solution, svc in FIXES:
+        fresh_memory.remember(issue, solution, service=svc, success=True)
+    store = fresh_memory.manager._vectors
+    search = type(store).search
+    seen_keyword_only: list[int] = []
+
+    def numpy_cosines(self, embedding, query, k, flt=None):  # the cosines as before
+        got = search(self, embedding, query, k, flt)
+        seen_keyword_only.append(len(got.cosines))
+        embs = self.get_embeddings(list(got.cosines))
+        cos = {fid: float(np.dot(v, got.embedding)) for fid, v in embs.items()}
+        return dataclasses.replace(got, cosines=cos)
+
+    queries = [repetitive.query(j) for j in range(12)] + [q for q, _ in ON_TOPIC]
+    now = [fresh_memory.recall(q, k=8) for q in queries]
+    monkeypatch.setattr(type(store), "search", numpy_cosines)
+    before = [fresh_memory.recall(q, k=8) for q in queries]
+    assert len(seen_keyword_only) == len(queries) and min(seen_keyword_only[:12]) > 0
+    for got, want in zip(now, before, strict=True):
+        assert [h.fix.id for h in got] == [h.fix.id for h in want]
+        assert got.no_match == want.no_match
+        for g, w in zip(got, want, strict=True):
+            assert g.score == pytest.approx(w.score, abs=2e-6)
+            assert g.relevance == pytest.approx(w.relevance, abs=2e-4)
+            assert g.why.keys() == w.why.keys()
+            assert g.why == pytest.approx(w.why, abs=2e-4)  # 4 decimals, rounded
+            assert g.to_dict().keys() == w.to_dict().keys()
