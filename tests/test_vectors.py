@@ -556,6 +556,20 @@ def test_a_failing_search_statement_leaves_the_connection_clean(pg_db_url, monke
         s.close()
 
 
+def test_keyword_hits_order_as_keyword_and_leave_out_rows_gone_since():
+    """Score first, then the id's rank in the database's order (what `keyword` sorts ties
+    by, passed in, not Python's string order); a row with no id (deleted between the two
+    statements) is left out."""
+    from obsmem.stores import pgvector as pv
+
+    scored = [(7, 1.5), (3, 2.0), (9, 1.5), (4, 1.5), (5, 0.5)]
+    ids = {7: ("b-fix", 2), 3: ("z-fix", 3), 9: ("B-fix", 1), 4: ("c-fix", 4)}  # 5 is gone
+    assert pv.keyword_hits(scored, ids) == [
+        ("z-fix", 2.0), ("B-fix", 1.5), ("b-fix", 1.5), ("c-fix", 1.5),
+    ]  # fmt: skip
+    assert pv.keyword_hits([], ids) == []
+
+
 def test_search_without_words_is_knn(runbooks):
     e = runbooks.get_embeddings(["cnpg:HighConnections"])["cnpg:HighConnections"]
     got = runbooks.search(lambda: e, "!!!", 2)

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -137,31 +137,32 @@ kw AS (
     SELECT f.id, ks.score, ks.doc FROM ks JOIN fixes f ON f.doc = ks.doc
 )"""
 
-# The keyword leg of `search`: its hits (with their rank, as `keyword` orders them), the df
-# of every known query term and the collection's size and length (what `term_stats`
-# answers), all in one round trip and one snapshot. The hits' rows (`doc`) are left in a
-# transaction-local setting for the kNN statement that follows in the same transaction
-# (`_KNN_WITH_COSINES`): it scores the keyword-only hits against the query vector there,
-# instead of this statement sending their 50 embeddings (~77 KB) to be scored in Python.
+# The keyword leg of `search`: its hits' rows (`doc`) and scores, the df of every known
+# query term and the collection's size and length (what `term_stats` answers), all in one
+# round trip and one snapshot. The hits' rows are also left in a transaction-local
+# setting for the kNN statement that follows in the same transaction (`_KNN_COSINES`):
+# it reads each hit's fix once there, for its id and for its cosine to the query vector,
+# where this statement used to join the fixes for the ids and send their 50 embeddings
+# (~77 KB) to be scored in Python.
 KEYWORD_DOCS = "obsmem.keyword_docs"
 _KEYWORD_WITH_STATS = f"""
-SELECT 'k', id, score, row_number() OVER (ORDER BY score DESC, id)::float8 FROM kw
+SELECT 'k', doc::text, score, NULL::float8 FROM ks
 UNION ALL SELECT 't', term, df::float8, NULL FROM qt
 UNION ALL SELECT 's', NULL, docs, total_len FROM st
 UNION ALL SELECT 'd', set_config('{KEYWORD_DOCS}',
-    (SELECT coalesce(string_agg(doc::text, ','), '') FROM kw), true), NULL, NULL"""
+    (SELECT coalesce(string_agg(doc::text, ','), '') FROM ks), true), NULL, NULL"""
 
-# The kNN leg of `search`, and the cosine similarity (as pgvector computes the vector
-# hits') of each keyword hit that is not a vector hit: the rows the keyword statement
-# left in its setting (none when it is unset: the statement also answers alone).
+# The kNN leg of `search` ('v': id, similarity, rank by distance then id), and each keyword
+# hit the keyword statement left in its setting ('c': id, similarity as pgvector computes
+# the vector hits', row, rank of its id in the database's order, which `keyword` breaks
+# score ties by); no 'c' rows when the setting is unset, so the statement also answers alone.
 _KNN_COSINES = f""",
 c AS (
-    SELECT f.id, f.embedding <=> %(emb)s AS dist FROM fixes f
+    SELECT f.id, f.doc, f.embedding <=> %(emb)s AS dist FROM fixes f
     WHERE f.doc = ANY(string_to_array(current_setting('{KEYWORD_DOCS}', true), ',')::bigint[])
-      AND f.id NOT IN (SELECT id FROM v)
 )
-SELECT 'v', id, 1 - dist, dist FROM v UNION ALL SELECT 'c', id, 1 - dist, dist FROM c
-ORDER BY 1 DESC, 4, 2"""
+SELECT 'v', id, 1 - dist, row_number() OVER (ORDER BY dist, id), NULL::bigint FROM v
+UNION ALL SELECT 'c', id, 1 - dist, doc, row_number() OVER (ORDER BY id) FROM c"""
 
 
 def _knn_sql(where: str, k: int) -> str:
@@ -311,28 +312,48 @@ def migration_files(directory: Path | None = None) -> list[tuple[int, str, Path]
     return sorted(found)
 
 
-KeywordAnswer = tuple[list[tuple[str, float]], int, float, dict[str, int]]
+# (hits as (row, score), docs, avgdl, df)
+KeywordAnswer = tuple[list[tuple[int, float]], int, float, dict[str, int]]
 
 
 def _keyword_answer(rows: Sequence[Sequence[Any]]) -> KeywordAnswer:
-    """(hits best first, docs, avgdl, df) from `_KEYWORD_WITH_STATS` rows."""
-    hits = sorted((r[3], r[1], float(r[2])) for r in rows if r[0] == "k")
+    """(hits as (doc, score), docs, avgdl, df) from `_KEYWORD_WITH_STATS` rows."""
+    scored = [(int(r[1]), float(r[2])) for r in rows if r[0] == "k"]
     df = {r[1]: int(r[2]) for r in rows if r[0] == "t"}
     st = next((r for r in rows if r[0] == "s"), None)
     docs = int(st[2]) if st else 0
     avgdl = _avgdl(docs, st[3] if st else 0)
-    return [(fid, score) for _, fid, score in hits], docs, avgdl, df
+    return scored, docs, avgdl, df
+
+
+def keyword_hits(
+    scored: Sequence[tuple[int, float]], ids: Mapping[int, tuple[str, int]]
+) -> list[tuple[str, float]]:
+    """(id, score) best first, as `keyword` orders them (score, then id in the database's
+    order): `ids` maps a row to its id and the rank of that id. A row missing there (its
+    fix deleted since the keyword statement) is left out."""
+    ranked = sorted(
+        (-score, ids[doc][1], ids[doc][0], score) for doc, score in scored if doc in ids
+    )
+    return [(fid, score) for _, _, fid, score in ranked]
 
 
 def _search_answer(
     emb: np.ndarray, knn_rows: Sequence[Sequence[Any]], keyword: KeywordAnswer
 ) -> CandidateSearch:
-    """The search's answer from `_KNN_WITH_COSINES` rows (vector hits best first, then the
-    keyword-only hits' cosines) and the keyword statement's."""
-    kw_hits, docs, avgdl, df = keyword
-    vec = [(r[1], float(r[2])) for r in knn_rows if r[0] == "v"]
-    cosines = {r[1]: float(r[2]) for r in knn_rows if r[0] == "c"}
+    """The search's answer from `_KNN_COSINES` rows and the keyword statement's; `cosines`
+    only for the keyword hits that are not vector hits."""
+    scored, docs, avgdl, df = keyword
+    vec = [(r[1], float(r[2])) for r in sorted((r for r in knn_rows if r[0] == "v"), key=_third)]
+    found = [r for r in knn_rows if r[0] == "c"]
+    in_vec = {fid for fid, _ in vec}
+    cosines = {r[1]: float(r[2]) for r in found if r[1] not in in_vec}
+    kw_hits = keyword_hits(scored, {int(r[3]): (r[1], int(r[4])) for r in found})
     return CandidateSearch(vec, kw_hits, docs, avgdl, df, cosines, emb)
+
+
+def _third(row: Sequence[Any]) -> int:
+    return int(row[3])
 
 
 def _rounds(rows: Sequence[VectorRow]) -> list[list[VectorRow]]:
@@ -701,9 +722,9 @@ class PgVectorStore:
         The keyword statement (which also returns the statistics, and leaves its hits'
         rows in a transaction-local setting) is sent first, in pipeline mode, so Postgres
         runs it while `embedding` (a zero-argument callable, or a vector) is computed in
-        this thread; then the kNN statement, which also scores the keyword-only hits
-        against the query vector, follows on the same connection and one sync reads both
-        answers. Same answers as the two legs on two connections it replaced (now
+        this thread; then the kNN statement, which also reads the keyword hits' ids and
+        scores them against the query vector, follows on the same connection and one
+        sync reads both answers. Same answers as the two legs on two connections it replaced (now
         `bench.search_variants.search_two_legs`), without their thread hand-off, second
         pool checkout and second connection. Both statements share the pipeline's
         implicit transaction, so a raised `hnsw.ef_search` (k > EF_SEARCH) ends with it,
