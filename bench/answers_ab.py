@@ -14,7 +14,9 @@ step through). Prints the first differences and the largest number gap.
 from __future__ import annotations
 
 import argparse
+import re
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -78,15 +80,18 @@ def main(argv: list[str] | None = None) -> int:
             for srv in servers.values():
                 srv.stop()
     differing, worst, hits = [], 0.0, 0
+    fields: Counter[str] = Counter()  # which fields differ, over every answer
     for text, (a, b) in zip(texts, answers, strict=True):
         diffs, gap = differences(a, b, args.tolerance)
         worst = max(worst, gap)
         hits += len(a.get("hits") or a.get("results") or [])
+        fields.update(re.sub(r"\[\d+\]", "[]", d.split(":", 1)[0]) for d in diffs)
         if diffs:
             differing.append({"query": text, "first": diffs[:5]})
     info["queries"] = len(texts)
     info["hits_compared"] = hits
     info["answers_differing"] = len(differing)
+    info["differing_fields"] = dict(fields.most_common())
     info["largest_number_gap"] = worst
     info["examples"] = differing[:5]
     info["load_after"] = load()
