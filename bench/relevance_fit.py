@@ -122,7 +122,7 @@ def collect(root: Path, path: Path = DATA, embedder: Any = None) -> dict[str, An
         def pools(sel: list[dict[str, Any]], run: str) -> dict[str, list[dict[str, Any]]]:
             out = {}
             for q in sel:
-                pipe = Pipeline(mem.manager, mem.params)
+                pipe = Pipeline(mem.manager, mem.params, every_feature=True)
                 scored = pipe.score(q["query"], FixFilter(), CANDIDATES, ENRICH)
                 # the query's term statistics, so features can be recomputed offline (--cached)
                 docs, avgdl, df = mem.manager.vectors.term_stats(

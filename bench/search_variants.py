@@ -61,18 +61,23 @@ def _leg_result(leg: Future[T]) -> T:
 
 def keyword_with_stats(
     store: Any, query: str, k: int, flt: FixFilter | None = None
-) -> pv.KeywordAnswer | None:
-    """`search`'s keyword statement alone: (hits, their embeddings, docs, avgdl, df);
-    None for a query without a keyword."""
+) -> tuple[Hits, int, float, dict[str, int]] | None:
+    """`search`'s keyword statement alone, its rows' ids read after it in the same
+    transaction: (hits, docs, avgdl, df); None for a query without a keyword."""
     kp = store._keyword_params(query, k)
     if kp is None:
         return None
     sql, params = store._keyword_sql(flt)
-    with store._conn() as conn:
+    with store._conn() as conn, conn.transaction():
         rows = conn.execute(
             "WITH " + sql + pv._KEYWORD_WITH_STATS, {**kp, **params}, binary=True
         ).fetchall()
-    return pv._keyword_answer(rows)
+        scored, docs, avgdl, df = pv._keyword_answer(rows)
+        ids = conn.execute(
+            "SELECT doc, id, row_number() OVER (ORDER BY id) FROM fixes WHERE doc = ANY(%s)",
+            ([doc for doc, _ in scored],),
+        ).fetchall()
+    return pv.keyword_hits(scored, {doc: (fid, rank) for doc, fid, rank in ids}), docs, avgdl, df
 
 
 def candidates_two_legs(
@@ -110,7 +115,21 @@ def search_two_legs(
         return CandidateSearch(vec, [], 0, 1.0, {}, {}, emb)
     keyword = _leg_result(kw)
     assert keyword is not None  # kp was not None
-    return pv._search_answer(emb, vec, keyword)
+    kw_hits, docs, avgdl, df = keyword
+    # The kNN leg ran on another connection, outside the keyword statement's transaction:
+    # the keyword-only hits' cosines as pgvector computes them, from a third read.
+    in_vec = {fid for fid, _ in vec}
+    only_kw = [fid for fid, _ in kw_hits if fid not in in_vec]
+    cosines: dict[str, float] = {}
+    if only_kw:
+        with store._conn() as conn:
+            cosines = dict(
+                conn.execute(
+                    "SELECT id, 1 - (embedding <=> %s) FROM fixes WHERE id = ANY(%s::text[])",
+                    (emb, only_kw),
+                ).fetchall()
+            )
+    return CandidateSearch(vec, kw_hits, docs, avgdl, df, cosines, emb)
 
 
 def candidates_one_statement(
@@ -124,7 +143,7 @@ def candidates_one_statement(
     where, params = pv._where(flt)
     kw_sql, kw_params = store._keyword_sql(flt)
     sql = (
-        "WITH " + pv._KNN.format(where=where) + ", " + kw_sql
+        "WITH " + pv._KNN.format(where=where, k=int(k)) + ", " + kw_sql
         + " SELECT 'v', id, 1 - dist FROM v"
         + " UNION ALL SELECT 'k', id, score FROM kw"
     )  # fmt: skip

@@ -9,9 +9,11 @@ more about the neighbours than about the code. Here server A (the checkout in
 embedded stores, and each round measures A then B (B then A on odd rounds) with
 the same queries: one client one request at a time (latency, and the overhead
 above the server's own recall time), then `--clients` concurrent clients
-(throughput), and the server process's CPU per recall (user+sys, from /proc: the
-figure a busy box distorts least; the stores' own CPU is shared and not in it), its
-context switches per recall (threads alive at both ends of the run) and its threads.
+(throughput), and the server's CPU per recall (user+sys of its process and its worker
+processes, from /proc: the figure a busy box distorts least) and the embedded stores'
+(Postgres, FalkorDB: shared by both servers, but only one side runs at a time, so the
+delta over its run is its own), its context switches per recall (the server process's
+threads alive at both ends of the run) and its threads.
 Also each server's first recall after /health said healthy, and its PSS at the end.
 """
 
@@ -31,15 +33,46 @@ from bench import repetitive
 from bench.api import Server, recall_concurrent, recall_single
 from bench.generate import Query
 from bench.measure import emit, load, run_info, served_ab_args, summary
+from bench.serve_cpu import _falkordb_pids, _group_cpu, _postgres_pids
 
 
 def _env(pairs: list[str]) -> dict[str, str]:
     return dict(p.split("=", 1) for p in pairs)
 
 
-def _cpu_s(pid: int) -> float:
-    t = psutil.Process(pid).cpu_times()
-    return float(t.user + t.system)
+def _server_cpu(pid: int, data: Path) -> dict[int, float]:
+    """CPU seconds of the server process and its worker processes (OBSMEM_WORKERS), by pid;
+    the embedded stores, children of whichever server started them, are not in it."""
+    try:
+        tree = [pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))]
+    except psutil.Error:
+        tree = [pid]
+    stores = set(_postgres_pids(data)) | set(_falkordb_pids(data))
+    return _group_cpu([p for p in tree if p not in stores])
+
+
+def _cpu_ms(before: dict[int, float], after: dict[int, float], n: int) -> float:
+    """CPU ms per recall between two `_server_cpu` readings (a worker forked meanwhile counts
+    whole)."""
+    return sum(v - before.get(p, 0.0) for p, v in after.items()) * 1000 / n
+
+
+def _store_cpu(data: Path) -> dict[str, dict[int, float]]:
+    """CPU seconds of each process of the two embedded stores, by pid."""
+    return {
+        "postgres": _group_cpu(_postgres_pids(data)),
+        "falkordb": _group_cpu(_falkordb_pids(data)),
+    }
+
+
+def _store_cpu_ms(data: Path, before: dict[str, dict[int, float]], n: int) -> dict[str, float]:
+    """Each store's CPU ms per recall since `before`: both servers share the stores, and
+    only one side runs at a time, so the delta over a side's run is that side's."""
+    after = _store_cpu(data)
+    return {
+        store: sum(v - before[store].get(pid, 0.0) for pid, v in after[store].items()) * 1000 / n
+        for store in after
+    }
 
 
 def _switches(pid: int) -> int:
@@ -90,11 +123,14 @@ def main(argv: list[str] | None = None) -> int:
                     one = recall_single(srv.url, single)
                     acc.setdefault("single_p50_ms", []).append(one["ms"]["p50"])
                     acc.setdefault("overhead_p50_ms", []).append(one["overhead_ms"]["p50"])
-                    c0, s0 = _cpu_s(srv.proc.pid), _switches(srv.proc.pid)
+                    c0, s0 = _server_cpu(srv.proc.pid, args.data), _switches(srv.proc.pid)
+                    stores0 = _store_cpu(args.data)
                     conc = recall_concurrent(srv.url, many, clients=args.clients)
                     acc.setdefault("cpu_ms_per_recall", []).append(
-                        (_cpu_s(srv.proc.pid) - c0) * 1000 / len(many)
+                        _cpu_ms(c0, _server_cpu(srv.proc.pid, args.data), len(many))
                     )
+                    for store, ms in _store_cpu_ms(args.data, stores0, len(many)).items():
+                        acc.setdefault(f"{store}_cpu_ms_per_recall", []).append(ms)
                     acc.setdefault("switches_per_recall", []).append(
                         (_switches(srv.proc.pid) - s0) / len(many)
                     )

@@ -37,11 +37,18 @@ def _note_route(resp: Response) -> Response:
     return resp
 
 
+_SECURITY_HEADERS_LOWER = tuple((k.lower(), k, v) for k, v in SECURITY_HEADERS.items())
+
+
 def _security_headers(resp: Response) -> Response:
-    for k, v in SECURITY_HEADERS.items():
-        resp.headers.setdefault(k, v)
-    if resp.mimetype == "application/json":
-        resp.headers.setdefault("Cache-Control", "no-store")
+    """Each header the response does not set already. (One look at the names it has:
+    werkzeug's `setdefault` raised and caught a KeyError per header it added.)"""
+    have = {k.lower() for k, _ in resp.headers}
+    for low, k, v in _SECURITY_HEADERS_LOWER:
+        if low not in have:
+            resp.headers.add(k, v)
+    if resp.mimetype == "application/json" and "cache-control" not in have:
+        resp.headers.add("Cache-Control", "no-store")
     return resp
 
 

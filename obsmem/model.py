@@ -397,7 +397,9 @@ class Fix:
         """The one way a store's record becomes a Fix: graph node properties (epoch ms,
         metadata as JSON text) or a Postgres row (datetimes, jsonb); unknown keys are ignored."""
         metadata = rec.get("metadata") or {}
-        if isinstance(metadata, str | bytes):
+        if metadata == "{}":  # most fixes (the graph keeps metadata as JSON text): no parse
+            metadata = {}
+        elif isinstance(metadata, str | bytes):
             try:
                 metadata = json.loads(metadata)
             except ValueError:

@@ -102,6 +102,12 @@ class QueryTerms:
     def stems(self) -> frozenset[str]:
         return frozenset(self.stem_of.values())
 
+    @functools.cached_property
+    def weighted(self) -> tuple[tuple[str, int, float, str], ...]:
+        """(term, count, idf, stem) of each query term, in `qtf`'s order, for the feature loop."""
+        stem_of = self.stem_of
+        return tuple((t, n, self.idf[t], stem_of[t]) for t, n in self.qtf.items())
+
 
 def query_terms(query: str, docs: int, avgdl: float, df: dict[str, int]) -> QueryTerms:
     """Terms of the query, idf from the collection; a word no fix has gets df 0 (rare = telling)."""
@@ -237,6 +243,34 @@ def features(q: QueryTerms, fix: Fix, cosine: float) -> dict[str, float]:
     }
 
 
+def model_features(q: QueryTerms, fix: Fix, cosine: float) -> dict[str, float]:
+    """`features` restricted to the ones the model uses (COEFS), with the same arithmetic in
+    the same order, so each value is the same float: what recall computes per candidate
+    (bm25, coverage and issue_bm25 are for bench.relevance_fit, 30 candidates a recall)."""
+    p = _profile(fix.issue, fix.solution)
+    issue_tf, tf_s, issue_s = p.issue_tf, p.tf_stem, p.issue_stem
+    bm25_s = in_issue = covered_s = in_issue_s = 0.0
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * p.dl / max(q.avgdl, 1.0))
+    for t, n, idf, st in q.weighted:
+        if issue_tf.get(t, 0):
+            in_issue += idf
+        fs = tf_s.get(st, 0.0)
+        if fs:
+            bm25_s += n * idf * fs * (BM25_K1 + 1) / (fs + norm)
+            covered_s += idf
+        if st in issue_s:
+            in_issue_s += idf
+    total = q.idf_total or 1.0
+    return {
+        "cosine": float(cosine),
+        "issue_coverage": in_issue / total,
+        "bm25_stem": bm25_s / (q.ceiling or 1.0),
+        "coverage_stem": covered_s / total,
+        "issue_coverage_stem": in_issue_s / total,
+        "title_coverage": title_coverage(q, p.title_stem) if p.title_stem else in_issue_s / total,
+    }
+
+
 def relevance(feats: dict[str, float]) -> float:
     z = INTERCEPT + sum(COEFS[k] * feats.get(k, 0.0) for k in COEFS)
     return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
@@ -292,9 +326,14 @@ def _row_to_fix(row: dict[str, Any]) -> Fix:
 class Pipeline:
     """One recall against a DatabaseManager; keeps which stores answered and the timings."""
 
-    def __init__(self, manager: DatabaseManager, params: RankParams):
+    def __init__(
+        self, manager: DatabaseManager, params: RankParams, *, every_feature: bool = False
+    ):
+        """`every_feature`: score with `features` (all of them, for bench.relevance_fit)
+        rather than `model_features` (the ones relevance uses; the same values)."""
         self.mgr = manager
         self.params = params
+        self.features = features if every_feature else model_features
         self.served: list[str] = []
         self.failed: list[str] = []
         self.timings: dict[str, float] = {}
@@ -370,13 +409,13 @@ class Pipeline:
                 {t: 1.0 for t in text.query_terms(query, MAX_QUERY_TERMS)},
                 100.0,
             )
-        cos = self.cos
+        cos, featurize = self.cos, self.features
         out = []
         for c in cands:
             fix = fixes.get(c.id)
             if fix is None:
                 continue
-            feats = features(q, fix, cos.get(c.id, 0.0))
+            feats = featurize(q, fix, cos.get(c.id, 0.0))
             out.append(Scored(fix, c, feats, relevance(feats)))
         out.sort(key=lambda s: (-s.relevance, s.fix.id))
         self.timings["features"] = (time.perf_counter() - t4) * 1000

@@ -177,7 +177,7 @@ def test_a_slow_pipelined_search_ends_at_the_deadline_and_its_connection_is_repl
     try:
         monkeypatch.setattr(
             pv, "_KEYWORD_WITH_STATS",
-            original + " UNION ALL SELECT 'z', NULL, NULL, NULL, NULL FROM pg_sleep(3)",
+            original + " UNION ALL SELECT 'z', NULL, NULL, NULL FROM pg_sleep(3)",
         )  # fmt: skip
         t0 = time.monotonic()
         with (

@@ -86,6 +86,29 @@ def test_features_are_absolute() -> None:
     assert full["title_coverage"] == pytest.approx(1.0) and none["title_coverage"] == 0
 
 
+def test_model_features_are_features_restricted_to_the_model() -> None:
+    """What recall scores with (`model_features`) is bit for bit the model's part of
+    `features` (what bench.relevance_fit fits on), for fixes with and without a title line,
+    terms in the issue, in the solution, stemmed only, repeated or missing."""
+    from bench import repetitive
+
+    fixes = [Fix(id=f"r{i}", ts=0, **{k: repetitive.fix(i)[k] for k in ("issue", "solution")})
+             for i in range(40)]  # fmt: skip
+    fixes += [Fix(id=f"m{i}", issue=issue, solution=solution, ts=0)
+              for i, (issue, solution, *_) in enumerate(FIXES)]  # fmt: skip
+    fixes.append(Fix(id="t", issue="NodeDiskUsageWarning\nDisk usage on the node is high",
+                     solution="Delete old logs; expand the volumes.", ts=0))  # fmt: skip
+    queries = [repetitive.query(j) for j in range(6)] + [q for q, _ in ON_TOPIC] + OFF_TOPIC[:2]
+    queries.append("disk disks usage usage warning node nodes volume logs #42")
+    for i, query in enumerate(queries):
+        df = {"disk": 7, "usage": 30, "payments": 2} if i % 2 else {}
+        q = rc.query_terms(query, docs=1000, avgdl=12.0 + i, df=df)
+        for fix in fixes:
+            cos = (i * 37 + len(fix.issue)) % 100 / 100
+            full = rc.features(q, fix, cos)
+            assert rc.model_features(q, fix, cos) == {f: full[f] for f in rc.FEATURES}
+
+
 def test_title_coverage_tells_sibling_runbooks_apart() -> None:
     """Two runbooks with nearly the same text: the title word the query doesn't say decides."""
     q = rc.query_terms("disk usage warning on node <node>: 80% full", docs=100, avgdl=50.0, df={})
@@ -188,3 +211,51 @@ def test_stems_are_right_under_concurrent_threads() -> None:
         sys.setswitchinterval(old)
         rc._stem.cache_clear()
     assert not errors and not wrong, (errors[:3], wrong[:5])
+
+
+def test_recall_answers_as_with_the_cosines_numpy_computed(
+    fresh_memory: Memory, monkeypatch
+) -> None:
+    """The keyword-only candidates' cosines come from the kNN statement (pgvector, float8)
+    since round 7; numpy's float32 dot product of their embeddings read back computed
+    them before. Same hits in the same order, the same scores and `why` to float
+    tolerance, on a collection large enough (130 fixes, 50 candidates a leg) that the
+    repetitive queries all have keyword-only candidates."""
+    import dataclasses
+
+    import numpy as np
+
+    from bench import repetitive
+
+    items = [
+        {k: repetitive.fix(i)[k] for k in ("issue", "solution", "service", "success")}
+        for i in range(120)
+    ]
+    fresh_memory.remember_many(items)
+    for issue, solution, svc in FIXES:
+        fresh_memory.remember(issue, solution, service=svc, success=True)
+    store = fresh_memory.manager._vectors
+    search = type(store).search
+    seen_keyword_only: list[int] = []
+
+    def numpy_cosines(self, embedding, query, k, flt=None):  # the cosines as before
+        got = search(self, embedding, query, k, flt)
+        seen_keyword_only.append(len(got.cosines))
+        embs = self.get_embeddings(list(got.cosines))
+        cos = {fid: float(np.dot(v, got.embedding)) for fid, v in embs.items()}
+        return dataclasses.replace(got, cosines=cos)
+
+    queries = [repetitive.query(j) for j in range(12)] + [q for q, _ in ON_TOPIC]
+    now = [fresh_memory.recall(q, k=8) for q in queries]
+    monkeypatch.setattr(type(store), "search", numpy_cosines)
+    before = [fresh_memory.recall(q, k=8) for q in queries]
+    assert len(seen_keyword_only) == len(queries) and min(seen_keyword_only[:12]) > 0
+    for got, want in zip(now, before, strict=True):
+        assert [h.fix.id for h in got] == [h.fix.id for h in want]
+        assert got.no_match == want.no_match
+        for g, w in zip(got, want, strict=True):
+            assert g.score == pytest.approx(w.score, abs=2e-6)
+            assert g.relevance == pytest.approx(w.relevance, abs=2e-4)
+            assert g.why.keys() == w.why.keys()
+            assert g.why == pytest.approx(w.why, abs=2e-4)  # 4 decimals, rounded
+            assert g.to_dict().keys() == w.to_dict().keys()

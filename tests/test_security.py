@@ -349,6 +349,27 @@ def test_pages_carry_security_headers_over_http(token_server) -> None:
         assert "Server" not in h or "waitress" not in h["Server"].lower()
 
 
+def test_security_headers_fill_in_what_a_response_does_not_set() -> None:
+    """Every header a response lacks is added once; one it sets (in any case) is kept."""
+    from flask import Response
+
+    from dashboard.app import SECURITY_HEADERS, _security_headers
+
+    plain = _security_headers(Response("{}", mimetype="application/json"))
+    for k, v in SECURITY_HEADERS.items():
+        assert plain.headers.getlist(k) == [v]
+    assert plain.headers.getlist("Cache-Control") == ["no-store"]
+    own = Response("x", mimetype="application/json")
+    own.headers["x-frame-options"] = "SAMEORIGIN"
+    own.headers["Cache-Control"] = "max-age=60"
+    own = _security_headers(own)
+    assert own.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert own.headers.getlist("Cache-Control") == ["max-age=60"]
+    assert own.headers["Referrer-Policy"] == "no-referrer"
+    page = _security_headers(Response("<p>", mimetype="text/html"))
+    assert "Cache-Control" not in page.headers
+
+
 def test_writes_with_the_token_work_and_the_token_is_never_logged(token_server) -> None:
     url, auth = token_server["url"], {"Authorization": f"Bearer {TOKEN}"}
     resp = requests.post(

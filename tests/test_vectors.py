@@ -367,6 +367,14 @@ def _search_expected(store, e, query, k, flt=None):
     return vec, kw, store.term_stats(text.query_terms(query)), cos
 
 
+def _same_cosines(got: dict[str, float], want: dict[str, float]) -> None:
+    """Postgres scores the keyword-only hits (pgvector's cosine, float8) where numpy's float32
+    dot product of the unit vectors did: the same ids, the same values to float32 precision."""
+    assert got.keys() == want.keys()
+    for fid, sim in want.items():
+        assert got[fid] == pytest.approx(sim, abs=1e-6), fid
+
+
 def _two_statements(store, e, query, k, flt=None):
     """`search`'s two statements run one after the other on one connection, no pipeline."""
     from obsmem.stores import pgvector as pv
@@ -381,10 +389,9 @@ def _two_statements(store, e, query, k, flt=None):
         ).fetchall()
         store._ef(conn, k)
         knn_rows = conn.execute(
-            pv._knn_sql(where), {**store._knn_params(e, k), **params}
+            pv._knn_with_cosines_sql(where, k), {**store._knn_params(e, k), **params}
         ).fetchall()
-    vec = [(r[0], float(r[1])) for r in knn_rows]
-    return pv._search_answer(e, vec, pv._keyword_answer(kw_rows))
+    return pv._search_answer(e, knn_rows, pv._keyword_answer(kw_rows))
 
 
 def _same_search(a, b) -> None:
@@ -419,7 +426,7 @@ def test_pipelined_search_answers_as_the_separate_reads(runbooks, query, k, flt)
         return
     vec, kw, (docs, avgdl, df), cos = _search_expected(runbooks, e, query, k, flt)
     assert (got.vector, got.keyword, got.docs, got.avgdl, got.df) == (vec, kw, docs, avgdl, df)
-    assert got.cosines == cos
+    _same_cosines(got.cosines, cos)
     _same_search(got, _two_statements(runbooks, e, query, k, flt))
     if (query, k, flt) == (SCALE_OUT, 2, None):
         assert cos, "this query should have keyword-only hits"
@@ -448,7 +455,7 @@ def test_pipelined_search_with_k_above_ef_search(pg_db_url):
         assert got.vector == s.knn(q, k)
         vec, kw, (docs, avgdl, df), cos = _search_expected(s, q, "kafka disk latency alert", k)
         assert (got.vector, got.keyword, got.docs, got.avgdl, got.df) == (vec, kw, docs, avgdl, df)
-        assert got.cosines == cos
+        _same_cosines(got.cosines, cos)
         _same_search(got, _two_statements(s, q, "kafka disk latency alert", k))
         with s._conn() as conn:
             ef = conn.execute("SELECT current_setting('hnsw.ef_search')").fetchone()
@@ -469,7 +476,7 @@ def test_the_bench_search_variants_answer_as_search(runbooks, k, flt):
     pair = (got.vector, got.keyword)
     assert sv.candidates_two_legs(runbooks, lambda: e, SCALE_OUT, k, flt) == pair
     assert sv.candidates_one_statement(runbooks, e, SCALE_OUT, k, flt) == pair
-    kw_hits, _, docs, avgdl, df = sv.keyword_with_stats(runbooks, SCALE_OUT, k, flt)
+    kw_hits, docs, avgdl, df = sv.keyword_with_stats(runbooks, SCALE_OUT, k, flt)
     assert (kw_hits, docs, avgdl, df) == (got.keyword, got.docs, got.avgdl, got.df)
     assert sv.candidates_two_legs(runbooks, e, "!!!", k) == (runbooks.knn(e, k), [])
 
@@ -484,7 +491,7 @@ def test_pipelined_search_runs_the_keyword_statement_while_embedding(runbooks, m
     # A real statement that stays busy a while (the extra row kind is ignored).
     monkeypatch.setattr(
         pv, "_KEYWORD_WITH_STATS",
-        pv._KEYWORD_WITH_STATS + " UNION ALL SELECT 'z', NULL, NULL, NULL, NULL FROM pg_sleep(2)",
+        pv._KEYWORD_WITH_STATS + " UNION ALL SELECT 'z', NULL, NULL, NULL FROM pg_sleep(2)",
     )  # fmt: skip
     seen: list[str] = []
 
@@ -523,8 +530,8 @@ def test_a_failing_search_statement_leaves_the_connection_clean(pg_db_url, monke
             pid = conn.info.backend_pid
         original = pv._KEYWORD_WITH_STATS
         for extra, error in [
-            (" UNION ALL SELECT 'z', NULL, 1 / 0, NULL, NULL", psycopg.errors.DivisionByZero),
-            (" UNION ALL SELECT 'z', NULL, NULL, NULL, NULL FROM pg_sleep(5)", VectorUnavailable),
+            (" UNION ALL SELECT 'z', NULL, 1 / 0, NULL", psycopg.errors.DivisionByZero),
+            (" UNION ALL SELECT 'z', NULL, NULL, NULL FROM pg_sleep(5)", VectorUnavailable),
         ]:
             monkeypatch.setattr(pv, "_KEYWORD_WITH_STATS", original + extra)
             with pytest.raises(error) as got:
@@ -547,6 +554,20 @@ def test_a_failing_search_statement_leaves_the_connection_clean(pg_db_url, monke
         assert s._pool.get_stats().get("returns_bad", 0) == 0
     finally:
         s.close()
+
+
+def test_keyword_hits_order_as_keyword_and_leave_out_rows_gone_since():
+    """Score first, then the id's rank in the database's order (what `keyword` sorts ties
+    by, passed in, not Python's string order); a row with no id (deleted between the two
+    statements) is left out."""
+    from obsmem.stores import pgvector as pv
+
+    scored = [(7, 1.5), (3, 2.0), (9, 1.5), (4, 1.5), (5, 0.5)]
+    ids = {7: ("b-fix", 2), 3: ("z-fix", 3), 9: ("B-fix", 1), 4: ("c-fix", 4)}  # 5 is gone
+    assert pv.keyword_hits(scored, ids) == [
+        ("z-fix", 2.0), ("B-fix", 1.5), ("b-fix", 1.5), ("c-fix", 1.5),
+    ]  # fmt: skip
+    assert pv.keyword_hits([], ids) == []
 
 
 def test_search_without_words_is_knn(runbooks):

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -99,11 +99,14 @@ def _vec(embedding: Any) -> np.ndarray:
 
 # ---------------------------------------------------------------- SQL
 
+# The LIMIT is written into the statement (k is an int): with it as a parameter the
+# planner costs a generic plan as if 10% of the table came back, so every execution of
+# the prepared statement was planned again (a custom plan, ~0.1 ms of Postgres CPU).
 _KNN = """
 v AS MATERIALIZED (
     SELECT f.id, f.embedding <=> %(emb)s AS dist
     FROM fixes f WHERE {where}
-    ORDER BY f.embedding <=> %(emb)s LIMIT %(k)s
+    ORDER BY f.embedding <=> %(emb)s LIMIT {k:d}
 )"""
 
 _KEYWORD = """
@@ -131,21 +134,44 @@ ks AS (
     GROUP BY p.doc ORDER BY score DESC LIMIT %(kk)s
 ),
 kw AS (
-    SELECT f.id, ks.score, f.embedding FROM ks JOIN fixes f ON f.doc = ks.doc
+    SELECT f.id, ks.score, ks.doc FROM ks JOIN fixes f ON f.doc = ks.doc
 )"""
 
-# The keyword leg of `search`: its hits (with their rank, as `keyword` orders them) and
-# their embeddings (recall needs the cosine of the keyword-only ones; read in binary), the
-# df of every known query term and the collection's size and length (what `term_stats`
-# answers), all in one round trip and one snapshot.
-_KEYWORD_WITH_STATS = """
-SELECT 'k', id, score, row_number() OVER (ORDER BY score DESC, id)::float8, embedding FROM kw
-UNION ALL SELECT 't', term, df::float8, NULL, NULL FROM qt
-UNION ALL SELECT 's', NULL, docs, total_len, NULL FROM st"""
+# The keyword leg of `search`: its hits' rows (`doc`) and scores, the df of every known
+# query term and the collection's size and length (what `term_stats` answers), all in one
+# round trip and one snapshot. The hits' rows are also left in a transaction-local
+# setting for the kNN statement that follows in the same transaction (`_KNN_COSINES`):
+# it reads each hit's fix once there, for its id and for its cosine to the query vector,
+# where this statement used to join the fixes for the ids and send their 50 embeddings
+# (~77 KB) to be scored in Python.
+KEYWORD_DOCS = "obsmem.keyword_docs"
+_KEYWORD_WITH_STATS = f"""
+SELECT 'k', doc::text, score, NULL::float8 FROM ks
+UNION ALL SELECT 't', term, df::float8, NULL FROM qt
+UNION ALL SELECT 's', NULL, docs, total_len FROM st
+UNION ALL SELECT 'd', set_config('{KEYWORD_DOCS}',
+    (SELECT coalesce(string_agg(doc::text, ','), '') FROM ks), true), NULL, NULL"""
+
+# The kNN leg of `search` ('v': id, similarity, rank by distance then id), and each keyword
+# hit the keyword statement left in its setting ('c': id, similarity as pgvector computes
+# the vector hits', row, rank of its id in the database's order, which `keyword` breaks
+# score ties by); no 'c' rows when the setting is unset, so the statement also answers alone.
+_KNN_COSINES = f""",
+c AS (
+    SELECT f.id, f.doc, f.embedding <=> %(emb)s AS dist FROM fixes f
+    WHERE f.doc = ANY(string_to_array(current_setting('{KEYWORD_DOCS}', true), ',')::bigint[])
+)
+SELECT 'v', id, 1 - dist, row_number() OVER (ORDER BY dist, id), NULL::bigint FROM v
+UNION ALL SELECT 'c', id, 1 - dist, doc, row_number() OVER (ORDER BY id) FROM c"""
 
 
-def _knn_sql(where: str) -> str:
-    return "WITH " + _KNN.format(where=where) + " SELECT id, 1 - dist FROM v ORDER BY dist, id"
+def _knn_sql(where: str, k: int) -> str:
+    sql = "WITH " + _KNN.format(where=where, k=int(k))
+    return sql + " SELECT id, 1 - dist FROM v ORDER BY dist, id"
+
+
+def _knn_with_cosines_sql(where: str, k: int) -> str:
+    return "WITH " + _KNN.format(where=where, k=int(k)) + _KNN_COSINES
 
 
 def _avgdl(docs: int, total_len: float) -> float:
@@ -286,33 +312,48 @@ def migration_files(directory: Path | None = None) -> list[tuple[int, str, Path]
     return sorted(found)
 
 
-KeywordAnswer = tuple[list[tuple[str, float]], dict[str, np.ndarray], int, float, dict[str, int]]
+# (hits as (row, score), docs, avgdl, df)
+KeywordAnswer = tuple[list[tuple[int, float]], int, float, dict[str, int]]
 
 
 def _keyword_answer(rows: Sequence[Sequence[Any]]) -> KeywordAnswer:
-    """(hits best first, their embeddings, docs, avgdl, df) from `_KEYWORD_WITH_STATS` rows."""
-    hits = sorted((r[3], r[1], float(r[2])) for r in rows if r[0] == "k")
-    embs = {r[1]: r[4].to_numpy() for r in rows if r[0] == "k"}
+    """(hits as (doc, score), docs, avgdl, df) from `_KEYWORD_WITH_STATS` rows."""
+    scored = [(int(r[1]), float(r[2])) for r in rows if r[0] == "k"]
     df = {r[1]: int(r[2]) for r in rows if r[0] == "t"}
     st = next((r for r in rows if r[0] == "s"), None)
     docs = int(st[2]) if st else 0
     avgdl = _avgdl(docs, st[3] if st else 0)
-    return [(fid, score) for _, fid, score in hits], embs, docs, avgdl, df
+    return scored, docs, avgdl, df
+
+
+def keyword_hits(
+    scored: Sequence[tuple[int, float]], ids: Mapping[int, tuple[str, int]]
+) -> list[tuple[str, float]]:
+    """(id, score) best first, as `keyword` orders them (score, then id in the database's
+    order): `ids` maps a row to its id and the rank of that id. A row missing there (its
+    fix deleted since the keyword statement) is left out."""
+    ranked = sorted(
+        (-score, ids[doc][1], ids[doc][0], score) for doc, score in scored if doc in ids
+    )
+    return [(fid, score) for _, _, fid, score in ranked]
 
 
 def _search_answer(
-    emb: np.ndarray, vec: list[tuple[str, float]], keyword: KeywordAnswer
+    emb: np.ndarray, knn_rows: Sequence[Sequence[Any]], keyword: KeywordAnswer
 ) -> CandidateSearch:
-    """The search's answer; cosines of keyword-only hits as float32 dot products of unit
-    vectors (what `get_embeddings` + numpy gave before)."""
-    kw_hits, embs, docs, avgdl, df = keyword
+    """The search's answer from `_KNN_COSINES` rows and the keyword statement's; `cosines`
+    only for the keyword hits that are not vector hits."""
+    scored, docs, avgdl, df = keyword
+    vec = [(r[1], float(r[2])) for r in sorted((r for r in knn_rows if r[0] == "v"), key=_third)]
+    found = [r for r in knn_rows if r[0] == "c"]
     in_vec = {fid for fid, _ in vec}
-    cosines = {
-        fid: float(np.dot(np.asarray(v, dtype=np.float32), emb))
-        for fid, v in embs.items()
-        if fid not in in_vec
-    }
+    cosines = {r[1]: float(r[2]) for r in found if r[1] not in in_vec}
+    kw_hits = keyword_hits(scored, {int(r[3]): (r[1], int(r[4])) for r in found})
     return CandidateSearch(vec, kw_hits, docs, avgdl, df, cosines, emb)
+
+
+def _third(row: Sequence[Any]) -> int:
+    return int(row[3])
 
 
 def _rounds(rows: Sequence[VectorRow]) -> list[list[VectorRow]]:
@@ -615,7 +656,7 @@ class PgVectorStore:
 
     # ------------------------------------------------------------ search
     def _knn_params(self, embedding: Any, k: int) -> dict[str, Any]:
-        return {"emb": _vec(embedding), "k": int(k)}
+        return {"emb": _vec(embedding)}  # k is written into the statement (_KNN)
 
     def _keyword_params(self, query: str, k: int) -> dict[str, Any] | None:
         counts: dict[str, int] = {}
@@ -650,7 +691,7 @@ class PgVectorStore:
         if k <= 0:
             return []
         where, params = _where(flt)
-        sql = _knn_sql(where)
+        sql = _knn_sql(where, k)
         args = {**self._knn_params(embedding, k), **params}
         with self._conn() as conn:
             if k > EF_SEARCH:  # a transaction (two more round trips) only to raise ef_search
@@ -678,11 +719,12 @@ class PgVectorStore:
         """Both legs, the term statistics and the keyword-only cosines: two statements
         pipelined on one connection.
 
-        The keyword statement (which also returns the statistics and its hits'
-        embeddings) is sent first, in pipeline mode, so Postgres runs it while
-        `embedding` (a zero-argument callable, or a vector) is computed in this thread;
-        then the kNN statement follows on the same connection and one sync reads both
-        answers. Same answers as the two legs on two connections it replaced (now
+        The keyword statement (which also returns the statistics, and leaves its hits'
+        rows in a transaction-local setting) is sent first, in pipeline mode, so Postgres
+        runs it while `embedding` (a zero-argument callable, or a vector) is computed in
+        this thread; then the kNN statement, which also reads the keyword hits' ids and
+        scores them against the query vector, follows on the same connection and one
+        sync reads both answers. Same answers as the two legs on two connections it replaced (now
         `bench.search_variants.search_two_legs`), without their thread hand-off, second
         pool checkout and second connection. Both statements share the pipeline's
         implicit transaction, so a raised `hnsw.ef_search` (k > EF_SEARCH) ends with it,
@@ -702,10 +744,12 @@ class PgVectorStore:
                 )  # sent now: Postgres scores the keywords while this thread embeds
                 emb = _vec(embedding() if callable(embedding) else embedding)
                 self._ef(conn, k)  # local to the pipeline's transaction
-                knn = conn.execute(_knn_sql(where), {**self._knn_params(emb, k), **params})
-            vec = [(r[0], float(r[1])) for r in knn.fetchall()]
+                knn = conn.execute(
+                    _knn_with_cosines_sql(where, k), {**self._knn_params(emb, k), **params}
+                )  # in the same transaction: reads the keyword hits' setting
+            knn_rows = knn.fetchall()
             keyword = _keyword_answer(kw.fetchall())
-        return _search_answer(emb, vec, keyword)
+        return _search_answer(emb, knn_rows, keyword)
 
     # ------------------------------------------------------------ reads
     def get_rows(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -53,3 +53,25 @@ def test_a_server_stopped_while_warming_ends_the_warm_up(dash_memory) -> None:
     finally:
         del dash_memory.recall
     assert asked == list(serve.WARM_QUERIES[:3]) and ready.is_set()
+
+
+def test_the_server_freezes_its_warm_heap_before_it_says_ready() -> None:
+    """`then` (the server's `freeze_heap`) runs after the warm-up, failed or not, and before
+    `ready`; after it the objects alive then are out of the collector's walks."""
+    import gc
+
+    class Broken:
+        manager = None
+
+    seen: list[bool] = []
+    ready = threading.Event()
+    serve.warm_up(Broken(), ready, then=lambda: seen.append(ready.is_set()))
+    assert seen == [False] and ready.is_set()
+    kept = [object() for _ in range(3)] + [[]]  # a tracked object made before the freeze
+    try:
+        serve.freeze_heap()
+        assert gc.get_freeze_count() > 0
+        assert not any(o is kept[-1] for o in gc.get_objects())
+    finally:
+        gc.unfreeze()  # the test process collects as before
+    assert any(o is kept[-1] for o in gc.get_objects())

@@ -33,13 +33,20 @@ def test_upsert_creates_fix_with_relationships(store, make_fix):
     other = make_fix("disk full", "rotate logs", tags=("a, b", "ü [x]"), confidence=1 / 3,
                      success=False, metadata={"k": "v, w"})  # fmt: skip
     bare = make_fix("dns flaps", "pin the resolver")
-    store.upsert_fixes([other, bare])
+    # FalkorDB's verbose text of these lists is unambiguous ("[[a], b]]", "[x, y]" of one tag)
+    brackets = make_fix("cert expired", "renew it", tags=("[a]", "b]"))
+    one = make_fix("queue backlog", "scale consumers", tags=("x, y",))
+    store.upsert_fixes([other, bare, brackets, one])
     listed = {f.id: f for f in store.recent_fixes(10)}
-    assert store.get_fixes([w.id, other.id, bare.id, "no-such-fix"]) == listed
+    ids = [w.id, other.id, bare.id, brackets.id, one.id]
+    assert store.get_fixes([*ids, "no-such-fix"]) == listed
+    fast = [w.id, bare.id, brackets.id, one.id]  # none needs its tags read again
+    assert store.get_fixes(fast) == {i: listed[i] for i in fast}
     assert listed[other.id].tags == ("a, b", "ü [x]") and listed[bare.id].tags == ()
+    assert listed[brackets.id].tags == ("[a]", "b]") and listed[one.id].tags == ("x, y",)
     stats = store.stats()
-    assert stats.nodes == {"Fix": 3, "Agent": 1, "Issue": 3, "Service": 1}
-    assert stats.relationships == {"APPLIED": 1, "RESOLVES": 3, "AFFECTS": 1}
+    assert stats.nodes == {"Fix": 5, "Agent": 1, "Issue": 5, "Service": 1}
+    assert stats.relationships == {"APPLIED": 1, "RESOLVES": 5, "AFFECTS": 1}
 
 
 def test_same_writes_three_times_count_once(store, make_fix):
