@@ -200,53 +200,9 @@ def title_coverage(q: QueryTerms, title: frozenset[str]) -> float:
     return sum(t in stems for t in title) / len(title)
 
 
-def features(q: QueryTerms, fix: Fix, cosine: float) -> dict[str, float]:
-    """What relevance is computed from: this fix against this query, nothing else."""
-    p = _profile(fix.issue, fix.solution)
-    tf, dl, issue_tf, tf_s, issue_s = p.tf, p.dl, p.issue_tf, p.tf_stem, p.issue_stem
-    bm25 = issue_bm25 = bm25_s = 0.0
-    covered = in_issue = covered_s = in_issue_s = 0.0
-    norm = BM25_K1 * (1 - BM25_B + BM25_B * dl / max(q.avgdl, 1.0))
-    issue_norm = BM25_K1 * (1 - BM25_B + BM25_B * sum(issue_tf.values()) / max(q.avgdl / 4, 1.0))
-    stem_of = q.stem_of
-    for t, n in q.qtf.items():
-        idf = q.idf[t]
-        f = tf.get(t, 0.0)
-        if f:
-            bm25 += n * idf * f * (BM25_K1 + 1) / (f + norm)
-            covered += idf
-        fi = issue_tf.get(t, 0)
-        if fi:
-            in_issue += idf
-            issue_bm25 += n * idf * fi * (BM25_K1 + 1) / (fi + issue_norm)
-        st = stem_of[t]
-        fs = tf_s.get(st, 0.0)
-        if fs:
-            bm25_s += n * idf * fs * (BM25_K1 + 1) / (fs + norm)
-            covered_s += idf
-        if st in issue_s:
-            in_issue_s += idf
-    total = q.idf_total or 1.0
-    ceiling = q.ceiling or 1.0
-    return {
-        "cosine": float(cosine),
-        "bm25": bm25 / ceiling,
-        "coverage": covered / total,
-        "issue_coverage": in_issue / total,
-        "issue_bm25": issue_bm25 / ceiling,
-        "bm25_stem": bm25_s / ceiling,
-        "coverage_stem": covered_s / total,
-        "issue_coverage_stem": in_issue_s / total,
-        # A fix without a title line (a one-line issue) is its own title: the share of
-        # the query its issue says stands in (on recall-bench every fix has a title line).
-        "title_coverage": title_coverage(q, p.title_stem) if p.title_stem else in_issue_s / total,
-    }
-
-
 def model_features(q: QueryTerms, fix: Fix, cosine: float) -> dict[str, float]:
-    """`features` restricted to the ones the model uses (COEFS), with the same arithmetic in
-    the same order, so each value is the same float: what recall computes per candidate
-    (bm25, coverage and issue_bm25 are for bench.relevance_fit, 30 candidates a recall)."""
+    """The features the relevance model uses (COEFS): what recall computes per candidate,
+    30 a recall (`features` adds the three only bench.relevance_fit weighs)."""
     p = _profile(fix.issue, fix.solution)
     issue_tf, tf_s, issue_s = p.issue_tf, p.tf_stem, p.issue_stem
     bm25_s = in_issue = covered_s = in_issue_s = 0.0
@@ -268,6 +224,31 @@ def model_features(q: QueryTerms, fix: Fix, cosine: float) -> dict[str, float]:
         "coverage_stem": covered_s / total,
         "issue_coverage_stem": in_issue_s / total,
         "title_coverage": title_coverage(q, p.title_stem) if p.title_stem else in_issue_s / total,
+    }
+
+
+def features(q: QueryTerms, fix: Fix, cosine: float) -> dict[str, float]:
+    """What relevance is computed from (`model_features`), and three more features the
+    model does not use, which bench.relevance_fit weighs when a feature set is refitted."""
+    p = _profile(fix.issue, fix.solution)
+    tf, issue_tf = p.tf, p.issue_tf
+    bm25 = issue_bm25 = covered = 0.0
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * p.dl / max(q.avgdl, 1.0))
+    issue_norm = BM25_K1 * (1 - BM25_B + BM25_B * sum(issue_tf.values()) / max(q.avgdl / 4, 1.0))
+    for t, n, idf, _ in q.weighted:
+        f = tf.get(t, 0.0)
+        if f:
+            bm25 += n * idf * f * (BM25_K1 + 1) / (f + norm)
+            covered += idf
+        fi = issue_tf.get(t, 0)
+        if fi:
+            issue_bm25 += n * idf * fi * (BM25_K1 + 1) / (fi + issue_norm)
+    ceiling = q.ceiling or 1.0
+    return {
+        **model_features(q, fix, cosine),
+        "bm25": bm25 / ceiling,
+        "coverage": covered / (q.idf_total or 1.0),
+        "issue_bm25": issue_bm25 / ceiling,
     }
 
 

@@ -86,27 +86,22 @@ def test_features_are_absolute() -> None:
     assert full["title_coverage"] == pytest.approx(1.0) and none["title_coverage"] == 0
 
 
-def test_model_features_are_features_restricted_to_the_model() -> None:
-    """What recall scores with (`model_features`) is bit for bit the model's part of
-    `features` (what bench.relevance_fit fits on), for fixes with and without a title line,
-    terms in the issue, in the solution, stemmed only, repeated or missing."""
-    from bench import repetitive
-
-    fixes = [Fix(id=f"r{i}", ts=0, **{k: repetitive.fix(i)[k] for k in ("issue", "solution")})
-             for i in range(40)]  # fmt: skip
-    fixes += [Fix(id=f"m{i}", issue=issue, solution=solution, ts=0)
-              for i, (issue, solution, *_) in enumerate(FIXES)]  # fmt: skip
-    fixes.append(Fix(id="t", issue="NodeDiskUsageWarning\nDisk usage on the node is high",
-                     solution="Delete old logs; expand the volumes.", ts=0))  # fmt: skip
-    queries = [repetitive.query(j) for j in range(6)] + [q for q, _ in ON_TOPIC] + OFF_TOPIC[:2]
-    queries.append("disk disks usage usage warning node nodes volume logs #42")
-    for i, query in enumerate(queries):
-        df = {"disk": 7, "usage": 30, "payments": 2} if i % 2 else {}
-        q = rc.query_terms(query, docs=1000, avgdl=12.0 + i, df=df)
-        for fix in fixes:
-            cos = (i * 37 + len(fix.issue)) % 100 / 100
-            full = rc.features(q, fix, cos)
-            assert rc.model_features(q, fix, cos) == {f: full[f] for f in rc.FEATURES}
+def test_features_add_the_fit_only_three_to_what_the_model_uses() -> None:
+    """Recall scores with `model_features`; bench.relevance_fit also weighs plain BM25 and
+    coverage over the whole text and BM25 over the issue alone."""
+    q = rc.query_terms("disk full on the orders volume", docs=1000, avgdl=12.0, df={"disk": 30})
+    everywhere = Fix(id="a", issue="Disk full on the orders volume", solution="Grow it.", ts=0)
+    in_solution = Fix(id="b", issue="Database writes fail", ts=0,
+                      solution="The orders volume was full: the disk grew.")  # fmt: skip
+    elsewhere = Fix(id="c", issue="TLS certificate expired", solution="Renew it.", ts=0)
+    full = {fix.id: rc.features(q, fix, 0.5) for fix in (everywhere, in_solution, elsewhere)}
+    for fix_id, feats in full.items():
+        assert set(feats) == set(rc.FEATURES) | {"bm25", "coverage", "issue_bm25"}
+        fix = {"a": everywhere, "b": in_solution, "c": elsewhere}[fix_id]
+        assert {f: feats[f] for f in rc.FEATURES} == rc.model_features(q, fix, 0.5)
+    assert full["a"]["coverage"] == pytest.approx(1.0) and full["a"]["issue_bm25"] > 0
+    assert full["b"]["bm25"] > 0 and full["b"]["coverage"] > 0.5 and full["b"]["issue_bm25"] == 0
+    assert full["c"]["bm25"] == full["c"]["coverage"] == full["c"]["issue_bm25"] == 0
 
 
 def test_title_coverage_tells_sibling_runbooks_apart() -> None:
