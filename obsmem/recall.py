@@ -223,6 +223,8 @@ def model_features(q: QueryTerms, fix: Fix, cosine: float) -> dict[str, float]:
         "bm25_stem": bm25_s / (q.ceiling or 1.0),
         "coverage_stem": covered_s / total,
         "issue_coverage_stem": in_issue_s / total,
+        # A fix without a title line (a one-line issue) is its own title: the share of
+        # the query its issue says stands in (on recall-bench every fix has a title line).
         "title_coverage": title_coverage(q, p.title_stem) if p.title_stem else in_issue_s / total,
     }
 
