@@ -230,15 +230,11 @@ def serve_process(
 
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     warming: threading.Thread | None = None
+    memory: Memory | None = None
     try:
         if sock is None:
             print("==> starting the stores and loading the model", flush=True)
         memory = Memory.open(settings)
-    except BaseException:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        raise
-    try:
         flask_app = create_app(memory, settings)
         ready = flask_app.extensions["obsmem.ready"] = threading.Event()
         warming = threading.Thread(
@@ -273,7 +269,8 @@ def serve_process(
             signal.signal(sig, handler)
         if warming is not None:
             warming.join(10)
-        memory.close()
+        if memory is not None:
+            memory.close()
     if sock is None:
         print("obsmem stopped", flush=True)
     return 0
